@@ -1,0 +1,63 @@
+"""The referral CRM: create_app() builds the Flask application. No queries, no I/O here."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from typing import Any
+
+from flask import Flask
+
+from crm.config import flask_settings, load_config
+
+
+def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
+    settings = load_config(overrides=overrides)
+    app = Flask(__name__)
+    app.config.from_mapping(flask_settings(settings))
+    app.json.sort_keys = False  # type: ignore[attr-defined]
+    _configure_logging(settings["LOG_LEVEL"])
+    _init_extensions(app)
+    _register_blueprints(app)
+    _register_cli(app)
+    return app
+
+
+def _configure_logging(level: str) -> None:
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)
+
+
+def _init_extensions(app: Flask) -> None:
+    from crm import models  # noqa: F401  (every model registered before migrations look)
+    from crm.core.errors import register_error_handlers
+    from crm.core.http import register_docs_assets, register_request_lifecycle
+    from crm.extensions import api, db, migrate
+
+    db.init_app(app)
+    migrate.init_app(app, db, directory=str(app.root_path + "/../migrations"))
+    api.init_app(app)
+    api.spec.components.security_scheme(
+        "bearerAuth",
+        {"type": "http", "scheme": "bearer", "description": "Agency API key or staff token"},
+    )
+    register_error_handlers(app)
+    register_request_lifecycle(app)
+    register_docs_assets(app)
+
+
+def _register_blueprints(app: Flask) -> None:
+    from crm.catalogue.api import blp as catalogue_blp
+    from crm.core.health import health
+    from crm.extensions import api
+    from crm.referrals.api import blp as referrals_blp
+
+    app.register_blueprint(health)
+    api.register_blueprint(referrals_blp, url_prefix="/api/v1")
+    api.register_blueprint(catalogue_blp, url_prefix="/api/v1")
+
+
+def _register_cli(app: Flask) -> None:
+    from crm.cli import crm_cli
+
+    app.cli.add_command(crm_cli)

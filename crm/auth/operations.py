@@ -1,0 +1,148 @@
+"""Issuing, checking and revoking credentials. Operations flush; the caller commits."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+from dataclasses import dataclass
+from datetime import timedelta
+
+from argon2 import PasswordHasher
+from argon2.exceptions import VerificationError
+from sqlalchemy import select
+
+from crm.agencies.models import Agency
+from crm.auth.models import STAFF_ROLES, AgencyApiKey, StaffToken, StaffUser
+from crm.core import audit
+from crm.core.actors import SYSTEM, Actor
+from crm.core.db import utcnow
+from crm.core.errors import NotFound, Unauthorized, ValidationFailed
+from crm.extensions import db
+
+AGENCY_KEY_PREFIX = "crm_ak_"
+STAFF_TOKEN_PREFIX = "crm_st_"  # noqa: S105 - a public prefix, not a secret
+LAST_USED_RESOLUTION = timedelta(minutes=1)
+_password_hasher = PasswordHasher()
+
+
+@dataclass(frozen=True)
+class IssuedSecret:
+    """A new credential. `secret` exists only here: it is never stored or shown again."""
+
+    id: int
+    prefix: str
+    secret: str
+
+
+def _new_secret(kind_prefix: str) -> tuple[str, str]:
+    public = kind_prefix + secrets.token_hex(4)
+    return public, f"{public}_{secrets.token_urlsafe(32)}"
+
+
+def _digest(secret: str) -> str:
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+def _public_part(secret: str) -> str:
+    """`crm_ak_1a2b3c4d` of `crm_ak_1a2b3c4d_<secret>` (the secret may contain '_')."""
+    parts = secret.split("_", 3)
+    return "_".join(parts[:3]) if len(parts) == 4 else ""
+
+
+def issue_agency_key(agency: Agency, label: str = "", actor: Actor = SYSTEM) -> IssuedSecret:
+    prefix, secret = _new_secret(AGENCY_KEY_PREFIX)
+    key = AgencyApiKey(agency=agency, prefix=prefix, key_hash=_digest(secret), label=label)
+    db.session.add(key)
+    db.session.flush()
+    audit.record(actor, "agency_key.issue", agency_id=agency.id, key_prefix=prefix)
+    return IssuedSecret(key.id, prefix, secret)
+
+
+def revoke_agency_key(prefix: str, actor: Actor = SYSTEM) -> AgencyApiKey:
+    key = db.session.scalar(select(AgencyApiKey).where(AgencyApiKey.prefix == prefix))
+    if key is None:
+        raise NotFound(f"no API key with prefix {prefix}")
+    if key.revoked_at is None:
+        key.revoked_at = utcnow()
+        audit.record(actor, "agency_key.revoke", agency_id=key.agency_id, key_prefix=prefix)
+    db.session.flush()
+    return key
+
+
+def create_staff_user(email: str, name: str, role: str, password: str | None = None) -> StaffUser:
+    if role not in STAFF_ROLES:
+        raise ValidationFailed({"role": f"must be one of {', '.join(STAFF_ROLES)}"})
+    user = StaffUser(email=email.strip().lower(), name=name, role=role)
+    if password is not None:
+        set_password(user, password)
+    db.session.add(user)
+    db.session.flush()
+    audit.record(SYSTEM, "staff_user.create", staff_user_id=user.id, role=role)
+    return user
+
+
+def set_password(user: StaffUser, password: str) -> None:
+    if len(password) < 12:
+        raise ValidationFailed({"password": "must be at least 12 characters"})
+    user.password_hash = _password_hasher.hash(password)
+
+
+def verify_password(user: StaffUser, password: str) -> bool:
+    if not user.password_hash:
+        return False
+    try:
+        return _password_hasher.verify(user.password_hash, password)
+    except VerificationError:
+        return False
+
+
+def issue_staff_token(user: StaffUser, label: str = "") -> IssuedSecret:
+    prefix, secret = _new_secret(STAFF_TOKEN_PREFIX)
+    token = StaffToken(user=user, prefix=prefix, token_hash=_digest(secret), label=label)
+    db.session.add(token)
+    db.session.flush()
+    audit.record(SYSTEM, "staff_token.issue", staff_user_id=user.id, token_prefix=prefix)
+    return IssuedSecret(token.id, prefix, secret)
+
+
+def _touch(credential: AgencyApiKey | StaffToken) -> None:
+    now = utcnow()
+    if credential.last_used_at is None or now - credential.last_used_at > LAST_USED_RESOLUTION:
+        credential.last_used_at = now
+
+
+def authenticate(secret: str) -> Actor:
+    """The actor a bearer secret belongs to; Unauthorized for anything else."""
+    prefix = _public_part(secret)
+    if prefix.startswith(AGENCY_KEY_PREFIX):
+        return _authenticate_agency(prefix, secret)
+    if prefix.startswith(STAFF_TOKEN_PREFIX):
+        return _authenticate_staff(prefix, secret)
+    raise Unauthorized("The bearer credential is not valid.")
+
+
+def _authenticate_agency(prefix: str, secret: str) -> Actor:
+    key = db.session.scalar(select(AgencyApiKey).where(AgencyApiKey.prefix == prefix))
+    if (
+        key is None
+        or key.revoked_at is not None
+        or not key.agency.active
+        or not hmac.compare_digest(key.key_hash, _digest(secret))
+    ):
+        raise Unauthorized("The bearer credential is not valid.")
+    _touch(key)
+    return Actor("agency", key.agency_id, key.agency.name, agency_id=key.agency_id)
+
+
+def _authenticate_staff(prefix: str, secret: str) -> Actor:
+    token = db.session.scalar(select(StaffToken).where(StaffToken.prefix == prefix))
+    if (
+        token is None
+        or token.revoked_at is not None
+        or not token.user.active
+        or not hmac.compare_digest(token.token_hash, _digest(secret))
+    ):
+        raise Unauthorized("The bearer credential is not valid.")
+    _touch(token)
+    return Actor("staff", token.user_id, token.user.name, role=token.user.role)

@@ -1,0 +1,52 @@
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import JSON, CheckConstraint, String, Text
+from sqlalchemy.orm import Mapped, mapped_column
+
+from crm.core.db import TimestampMixin
+from crm.extensions import db
+
+
+class Procedure(TimestampMixin, db.Model):
+    """One row of the procedure catalogue; loaded from config/procedures.toml."""
+
+    __tablename__ = "procedures"
+    __table_args__ = (
+        CheckConstraint(
+            "duration_minutes_min > 0 AND duration_minutes_max >= duration_minutes_min",
+            name="duration",
+        ),
+        CheckConstraint(
+            "hospital_nights_min >= 0 AND hospital_nights_max >= hospital_nights_min",
+            name="hospital_nights",
+        ),
+        CheckConstraint(
+            "recovery_weeks_min >= 0 AND recovery_weeks_max >= recovery_weeks_min",
+            name="recovery_weeks",
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    code: Mapped[str] = mapped_column(String(64), unique=True)
+    name: Mapped[str] = mapped_column(String(200))
+    specialty: Mapped[str] = mapped_column(String(100))
+    summary: Mapped[str] = mapped_column(Text, default="")
+    candidates: Mapped[str] = mapped_column(Text, default="")
+    requires_mri: Mapped[bool] = mapped_column(default=False)
+    anaesthesia: Mapped[str] = mapped_column(String(50))
+    duration_minutes_min: Mapped[int]
+    duration_minutes_max: Mapped[int]
+    hospital_nights_min: Mapped[int]
+    hospital_nights_max: Mapped[int]
+    recovery_weeks_min: Mapped[int]
+    recovery_weeks_max: Mapped[int]
+    arrive_days_before_admission: Mapped[int] = mapped_column(default=1)
+    nights_in_city_after_discharge: Mapped[int] = mapped_column(default=0)
+    prerequisites: Mapped[list[str]] = mapped_column(JSON, default=list)
+    typical_complaints: Mapped[list[str]] = mapped_column(JSON, default=list)
+    conservative_treatments: Mapped[list[str]] = mapped_column(JSON, default=list)
+    risks_discussed: Mapped[str] = mapped_column(Text, default="")
+    follow_up_schedule: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
+    active: Mapped[bool] = mapped_column(default=True)

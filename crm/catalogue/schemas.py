@@ -1,0 +1,29 @@
+from marshmallow import Schema, fields
+
+
+class FollowUpPointSchema(Schema):
+    label = fields.String()
+    offset_days = fields.Integer()
+
+
+class ProcedureSchema(Schema):
+    code = fields.String()
+    name = fields.String()
+    specialty = fields.String()
+    summary = fields.String()
+    candidates = fields.String()
+    requires_mri = fields.Boolean()
+    anaesthesia = fields.String()
+    duration_minutes_min = fields.Integer()
+    duration_minutes_max = fields.Integer()
+    hospital_nights_min = fields.Integer()
+    hospital_nights_max = fields.Integer()
+    recovery_weeks_min = fields.Integer()
+    recovery_weeks_max = fields.Integer()
+    arrive_days_before_admission = fields.Integer()
+    nights_in_city_after_discharge = fields.Integer()
+    prerequisites = fields.List(fields.String())
+    typical_complaints = fields.List(fields.String())
+    conservative_treatments = fields.List(fields.String())
+    risks_discussed = fields.String()
+    follow_up_schedule = fields.List(fields.Nested(FollowUpPointSchema))

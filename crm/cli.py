@@ -1,0 +1,164 @@
+"""`flask --app wsgi crm ...`: administration from the command line. Each command commits once."""
+
+from __future__ import annotations
+
+import click
+from flask import current_app
+from sqlalchemy import select
+
+from crm.agencies.models import Agency
+from crm.auth import operations as auth
+from crm.auth.models import STAFF_ROLES, AgencyApiKey, StaffUser
+from crm.core.errors import DomainError
+from crm.extensions import db
+
+crm_cli = click.Group("crm", help="Referral CRM administration.")
+
+
+def _fail(exc: DomainError) -> None:
+    db.session.rollback()
+    raise click.ClickException(exc.detail)
+
+
+def _agency_by_name(name: str) -> Agency:
+    agency = db.session.scalar(select(Agency).where(Agency.name == name))
+    if agency is None:
+        raise click.ClickException(f"no agency named {name!r}")
+    return agency
+
+
+@crm_cli.command("create-agency")
+@click.argument("name")
+@click.option("--country", required=True, help="ISO 3166-1 alpha-2 code, e.g. DE")
+@click.option("--email", "contact_email", default=None)
+@click.option("--commission-bp", default=0, type=click.IntRange(0, 10000), help="basis points")
+def create_agency(name: str, country: str, contact_email: str | None, commission_bp: int) -> None:
+    """Create an agency; its first API key is printed alone on the last line."""
+    if db.session.scalar(select(Agency.id).where(Agency.name == name)):
+        raise click.ClickException(f"an agency named {name!r} exists already")
+    agency = Agency(
+        name=name,
+        country=country.upper(),
+        contact_email=contact_email,
+        commission_basis_points=commission_bp,
+    )
+    db.session.add(agency)
+    db.session.flush()
+    issued = auth.issue_agency_key(agency, label="first key")
+    db.session.commit()
+    click.echo(f"agency {agency.id} created; API key (shown once, store it now):", err=True)
+    click.echo(issued.secret)
+
+
+@crm_cli.command("create-key")
+@click.argument("agency_name")
+@click.option("--label", default="")
+def create_key(agency_name: str, label: str) -> None:
+    """Issue another API key for an agency; printed alone on the last line."""
+    issued = auth.issue_agency_key(_agency_by_name(agency_name), label=label)
+    db.session.commit()
+    click.echo(issued.secret)
+
+
+@crm_cli.command("list-keys")
+@click.argument("agency_name")
+def list_keys(agency_name: str) -> None:
+    """An agency's keys: prefix, label, created, last used, revoked. Never the secret."""
+    agency = _agency_by_name(agency_name)
+    keys = db.session.scalars(
+        select(AgencyApiKey).where(AgencyApiKey.agency_id == agency.id).order_by(AgencyApiKey.id)
+    )
+    for key in keys:
+        click.echo(
+            "\t".join(
+                [
+                    key.prefix,
+                    key.label or "-",
+                    key.created_at.isoformat(timespec="seconds"),
+                    key.last_used_at.isoformat(timespec="seconds") if key.last_used_at else "never",
+                    f"revoked {key.revoked_at:%Y-%m-%d}" if key.revoked_at else "active",
+                ]
+            )
+        )
+
+
+@crm_cli.command("revoke-key")
+@click.argument("prefix")
+def revoke_key(prefix: str) -> None:
+    """Revoke an API key by its visible prefix (crm_ak_xxxxxxxx)."""
+    try:
+        auth.revoke_agency_key(prefix)
+    except DomainError as exc:
+        _fail(exc)
+    db.session.commit()
+    click.echo(f"revoked {prefix}")
+
+
+@crm_cli.command("create-staff")
+@click.argument("email")
+@click.option("--name", required=True)
+@click.option("--role", required=True, type=click.Choice(STAFF_ROLES))
+@click.option("--password", default=None, help="omit for a token-only user")
+def create_staff(email: str, name: str, role: str, password: str | None) -> None:
+    """Create a staff user and a personal API token, printed alone on the last line."""
+    if db.session.scalar(select(StaffUser.id).where(StaffUser.email == email.lower())):
+        raise click.ClickException(f"a staff user {email} exists already")
+    try:
+        user = auth.create_staff_user(email, name, role, password)
+        issued = auth.issue_staff_token(user, label="cli")
+    except DomainError as exc:
+        _fail(exc)
+    db.session.commit()
+    click.echo(f"staff user {user.id} ({role}) created; token (shown once):", err=True)
+    click.echo(issued.secret)
+
+
+@crm_cli.command("create-token")
+@click.argument("email")
+@click.option("--label", default="")
+def create_token(email: str, label: str) -> None:
+    """Issue another personal API token for a staff user."""
+    user = db.session.scalar(select(StaffUser).where(StaffUser.email == email.lower()))
+    if user is None:
+        raise click.ClickException(f"no staff user {email}")
+    issued = auth.issue_staff_token(user, label=label)
+    db.session.commit()
+    click.echo(issued.secret)
+
+
+@crm_cli.command("load-catalogue")
+@click.option("--file", "path", default=None, help="defaults to CRM_CATALOGUE_FILE")
+def load_catalogue(path: str | None) -> None:
+    """Load or update the procedure catalogue from its data file."""
+    from crm.catalogue.operations import load_catalogue as load
+
+    try:
+        created, updated = load(path or current_app.config["CRM"]["CATALOGUE_FILE"])
+    except DomainError as exc:
+        _fail(exc)
+    db.session.commit()
+    click.echo(f"catalogue: {created} created, {updated} updated")
+
+
+@crm_cli.command("load-demo")
+def load_demo() -> None:
+    """Demo data: two agencies (keys printed once), staff, a dozen referrals."""
+    from crm.demo import load_demo_data
+
+    try:
+        lines = load_demo_data()
+    except DomainError as exc:
+        _fail(exc)
+    db.session.commit()
+    for line in lines:
+        click.echo(line)
+
+
+@crm_cli.command("purge-idempotency-keys")
+def purge_idempotency_keys() -> None:
+    """Delete expired Idempotency-Key records."""
+    from crm.core.idempotency import purge_expired
+
+    removed = purge_expired()
+    db.session.commit()
+    click.echo(f"removed {removed} expired keys")

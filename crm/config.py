@@ -1,0 +1,147 @@
+"""Configuration: defaults here, then an optional file, then CRM_* environment variables.
+
+Every value is validated at start; a wrong or missing value stops the app with a message
+that names the setting.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+DEV_SECRET = "dev-only-insecure-secret"  # noqa: S105 - refused when CRM_ENV=production
+
+
+class ConfigError(RuntimeError):
+    """A setting is missing or wrong; the message names it."""
+
+
+@dataclass(frozen=True)
+class Setting:
+    name: str
+    default: Any
+    parse: Callable[[str], Any]
+    help: str
+
+
+def _bool(raw: str) -> bool:
+    lowered = raw.strip().lower()
+    if lowered in {"1", "true", "yes", "on"}:
+        return True
+    if lowered in {"0", "false", "no", "off"}:
+        return False
+    raise ValueError(f"expected true or false, got {raw!r}")
+
+
+def _positive_int(raw: str) -> int:
+    value = int(raw)
+    if value <= 0:
+        raise ValueError(f"must be a positive integer, got {raw!r}")
+    return value
+
+
+def _env_name(raw: str) -> str:
+    if raw not in {"development", "test", "production"}:
+        raise ValueError("must be one of development, test, production")
+    return raw
+
+
+SETTINGS: tuple[Setting, ...] = (
+    Setting("ENV", "development", _env_name, "development, test or production"),
+    Setting(
+        "SECRET_KEY", DEV_SECRET, str, "signs patient links and sessions; required in production"
+    ),
+    Setting(
+        "DATABASE_URL",
+        "sqlite:///" + str(Path("var/crm.sqlite3").resolve()),
+        str,
+        "SQLAlchemy URL; PostgreSQL in production (postgresql+psycopg://...)",
+    ),
+    Setting("CATALOGUE_FILE", "config/procedures.toml", str, "procedure catalogue data file"),
+    Setting("MAX_CONTENT_LENGTH", 1_048_576, _positive_int, "largest JSON request body, bytes"),
+    Setting(
+        "IDEMPOTENCY_TTL_HOURS", 24, _positive_int, "how long an Idempotency-Key is remembered"
+    ),
+    Setting("PAGE_LIMIT_MAX", 100, _positive_int, "largest page a list endpoint returns"),
+    Setting("PUBLIC_BASE_URL", "http://127.0.0.1:5000", str, "public URL of this service"),
+    Setting("LOG_LEVEL", "INFO", str, "logging level"),
+    Setting("SQL_ECHO", False, _bool, "log every SQL statement (development only)"),
+)
+
+SETTINGS_BY_NAME = {setting.name: setting for setting in SETTINGS}
+
+
+def _from_file(path: str) -> dict[str, Any]:
+    file = Path(path)
+    if not file.is_file():
+        raise ConfigError(f"CRM_CONFIG_FILE={path}: no such file")
+    with file.open("rb") as handle:
+        data = tomllib.load(handle)
+    unknown = sorted(set(data) - set(SETTINGS_BY_NAME))
+    if unknown:
+        raise ConfigError(f"{path}: unknown setting(s) {', '.join(unknown)}")
+    return data
+
+
+def _from_env(environ: Mapping[str, str]) -> dict[str, Any]:
+    values: dict[str, Any] = {}
+    for setting in SETTINGS:
+        raw = environ.get(f"CRM_{setting.name}")
+        if raw is None:
+            continue
+        try:
+            values[setting.name] = setting.parse(raw)
+        except ValueError as exc:
+            raise ConfigError(f"CRM_{setting.name}: {exc}") from exc
+    return values
+
+
+def load_config(
+    environ: Mapping[str, str] | None = None, overrides: Mapping[str, Any] | None = None
+) -> dict[str, Any]:
+    environ = os.environ if environ is None else environ
+    values = {setting.name: setting.default for setting in SETTINGS}
+    if environ.get("CRM_CONFIG_FILE"):
+        values.update(_from_file(environ["CRM_CONFIG_FILE"]))
+    values.update(_from_env(environ))
+    values.update(overrides or {})
+    validate(values)
+    return values
+
+
+def validate(values: Mapping[str, Any]) -> None:
+    if values["ENV"] == "production":
+        if not values["SECRET_KEY"] or values["SECRET_KEY"] == DEV_SECRET:
+            raise ConfigError("CRM_SECRET_KEY: must be set to a random secret in production")
+        if len(values["SECRET_KEY"]) < 32:
+            raise ConfigError("CRM_SECRET_KEY: must be at least 32 characters in production")
+        if values["DATABASE_URL"].startswith("sqlite"):
+            raise ConfigError("CRM_DATABASE_URL: production needs PostgreSQL, not SQLite")
+    if "://" not in values["DATABASE_URL"]:
+        raise ConfigError("CRM_DATABASE_URL: not a database URL")
+
+
+def flask_settings(values: Mapping[str, Any]) -> dict[str, Any]:
+    """Map our settings onto the names Flask and its extensions read."""
+    engine_options: dict[str, Any] = {"pool_pre_ping": True}
+    if values["DATABASE_URL"].startswith("sqlite"):
+        engine_options = {"connect_args": {"timeout": 30}}
+    return {
+        "CRM": dict(values),
+        "SECRET_KEY": values["SECRET_KEY"],
+        "SQLALCHEMY_DATABASE_URI": values["DATABASE_URL"],
+        "SQLALCHEMY_ENGINE_OPTIONS": engine_options,
+        "SQLALCHEMY_ECHO": values["SQL_ECHO"],
+        "MAX_CONTENT_LENGTH": values["MAX_CONTENT_LENGTH"],
+        "API_TITLE": "Referral CRM",
+        "API_VERSION": "v1",
+        "OPENAPI_VERSION": "3.0.3",
+        "OPENAPI_URL_PREFIX": "/api/v1",
+        "OPENAPI_JSON_PATH": "openapi.json",
+        "OPENAPI_SWAGGER_UI_PATH": "docs",
+        "OPENAPI_SWAGGER_UI_URL": "/api/v1/docs-assets/",
+    }

@@ -1,0 +1,144 @@
+"""Domain errors and their single mapping to RFC 9457 problem+json."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from typing import Any
+
+from flask import Flask, Response, json, request
+from werkzeug.exceptions import HTTPException
+
+log = logging.getLogger(__name__)
+
+PROBLEM_TYPE_BASE = "https://errors.referral-crm.example/"
+PROBLEM_MEDIA_TYPE = "application/problem+json"
+
+
+class DomainError(Exception):
+    status = 400
+    code = "bad-request"
+    title = "Bad request"
+
+    def __init__(self, detail: str | None = None, **extensions: Any) -> None:
+        super().__init__(detail or self.title)
+        self.detail = detail or self.title
+        self.extensions = extensions
+
+
+class NotFound(DomainError):
+    status, code, title = 404, "not-found", "Not found"
+
+
+class Unauthorized(DomainError):
+    status, code, title = 401, "unauthorized", "Authentication required"
+
+
+class Forbidden(DomainError):
+    status, code, title = 403, "forbidden", "Not allowed"
+
+
+class Conflict(DomainError):
+    status, code, title = 409, "conflict", "Conflict"
+
+
+class GuardFailed(Conflict):
+    code, title = "guard-failed", "Transition refused"
+
+
+class ValidationFailed(DomainError):
+    """422 with `errors`: a list of {field, reason}."""
+
+    status, code, title = 422, "validation-failed", "The request is not valid"
+
+    def __init__(self, errors: Mapping[str, str] | list[dict[str, str]], detail: str | None = None):
+        if isinstance(errors, Mapping):
+            errors = [{"field": field, "reason": reason} for field, reason in errors.items()]
+        super().__init__(detail or "; ".join(f"{e['field']}: {e['reason']}" for e in errors))
+        self.extensions = {"errors": errors}
+
+
+class IdempotencyMismatch(DomainError):
+    status, code = 422, "idempotency-key-reused"
+    title = "Idempotency-Key reused with a different request"
+
+
+class RequestInFlight(Conflict):
+    code, title = "request-in-flight", "A request with this Idempotency-Key is still in progress"
+
+
+class RateLimited(DomainError):
+    status, code, title = 429, "rate-limited", "Too many requests"
+
+
+def problem(
+    status: int, code: str, title: str, detail: str | None = None, **extensions: Any
+) -> Response:
+    body: dict[str, Any] = {
+        "type": PROBLEM_TYPE_BASE + code,
+        "title": title,
+        "status": status,
+    }
+    if detail:
+        body["detail"] = detail
+    body["instance"] = request.path if request else None
+    body.update(extensions)
+    response = Response(json.dumps(body), status=status, mimetype=PROBLEM_MEDIA_TYPE)
+    return response
+
+
+def flatten_marshmallow(messages: Any, prefix: str = "") -> list[dict[str, str]]:
+    """{"patient": {"phone": ["Not a valid number."]}} -> [{"field": "patient.phone", ...}]"""
+    errors: list[dict[str, str]] = []
+    if isinstance(messages, Mapping):
+        for key, value in messages.items():
+            field = f"{prefix}.{key}" if prefix else str(key)
+            errors.extend(flatten_marshmallow(value, field))
+    elif isinstance(messages, list) and all(isinstance(m, str) for m in messages):
+        errors.extend({"field": prefix or "body", "reason": m} for m in messages)
+    elif isinstance(messages, list):
+        for item in messages:
+            errors.extend(flatten_marshmallow(item, prefix))
+    else:
+        errors.append({"field": prefix or "body", "reason": str(messages)})
+    return errors
+
+
+def _webargs_errors(exc: HTTPException) -> list[dict[str, str]]:
+    messages = getattr(exc, "data", {}).get("messages", {})
+    errors: list[dict[str, str]] = []
+    for location, fields in messages.items():
+        location_prefix = "" if location in {"json", "form", "files"} else location
+        errors.extend(flatten_marshmallow(fields, location_prefix))
+    return errors
+
+
+def http_problem(exc: HTTPException) -> Response:
+    status = exc.code or 500
+    code = (exc.name or "error").lower().replace(" ", "-")
+    title = exc.name or "Error"
+    extensions: dict[str, Any] = {}
+    detail = exc.description
+    if status == 422 and getattr(exc, "data", None):
+        extensions["errors"] = _webargs_errors(exc)
+        code, title = ValidationFailed.code, ValidationFailed.title
+        detail = "; ".join(f"{e['field']}: {e['reason']}" for e in extensions["errors"])
+    response = problem(status, code, title, detail, **extensions)
+    if status == 405 and hasattr(exc, "valid_methods") and exc.valid_methods:
+        response.headers["Allow"] = ", ".join(exc.valid_methods)
+    return response
+
+
+def register_error_handlers(app: Flask) -> None:
+    @app.errorhandler(DomainError)
+    def _domain(exc: DomainError) -> Response:
+        return problem(exc.status, exc.code, exc.title, exc.detail, **exc.extensions)
+
+    @app.errorhandler(HTTPException)
+    def _http(exc: HTTPException) -> Response:
+        return http_problem(exc)
+
+    @app.errorhandler(Exception)
+    def _unexpected(exc: Exception) -> Response:
+        log.exception("unhandled error on %s %s", request.method, request.path)
+        return problem(500, "internal-error", "Internal server error", "Something went wrong.")

@@ -1,0 +1,175 @@
+"""`Idempotency-Key` for POST: a retry replays the first response instead of acting twice.
+
+The key row is inserted in the same transaction as the work it guards and completed with
+the response before that transaction commits, so a key is either absent (the request
+failed or never ran: a retry runs it) or bound to exactly one committed response.
+A second request arriving while the first holds the key waits a moment on the unique
+index; if the first is still running after that it is told 409 (PostgreSQL; SQLite
+serialises writers, so there the second simply waits and then replays).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from functools import wraps
+from typing import Any
+
+from flask import Response, current_app, request
+from sqlalchemy import String, Text, UniqueConstraint, select, text
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.exc import OperationalError
+from sqlalchemy.orm import Mapped, mapped_column
+
+from crm.core.db import utcnow
+from crm.core.errors import IdempotencyMismatch, RequestInFlight, ValidationFailed
+from crm.extensions import db
+
+HEADER = "Idempotency-Key"
+REPLAYED_HEADER = "Idempotent-Replayed"
+_KEY_PATTERN = re.compile(r"^[\x21-\x7e]{1,255}$")
+_IN_FLIGHT_WAIT = "250ms"
+_REPLAYED_RESPONSE_HEADERS = ("Location", "Content-Type")
+
+
+class IdempotencyKey(db.Model):
+    __tablename__ = "idempotency_keys"
+    __table_args__ = (UniqueConstraint("scope", "key"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    scope: Mapped[str] = mapped_column(String(64))
+    key: Mapped[str] = mapped_column(String(255))
+    fingerprint: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(index=True)
+    response_status: Mapped[int | None]
+    response_body: Mapped[str | None] = mapped_column(Text)
+    response_headers: Mapped[str | None] = mapped_column(Text)
+
+
+def fingerprint_request() -> str:
+    body = request.get_data(cache=True)
+    try:
+        canonical = json.dumps(json.loads(body), sort_keys=True, separators=(",", ":")).encode()
+    except ValueError:
+        canonical = body
+    digest = hashlib.sha256()
+    for part in (request.method.encode(), request.full_path.encode(), canonical):
+        digest.update(part + b"\0")
+    return digest.hexdigest()
+
+
+def _insert(values: dict[str, Any]) -> int | None:
+    dialect = db.session.get_bind().dialect.name
+    insert = pg_insert if dialect == "postgresql" else sqlite_insert
+    statement = (
+        insert(IdempotencyKey)
+        .values(**values)
+        .on_conflict_do_nothing(index_elements=["scope", "key"])
+        .returning(IdempotencyKey.id)
+    )
+    if dialect != "postgresql":
+        return db.session.execute(statement).scalar()
+    db.session.execute(text(f"SET LOCAL lock_timeout = '{_IN_FLIGHT_WAIT}'"))
+    try:
+        return db.session.execute(statement).scalar()
+    except OperationalError as exc:
+        if getattr(exc.orig, "sqlstate", None) == "55P03":  # lock_not_available
+            raise RequestInFlight("The first request with this key has not finished.") from exc
+        raise
+    finally:
+        if db.session.is_active:
+            db.session.execute(text("SET LOCAL lock_timeout TO DEFAULT"))
+
+
+def claim(scope: str, key: str, fingerprint: str) -> IdempotencyKey:
+    """This request's key row: new (run the request) or completed (replay it)."""
+    now = utcnow()
+    ttl = timedelta(hours=current_app.config["CRM"]["IDEMPOTENCY_TTL_HOURS"])
+    values = {"scope": scope, "key": key, "fingerprint": fingerprint, "expires_at": now + ttl}
+    new_id = _insert({**values, "created_at": now})
+    if new_id is None:
+        existing = db.session.scalars(
+            select(IdempotencyKey).where(IdempotencyKey.scope == scope, IdempotencyKey.key == key)
+        ).one()
+        if existing.expires_at > now:
+            if existing.fingerprint != fingerprint:
+                raise IdempotencyMismatch(
+                    "This Idempotency-Key was first used with a different request; "
+                    "use a new key for a new request."
+                )
+            return existing
+        db.session.delete(existing)
+        db.session.flush()
+        new_id = _insert({**values, "created_at": now})
+    return db.session.get(IdempotencyKey, new_id)
+
+
+def _replay(record: IdempotencyKey) -> Response:
+    headers = json.loads(record.response_headers or "{}")
+    response = Response(record.response_body, status=record.response_status, headers=headers)
+    response.headers[REPLAYED_HEADER] = "true"
+    return response
+
+
+def _remember(record: IdempotencyKey, response: Response) -> None:
+    record.response_status = response.status_code
+    record.response_body = response.get_data(as_text=True)
+    record.response_headers = json.dumps(
+        {
+            name: response.headers[name]
+            for name in _REPLAYED_RESPONSE_HEADERS
+            if name in response.headers
+        }
+    )
+    db.session.flush()
+
+
+def idempotent(scope_of: Callable[[], str]) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """Decorate a POST view: `scope_of()` names the caller the key belongs to."""
+
+    def decorator(view: Callable[..., Any]) -> Callable[..., Any]:
+        @wraps(view)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            key = request.headers.get(HEADER)
+            if key is None:
+                return view(*args, **kwargs)
+            if not _KEY_PATTERN.match(key):
+                raise ValidationFailed(
+                    {f"header.{HEADER}": "1 to 255 visible ASCII characters, no spaces"}
+                )
+            record = claim(scope_of(), key, fingerprint_request())
+            if record.response_status is not None:
+                return _replay(record)
+            response = current_app.make_response(view(*args, **kwargs))
+            if response.status_code < 400:
+                _remember(record, response)
+            return response
+
+        wrapper.__dict__.setdefault("_apidoc", {}).setdefault("manual_doc", {}).setdefault(
+            "parameters", []
+        ).append(
+            {
+                "in": "header",
+                "name": HEADER,
+                "required": False,
+                "schema": {"type": "string", "maxLength": 255},
+                "description": "Retry-safe key: the same key and body replays the first "
+                "response; the same key with another body is 422; while the first is "
+                "running, 409. Keys are per caller and expire.",
+            }
+        )
+        return wrapper
+
+    return decorator
+
+
+def purge_expired(now: datetime | None = None) -> int:
+    result = db.session.execute(
+        IdempotencyKey.__table__.delete().where(IdempotencyKey.expires_at <= (now or utcnow()))
+    )
+    return result.rowcount or 0

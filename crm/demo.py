@@ -1,0 +1,149 @@
+"""Demo data for `make run`: two agencies, staff, a dozen referrals across the pipeline.
+
+Running it again reissues the demo credentials (revoking the old ones) rather than
+duplicating data, so the keys printed are always ones that work.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+
+from crm.agencies.models import Agency
+from crm.auth import operations as auth
+from crm.auth.models import AgencyApiKey, StaffToken, StaffUser
+from crm.core.actors import Actor
+from crm.core.db import utcnow
+from crm.extensions import db
+from crm.referrals.operations import assign_owner, move_to_stage, submit_referral
+from crm.referrals.stages import PIPELINE, Stage
+
+AGENCIES = (
+    ("Berlin MedTravel GmbH", "DE", "ops@berlin-medtravel.example", 1000),
+    ("Gulf Care Connect", "AE", "desk@gulfcare.example", 1200),
+)
+STAFF = (
+    ("coordinator@hospital.example", "Elif Coordinator", "coordinator"),
+    ("specialist@hospital.example", "Dr. Murat Specialist", "specialist"),
+    ("manager@hospital.example", "Ayse Manager", "manager"),
+)
+# (agency index or None, given, family, country, phone, language, zone, final stage)
+PATIENTS = (
+    (0, "Jonas", "Weber", "DE", "+4915112345678", "de", "Europe/Berlin", Stage.ENQUIRY),
+    (0, "Anna", "Schmidt", "DE", "+4915212345679", "de", "Europe/Berlin", Stage.AWAITING_MRI),
+    (1, "Omar", "Haddad", "AE", "+971501234567", "ar", "Asia/Dubai", Stage.MRI_REVIEW),
+    (1, "Layla", "Nasser", "AE", "+971521234568", "ar", "Asia/Dubai", Stage.PLAN_OFFERED),
+    (0, "Thomas", "Becker", "AT", "+436641234567", "de", "Europe/Vienna", Stage.PLAN_ACCEPTED),
+    (1, "Yousef", "Karim", "AE", "+971551234569", "en", "Asia/Dubai", Stage.TRAVEL_BOOKED),
+    (None, "Olga", "Ivanova", "RU", "+79161234567", "ru", "Europe/Moscow", Stage.IN_TREATMENT),
+    (0, "Lukas", "Fischer", "DE", "+4917612345670", "de", "Europe/Berlin", Stage.POST_OP),
+    (None, "James", "Miller", "GB", "+447700900123", "en", "Europe/London", Stage.FOLLOW_UP),
+    (1, "Fatima", "Rahman", "AE", "+971561234560", "ar", "Asia/Dubai", Stage.COMPLETED),
+    (0, "Sabine", "Wolf", "DE", "+4916012345671", "de", "Europe/Berlin", Stage.LOST),
+    (None, "Mehmet", "Yilmaz", "NL", "+31612345678", "tr", "Europe/Amsterdam", Stage.ON_HOLD),
+)
+
+
+def _ensure_agency(name: str, country: str, email: str, commission: int) -> Agency:
+    agency = db.session.scalar(select(Agency).where(Agency.name == name))
+    if agency is None:
+        agency = Agency(
+            name=name, country=country, contact_email=email, commission_basis_points=commission
+        )
+        db.session.add(agency)
+        db.session.flush()
+    return agency
+
+
+def _ensure_staff(email: str, name: str, role: str) -> StaffUser:
+    user = db.session.scalar(select(StaffUser).where(StaffUser.email == email))
+    return user or auth.create_staff_user(email, name, role)
+
+
+def _revoke_demo_credentials() -> None:
+    now = utcnow()
+    for model in (AgencyApiKey, StaffToken):
+        for credential in db.session.scalars(
+            select(model).where(model.label == "demo", model.revoked_at.is_(None))
+        ):
+            credential.revoked_at = now
+
+
+def _walk_to(referral, final: Stage, actor: Actor) -> None:
+    path = PIPELINE[1 : PIPELINE.index(final) + 1] if final in PIPELINE else PIPELINE[1:3]
+    for stage in path:
+        if stage is Stage.MRI_REVIEW and referral.stage == Stage.ENQUIRY:
+            move_to_stage(referral, Stage.AWAITING_MRI, actor)
+        move_to_stage(referral, stage, actor)
+    if final is Stage.LOST:
+        move_to_stage(referral, Stage.LOST, actor, reason="price", note="chose to wait a year")
+    elif final is Stage.ON_HOLD:
+        move_to_stage(referral, Stage.ON_HOLD, actor, note="patient travelling until next month")
+
+
+def _referral_payload(row: tuple) -> dict:
+    _, given, family, country, phone, language, zone, _ = row
+    return {
+        "procedure": "microdiscectomy",
+        "agency_reference": f"DEMO-{given.upper()}-{family.upper()}",
+        "patient": {
+            "given_name": given,
+            "family_name": family,
+            "country": country,
+            "phone": phone,
+            "email": f"{given.lower()}.{family.lower()}@patient.example",
+            "language": language,
+            "time_zone": zone,
+            "sex": "unknown",
+            "consents": {"sms": True, "email": True, "source": "demo intake form"},
+        },
+        "intake": {
+            "complaints": ["severe_persistent_low_back_pain", "radiating_leg_pain"],
+            "symptom_duration_weeks": 20,
+            "treatments_tried": [
+                {"treatment": "physical_therapy", "duration_weeks": 8},
+                {"treatment": "medication", "duration_weeks": 12},
+            ],
+            "pain_score": 7,
+        },
+    }
+
+
+def _load_referrals(agencies: list[Agency], coordinator: StaffUser) -> int:
+    staff_actor = Actor("staff", coordinator.id, coordinator.name, role=coordinator.role)
+    created = 0
+    for row in PATIENTS:
+        agency = agencies[row[0]] if row[0] is not None else None
+        actor = (
+            Actor("agency", agency.id, agency.name, agency_id=agency.id) if agency else staff_actor
+        )
+        payload = _referral_payload(row)
+        if _reference_exists(agency, payload["agency_reference"]):
+            continue
+        referral = submit_referral(payload, actor)
+        assign_owner(referral, coordinator.id, staff_actor)
+        _walk_to(referral, row[7], staff_actor)
+        created += 1
+    return created
+
+
+def _reference_exists(agency: Agency | None, reference: str) -> bool:
+    from crm.referrals.models import Referral
+
+    same_agency = Referral.agency_id == agency.id if agency else Referral.agency_id.is_(None)
+    statement = select(Referral.id).where(Referral.agency_reference == reference, same_agency)
+    return db.session.scalar(statement) is not None
+
+
+def load_demo_data() -> list[str]:
+    _revoke_demo_credentials()
+    agencies = [_ensure_agency(*row) for row in AGENCIES]
+    staff = [_ensure_staff(*row) for row in STAFF]
+    created = _load_referrals(agencies, staff[0])
+    lines = [f"demo: {created} referrals created"]
+    for agency in agencies:
+        issued = auth.issue_agency_key(agency, label="demo")
+        lines.append(f"agency key  {agency.name:<24} {issued.secret}")
+    for user in staff:
+        issued = auth.issue_staff_token(user, label="demo")
+        lines.append(f"staff token {user.role:<24} {issued.secret}")
+    return lines

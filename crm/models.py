@@ -1,0 +1,24 @@
+"""Imports every model so metadata (and Alembic) sees the whole schema."""
+
+from crm.agencies.models import Agency
+from crm.auth.models import AgencyApiKey, StaffToken, StaffUser
+from crm.catalogue.models import Procedure
+from crm.core.audit import AuditEvent
+from crm.core.idempotency import IdempotencyKey
+from crm.patients.models import Patient, PatientConsent
+from crm.referrals.models import Referral, ReferralNote, StageTransition
+
+__all__ = [
+    "Agency",
+    "AgencyApiKey",
+    "AuditEvent",
+    "IdempotencyKey",
+    "Patient",
+    "PatientConsent",
+    "Procedure",
+    "Referral",
+    "ReferralNote",
+    "StaffToken",
+    "StaffUser",
+    "StageTransition",
+]

@@ -1,0 +1,68 @@
+from __future__ import annotations
+
+from datetime import date, datetime
+
+from sqlalchemy import CheckConstraint, ForeignKey, String, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from crm.core.db import TimestampMixin, utcnow
+from crm.extensions import db
+
+CHANNELS = ("sms", "email")
+SEXES = ("female", "male", "other", "unknown")
+
+
+class Patient(TimestampMixin, db.Model):
+    __tablename__ = "patients"
+    __table_args__ = (
+        CheckConstraint("sex IN ('female','male','other','unknown')", name="sex"),
+        CheckConstraint("phone IS NULL OR phone LIKE '+%'", name="phone_e164"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    agency_id: Mapped[int | None] = mapped_column(
+        ForeignKey("agencies.id", ondelete="RESTRICT"), index=True
+    )
+    given_name: Mapped[str] = mapped_column(String(100))
+    family_name: Mapped[str] = mapped_column(String(100))
+    date_of_birth: Mapped[date | None]
+    sex: Mapped[str] = mapped_column(String(10), default="unknown")
+    country: Mapped[str] = mapped_column(String(2))
+    phone: Mapped[str | None] = mapped_column(String(20))
+    email: Mapped[str | None] = mapped_column(String(320))
+    language: Mapped[str] = mapped_column(String(8), default="en")
+    time_zone: Mapped[str] = mapped_column(String(64), default="UTC")
+
+    consents: Mapped[list[PatientConsent]] = relationship(
+        back_populates="patient", cascade="all, delete-orphan", order_by="PatientConsent.channel"
+    )
+
+    @property
+    def full_name(self) -> str:
+        return f"{self.given_name} {self.family_name}"
+
+    def consent_for(self, channel: str) -> PatientConsent | None:
+        return next((c for c in self.consents if c.channel == channel), None)
+
+    def may_contact(self, channel: str) -> bool:
+        consent = self.consent_for(channel)
+        return bool(consent and consent.granted)
+
+
+class PatientConsent(db.Model):
+    """The current consent of one patient for one channel, with when and how it was given."""
+
+    __tablename__ = "patient_consents"
+    __table_args__ = (
+        UniqueConstraint("patient_id", "channel"),
+        CheckConstraint("channel IN ('sms','email')", name="channel"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    patient_id: Mapped[int] = mapped_column(ForeignKey("patients.id", ondelete="CASCADE"))
+    channel: Mapped[str] = mapped_column(String(10))
+    granted: Mapped[bool]
+    recorded_at: Mapped[datetime] = mapped_column(default=utcnow)
+    source: Mapped[str] = mapped_column(String(100))
+
+    patient: Mapped[Patient] = relationship(back_populates="consents")

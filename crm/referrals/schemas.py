@@ -1,0 +1,161 @@
+"""Referral input (`...Args`) and output (`...Schema`) schemas, kept apart."""
+
+from __future__ import annotations
+
+from marshmallow import Schema, fields, post_dump, validate
+
+from crm.patients.schemas import ContactArgs, PatientArgs, PatientSchema
+from crm.referrals.stages import ALL_STAGES, LostReason
+
+WEEKS = validate.Range(min=0, max=2600)
+STAGE = validate.OneOf([str(stage) for stage in ALL_STAGES])
+
+
+class TreatmentTriedArgs(Schema):
+    treatment = fields.String(
+        required=True,
+        validate=validate.Length(min=1, max=100),
+        metadata={"example": "physical_therapy"},
+    )
+    duration_weeks = fields.Integer(required=True, validate=WEEKS)
+
+
+class IntakeArgs(Schema):
+    complaints = fields.List(
+        fields.String(validate=validate.Length(min=1, max=200)),
+        load_default=list,
+        validate=validate.Length(max=20),
+        metadata={"example": ["severe_persistent_low_back_pain", "radiating_leg_pain"]},
+    )
+    symptom_duration_weeks = fields.Integer(validate=WEEKS, allow_none=True)
+    treatments_tried = fields.List(
+        fields.Nested(TreatmentTriedArgs), load_default=list, validate=validate.Length(max=20)
+    )
+    pain_score = fields.Integer(validate=validate.Range(min=0, max=10), allow_none=True)
+    notes = fields.String(load_default="", validate=validate.Length(max=5000))
+
+
+class ReferralCreateArgs(Schema):
+    procedure = fields.String(required=True, metadata={"example": "microdiscectomy"})
+    agency_reference = fields.String(
+        validate=validate.Length(min=1, max=100),
+        allow_none=True,
+        metadata={"description": "Your own id for this patient; unique per agency"},
+    )
+    patient = fields.Nested(PatientArgs, required=True)
+    intake = fields.Nested(IntakeArgs, load_default=dict)
+
+
+class ContactUpdateArgs(ContactArgs):
+    pass
+
+
+class ReferralListArgs(Schema):
+    stage = fields.List(fields.String(validate=STAGE))
+    updated_since = fields.AwareDateTime(
+        default_timezone=None, metadata={"description": "ISO 8601 with a zone"}
+    )
+    cursor = fields.String(validate=validate.Length(max=200))
+    limit = fields.Integer(load_default=25, validate=validate.Range(min=1, max=100))
+
+
+class StaffReferralListArgs(ReferralListArgs):
+    agency_id = fields.Integer()
+    direct = fields.Boolean(metadata={"description": "only referrals with no agency"})
+    owner_id = fields.Integer()
+    unassigned = fields.Boolean()
+    procedure = fields.String()
+    q = fields.String(
+        validate=validate.Length(min=2, max=100),
+        metadata={"description": "search patient name, email, phone or agency reference"},
+    )
+
+
+class TransitionArgs(Schema):
+    to = fields.String(required=True, validate=STAGE, metadata={"example": "awaiting_mri"})
+    reason = fields.String(
+        validate=validate.OneOf([str(reason) for reason in LostReason]),
+        metadata={"description": "required when moving to lost"},
+    )
+    note = fields.String(validate=validate.Length(max=5000))
+
+
+class OwnerArgs(Schema):
+    owner_id = fields.Integer(required=True, allow_none=True)
+
+
+class NoteArgs(Schema):
+    body = fields.String(required=True, validate=validate.Length(min=1, max=10000))
+
+
+class TreatmentTriedSchema(Schema):
+    treatment = fields.String()
+    duration_weeks = fields.Integer()
+
+
+class IntakeSchema(Schema):
+    complaints = fields.List(fields.String())
+    symptom_duration_weeks = fields.Integer(allow_none=True)
+    treatments_tried = fields.List(fields.Nested(TreatmentTriedSchema))
+    pain_score = fields.Integer(allow_none=True)
+    notes = fields.String(attribute="intake_notes")
+
+
+class PersonRefSchema(Schema):
+    id = fields.Integer()
+    name = fields.String()
+
+
+class TransitionSchema(Schema):
+    from_stage = fields.String(allow_none=True, data_key="from")
+    to_stage = fields.String(data_key="to")
+    actor_type = fields.String()
+    actor_label = fields.String(data_key="actor")
+    reason = fields.String(allow_none=True)
+    note = fields.String(allow_none=True)
+    occurred_at = fields.DateTime()
+
+
+class NoteSchema(Schema):
+    id = fields.Integer()
+    author_label = fields.String(data_key="author")
+    body = fields.String()
+    created_at = fields.DateTime()
+
+
+class ReferralSchema(Schema):
+    id = fields.Integer()
+    stage = fields.String()
+    stage_entered_at = fields.DateTime()
+    held_from_stage = fields.String(allow_none=True)
+    lost_reason = fields.String(allow_none=True)
+    procedure = fields.String(attribute="procedure.code", metadata={"example": "microdiscectomy"})
+    agency_reference = fields.String(allow_none=True)
+    agency = fields.Nested(PersonRefSchema, allow_none=True)
+    owner = fields.Nested(PersonRefSchema, allow_none=True)
+    patient = fields.Nested(PatientSchema)
+    intake = fields.Function(lambda referral: IntakeSchema().dump(referral))
+    created_at = fields.DateTime()
+    updated_at = fields.DateTime()
+
+
+class ReferralDetailSchema(ReferralSchema):
+    history = fields.List(fields.Nested(TransitionSchema))
+    time_in_stages = fields.Dict(
+        keys=fields.String(), values=fields.Integer(), metadata={"description": "seconds"}
+    )
+    allowed_transitions = fields.List(fields.String())
+    notes = fields.List(
+        fields.Nested(NoteSchema), metadata={"description": "internal notes; staff only"}
+    )
+
+    @post_dump
+    def hide_staff_only(self, data, **_):
+        if data.get("notes") is None:
+            data.pop("notes", None)
+        return data
+
+
+class ReferralPageSchema(Schema):
+    items = fields.List(fields.Nested(ReferralSchema))
+    next_cursor = fields.String(allow_none=True)
