@@ -30,11 +30,14 @@ def _configure_logging(level: str) -> None:
 
 def _init_extensions(app: Flask) -> None:
     from crm import models  # noqa: F401  (every model registered before migrations look)
+    from crm.core.db import enforce_sqlite_foreign_keys
     from crm.core.errors import register_error_handlers
     from crm.core.http import register_docs_assets, register_request_lifecycle
     from crm.extensions import api, db, migrate
 
     db.init_app(app)
+    with app.app_context():
+        enforce_sqlite_foreign_keys(db.engine)
     migrate.init_app(app, db, directory=str(app.root_path + "/../migrations"))
     api.init_app(app)
     api.spec.components.security_scheme(

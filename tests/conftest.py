@@ -1,0 +1,117 @@
+"""Test harness: one database migrated once per run, each test in a transaction rolled back.
+
+PostgreSQL when CRM_TEST_DATABASE_URL is set (CI), a temporary SQLite file otherwise.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+from flask_migrate import upgrade
+from sqlalchemy import event, text
+from sqlalchemy.engine import Connection
+
+from crm import create_app
+from crm.catalogue.operations import load_catalogue
+from crm.extensions import db
+from tests.factories import Factory
+
+ROOT = Path(__file__).resolve().parent.parent
+TEST_DATABASE_URL = os.environ.get("CRM_TEST_DATABASE_URL")
+ON_POSTGRES = bool(TEST_DATABASE_URL and TEST_DATABASE_URL.startswith("postgresql"))
+
+postgres_only = pytest.mark.skipif(
+    not ON_POSTGRES,
+    reason="needs PostgreSQL (row locks, FOR UPDATE SKIP LOCKED): set CRM_TEST_DATABASE_URL",
+)
+
+
+def reset_database(url_is_postgres: bool) -> None:
+    if url_is_postgres:
+        with db.engine.begin() as connection:
+            connection.execute(text("DROP SCHEMA IF EXISTS public CASCADE"))
+            connection.execute(text("CREATE SCHEMA public"))
+    else:
+        db.drop_all()
+        with db.engine.begin() as connection:
+            connection.execute(text("DROP TABLE IF EXISTS alembic_version"))
+
+
+def _sqlite_savepoints(engine) -> None:
+    """pysqlite's own transaction handling breaks SAVEPOINT; let SQLAlchemy emit BEGIN."""
+
+    @event.listens_for(engine, "connect")
+    def _no_implicit_transactions(dbapi_connection, _record):
+        dbapi_connection.isolation_level = None
+
+    @event.listens_for(engine, "begin")
+    def _begin(connection):
+        connection.exec_driver_sql("BEGIN")
+
+
+@pytest.fixture(scope="session")
+def database_url(tmp_path_factory: pytest.TempPathFactory) -> str:
+    if TEST_DATABASE_URL:
+        return TEST_DATABASE_URL
+    return "sqlite:///" + str(tmp_path_factory.mktemp("db") / "test.sqlite3")
+
+
+@pytest.fixture(scope="session")
+def app(database_url: str) -> Iterator[Flask]:
+    app = create_app(
+        {
+            "ENV": "test",
+            "DATABASE_URL": database_url,
+            "SECRET_KEY": "test-secret-key-that-is-long-enough-123",
+            "CATALOGUE_FILE": str(ROOT / "config" / "procedures.toml"),
+        }
+    )
+    app.config["TESTING"] = True
+    with app.app_context():
+        if not ON_POSTGRES:
+            _sqlite_savepoints(db.engine)
+        reset_database(ON_POSTGRES)
+        upgrade(directory=str(ROOT / "migrations"))
+        load_catalogue(app.config["CRM"]["CATALOGUE_FILE"])
+        db.session.commit()
+        db.session.remove()
+    yield app
+
+
+@pytest.fixture
+def connection(app: Flask) -> Iterator[Connection]:
+    with app.app_context():
+        connection = db.engine.connect()
+        transaction = connection.begin()
+        original = db.session
+        db.session = db._make_scoped_session(
+            {"bind": connection, "join_transaction_mode": "create_savepoint"}
+        )
+        try:
+            yield connection
+        finally:
+            db.session.remove()
+            db.session = original
+            transaction.rollback()
+            connection.close()
+
+
+@pytest.fixture
+def session(app: Flask, connection: Connection):
+    with app.app_context():
+        yield db.session
+
+
+@pytest.fixture
+def client(app: Flask, connection: Connection) -> FlaskClient:
+    return app.test_client()
+
+
+@pytest.fixture
+def factory(session) -> Factory:
+    return Factory(session)
