@@ -12,6 +12,7 @@ from crm.auth.models import StaffUser
 from crm.core.actors import Actor
 from crm.referrals.models import Referral
 from crm.referrals.operations import submit_referral
+from crm.referrals.schemas import ReferralCreateArgs
 
 _counter = itertools.count(1)
 
@@ -80,6 +81,7 @@ class Factory:
         return Caller(Actor("staff", user.id, user.name, role=role), issued.secret)
 
     def referral(self, caller: Caller, **overrides: Any) -> Referral:
-        referral = submit_referral(referral_payload(**overrides), caller.actor)
+        payload = ReferralCreateArgs().load(referral_payload(**overrides))
+        referral = submit_referral(payload, caller.actor)
         self.session.commit()
         return referral

@@ -6,7 +6,7 @@ from collections.abc import Callable
 from functools import wraps
 from typing import Any, TypeVar
 
-from flask import g, request
+from flask import request
 
 from crm.auth.operations import authenticate
 from crm.core.actors import Actor
@@ -17,10 +17,11 @@ BEARER_SECURITY = [{"bearerAuth": []}]
 
 
 def current_actor() -> Actor:
-    actor = g.get("actor")
+    """The caller of this request, authenticated once and kept with the request itself."""
+    actor = request.environ.get("crm.actor")
     if actor is None:
         actor = _actor_from_header()
-        g.actor = actor
+        request.environ["crm.actor"] = actor
     return actor
 
 

@@ -76,14 +76,14 @@ def _insert(values: dict[str, Any]) -> int | None:
         return db.session.execute(statement).scalar()
     db.session.execute(text(f"SET LOCAL lock_timeout = '{_IN_FLIGHT_WAIT}'"))
     try:
-        return db.session.execute(statement).scalar()
+        with db.session.begin_nested():
+            return db.session.execute(statement).scalar()
     except OperationalError as exc:
         if getattr(exc.orig, "sqlstate", None) == "55P03":  # lock_not_available
             raise RequestInFlight("The first request with this key has not finished.") from exc
         raise
     finally:
-        if db.session.is_active:
-            db.session.execute(text("SET LOCAL lock_timeout TO DEFAULT"))
+        db.session.execute(text("SET LOCAL lock_timeout TO DEFAULT"))
 
 
 def claim(scope: str, key: str, fingerprint: str) -> IdempotencyKey:
