@@ -23,6 +23,7 @@ run: $(STAMP)
 	mkdir -p var
 	$(FLASK) db upgrade
 	$(FLASK) crm load-catalogue
+	$(FLASK) crm load-nudge-rules
 	$(FLASK) crm load-demo
 	$(MAKE) --no-print-directory serve
 

@@ -140,6 +140,20 @@ def load_catalogue(path: str | None) -> None:
     click.echo(f"catalogue: {created} created, {updated} updated")
 
 
+@crm_cli.command("load-nudge-rules")
+@click.option("--file", "path", default=None, help="defaults to CRM_NUDGE_RULES_FILE")
+def load_nudge_rules(path: str | None) -> None:
+    """Load or update the nudge rules from their data file."""
+    from crm.nudges.operations import load_rules
+
+    try:
+        created, updated = load_rules(path or current_app.config["CRM"]["NUDGE_RULES_FILE"])
+    except DomainError as exc:
+        _fail(exc)
+    db.session.commit()
+    click.echo(f"nudge rules: {created} created, {updated} updated")
+
+
 @crm_cli.command("load-demo")
 def load_demo() -> None:
     """Demo data: two agencies (keys printed once), staff, a dozen referrals."""

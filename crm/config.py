@@ -50,6 +50,19 @@ def _env_name(raw: str) -> str:
     return raw
 
 
+def _quiet_hours(raw: str) -> str:
+    from crm.messaging.quiet_hours import parse_window
+
+    parse_window(raw)
+    return raw
+
+
+def _smtp_security(raw: str) -> str:
+    if raw not in {"none", "starttls", "tls"}:
+        raise ValueError("must be one of none, starttls, tls")
+    return raw
+
+
 SETTINGS: tuple[Setting, ...] = (
     Setting("ENV", "development", _env_name, "development, test or production"),
     Setting(
@@ -69,6 +82,30 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("PAGE_LIMIT_MAX", 100, _positive_int, "largest page a list endpoint returns"),
     Setting("PUBLIC_BASE_URL", "http://127.0.0.1:5000", str, "public URL of this service"),
     Setting("LOG_LEVEL", "INFO", str, "logging level"),
+    Setting("HOSPITAL_NAME", "Istanbul Spine Centre", str, "name used in messages"),
+    Setting("HOSPITAL_PHONE", "+90 212 000 00 00", str, "contact line in HELP replies"),
+    Setting("COORDINATOR_EMAIL", "coordinators@hospital.example", str, "shared coordinator inbox"),
+    Setting("NUDGE_RULES_FILE", "config/nudge_rules.toml", str, "nudge rules data file"),
+    Setting("QUIET_HOURS", "21:00-08:30", _quiet_hours, "no SMS in this local window"),
+    Setting("SMS_CAP_AGENCY_DAILY", 500, _positive_int, "SMS per agency per day"),
+    Setting("SMS_CAP_GLOBAL_HOURLY", 2000, _positive_int, "SMS per hour, all agencies"),
+    Setting("DISPATCH_BATCH_SIZE", 20, _positive_int, "messages a dispatcher claims at once"),
+    Setting("DISPATCH_MAX_ATTEMPTS", 6, _positive_int, "tries before a message fails"),
+    Setting("DISPATCH_STALE_SECONDS", 120, _positive_int, "a 'sending' row older is reconciled"),
+    Setting("OUTBOX_FILE_DIR", "var/outbox", str, "where SMS/email go with no provider set"),
+    Setting("TWILIO_ACCOUNT_SID", "", str, "Twilio account; empty: SMS go to a file"),
+    Setting("TWILIO_AUTH_TOKEN", "", str, "Twilio auth token (also verifies webhooks)"),
+    Setting("TWILIO_MESSAGING_SERVICE_SID", "", str, "Messaging Service SID (or a From number)"),
+    Setting("TWILIO_FROM_NUMBER", "", str, "From number in E.164"),
+    Setting("TWILIO_BASE_URL", "", str, "API base URL override (tests: the fake server)"),
+    Setting("TWILIO_TIMEOUT_SECONDS", 10, _positive_int, "HTTP timeout for Twilio calls"),
+    Setting("SMTP_HOST", "", str, "SMTP server; empty: email goes to a file"),
+    Setting("SMTP_PORT", 587, _positive_int, "SMTP port"),
+    Setting("SMTP_SECURITY", "starttls", _smtp_security, "none, starttls or tls"),
+    Setting("SMTP_USERNAME", "", str, "SMTP login"),
+    Setting("SMTP_PASSWORD", "", str, "SMTP password"),
+    Setting("SMTP_TIMEOUT_SECONDS", 10, _positive_int, "SMTP timeout"),
+    Setting("EMAIL_FROM", "care@hospital.example", str, "From address of our email"),
     Setting("SQL_ECHO", False, _bool, "log every SQL statement (development only)"),
 )
 
@@ -121,6 +158,17 @@ def validate(values: Mapping[str, Any]) -> None:
             raise ConfigError("CRM_SECRET_KEY: must be at least 32 characters in production")
         if values["DATABASE_URL"].startswith("sqlite"):
             raise ConfigError("CRM_DATABASE_URL: production needs PostgreSQL, not SQLite")
+    if values["TWILIO_ACCOUNT_SID"]:
+        if not values["TWILIO_AUTH_TOKEN"]:
+            raise ConfigError("CRM_TWILIO_AUTH_TOKEN: required when CRM_TWILIO_ACCOUNT_SID is set")
+        if not (values["TWILIO_MESSAGING_SERVICE_SID"] or values["TWILIO_FROM_NUMBER"]):
+            raise ConfigError(
+                "CRM_TWILIO_MESSAGING_SERVICE_SID or CRM_TWILIO_FROM_NUMBER: one is required"
+            )
+    try:
+        _quiet_hours(str(values["QUIET_HOURS"]))
+    except ValueError as exc:
+        raise ConfigError(f"CRM_QUIET_HOURS: {exc}") from exc
     if "://" not in values["DATABASE_URL"]:
         raise ConfigError("CRM_DATABASE_URL: not a database URL")
 

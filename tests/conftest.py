@@ -19,6 +19,7 @@ from sqlalchemy.engine import Connection
 from crm import create_app
 from crm.catalogue.operations import load_catalogue
 from crm.extensions import db
+from crm.nudges.operations import load_rules
 from tests.factories import Factory
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -62,13 +63,14 @@ def database_url(tmp_path_factory: pytest.TempPathFactory) -> str:
 
 
 @pytest.fixture(scope="session")
-def app(database_url: str) -> Iterator[Flask]:
+def app(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Flask]:
     app = create_app(
         {
             "ENV": "test",
             "DATABASE_URL": database_url,
             "SECRET_KEY": "test-secret-key-that-is-long-enough-123",
             "CATALOGUE_FILE": str(ROOT / "config" / "procedures.toml"),
+            "OUTBOX_FILE_DIR": str(tmp_path_factory.mktemp("outbox")),
         }
     )
     app.config["TESTING"] = True
@@ -78,6 +80,7 @@ def app(database_url: str) -> Iterator[Flask]:
         reset_database(ON_POSTGRES)
         upgrade(directory=str(ROOT / "migrations"))
         load_catalogue(app.config["CRM"]["CATALOGUE_FILE"])
+        load_rules(ROOT / "config" / "nudge_rules.toml")
         db.session.commit()
         db.session.remove()
     yield app

@@ -14,6 +14,7 @@ from crm.core.actors import Actor
 from crm.core.db import utcnow
 from crm.core.errors import Conflict, GuardFailed, NotFound, ValidationFailed
 from crm.extensions import db
+from crm.nudges import operations as nudges
 from crm.patients.operations import create_patient, update_contact
 from crm.referrals import guards
 from crm.referrals.models import Referral, ReferralNote, StageTransition
@@ -58,6 +59,7 @@ def submit_referral(data: dict[str, Any], actor: Actor) -> Referral:
     _record_move(referral, None, Stage.ENQUIRY, actor, note="referral submitted")
     _flush_or_conflict()
     audit.record(actor, "referral.create", referral.id, procedure=procedure.code)
+    nudges.on_stage_entered(referral)
     return referral
 
 
@@ -113,6 +115,7 @@ def move_to_stage(
     audit.record(
         actor, "referral.transition", referral.id, from_stage=plan.from_stage, to=plan.to_stage
     )
+    nudges.on_stage_entered(referral)
     return transition
 
 

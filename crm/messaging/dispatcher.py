@@ -1,0 +1,236 @@
+"""Sending what the outbox holds: claim, send, record; retry the transient, never twice.
+
+A dispatcher claims a small batch of due rows (`FOR UPDATE SKIP LOCKED` on PostgreSQL,
+so any number run at once; on SQLite the guarded UPDATE alone keeps claims exclusive),
+marks them `sending` and commits *before* calling the provider. Each outcome commits on
+its own. A process killed between the provider's answer and that commit leaves a row in
+`sending`; `reconcile_stale` later asks the provider what it holds for that number since
+the claim and adopts the message it finds, or requeues the row if there is none.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import select, update
+
+from crm.core.db import utcnow
+from crm.extensions import db
+from crm.messaging.email import EmailError, OutgoingEmail
+from crm.messaging.models import OutboxMessage
+from crm.messaging.quiet_hours import next_allowed_send, parse_window
+from crm.messaging.sms import PermanentSmsError, SmsError, mask_phone
+from crm.messaging.transports import Transports
+from crm.patients.links import unsubscribe_url
+from crm.patients.models import Patient
+from crm.patients.operations import set_consent
+
+log = logging.getLogger(__name__)
+
+BACKOFF_BASE = timedelta(seconds=30)
+BACKOFF_CAP = timedelta(hours=2)
+
+
+@dataclass(frozen=True)
+class DispatchSettings:
+    batch_size: int = 20
+    max_attempts: int = 6
+    stale_after: timedelta = timedelta(seconds=120)
+    quiet_hours: str = "21:00-08:30"
+
+    @classmethod
+    def from_config(cls, settings: dict) -> DispatchSettings:
+        return cls(
+            batch_size=settings["DISPATCH_BATCH_SIZE"],
+            max_attempts=settings["DISPATCH_MAX_ATTEMPTS"],
+            stale_after=timedelta(seconds=settings["DISPATCH_STALE_SECONDS"]),
+            quiet_hours=settings["QUIET_HOURS"],
+        )
+
+
+def backoff(attempt: int, rng: random.Random | None = None) -> timedelta:
+    """Exponential with full jitter: a random wait up to base * 2**(attempt-1), capped."""
+    ceiling = min(BACKOFF_BASE * (2 ** max(attempt - 1, 0)), BACKOFF_CAP)
+    return ceiling * (rng or random).uniform(0.5, 1.0)
+
+
+def _is_postgres() -> bool:
+    return db.session.get_bind().dialect.name == "postgresql"
+
+
+class Dispatcher:
+    def __init__(self, transports: Transports, settings: DispatchSettings, name: str = "") -> None:
+        self.transports = transports
+        self.settings = settings
+        self.name = name or f"dispatcher-{uuid.uuid4().hex[:8]}"
+
+    def run_once(self, now: datetime | None = None) -> int:
+        """Claim one batch and send it; returns how many rows were handled."""
+        claimed = self.claim(now or utcnow())
+        for message_id, token in claimed:
+            self._deliver(message_id, token)
+        return len(claimed)
+
+    def claim(self, now: datetime) -> list[tuple[int, str]]:
+        token = f"{self.name}:{uuid.uuid4().hex[:12]}"
+        due = (
+            select(OutboxMessage.id)
+            .where(OutboxMessage.status == "queued", OutboxMessage.next_attempt_at <= now)
+            .order_by(OutboxMessage.next_attempt_at, OutboxMessage.id)
+            .limit(self.settings.batch_size)
+        )
+        if _is_postgres():
+            due = due.with_for_update(skip_locked=True)
+        ids = list(db.session.scalars(due))
+        if ids:
+            db.session.execute(
+                update(OutboxMessage)
+                .where(OutboxMessage.id.in_(ids), OutboxMessage.status == "queued")
+                .values(
+                    status="sending",
+                    claimed_by=token,
+                    claimed_at=now,
+                    attempts=OutboxMessage.attempts + 1,
+                )
+            )
+        db.session.commit()
+        mine = select(OutboxMessage.id).where(
+            OutboxMessage.claimed_by == token, OutboxMessage.status == "sending"
+        )
+        return [(message_id, token) for message_id in db.session.scalars(mine)]
+
+    def _deliver(self, message_id: int, token: str) -> None:
+        message = db.session.get(OutboxMessage, message_id)
+        if message is None or message.claimed_by != token or message.status != "sending":
+            db.session.rollback()
+            return
+        try:
+            self._send(message)
+        finally:
+            db.session.commit()
+
+    def _send(self, message: OutboxMessage) -> None:
+        now = utcnow()
+        if withheld := self._withheld(message):
+            message.status, message.suppressed_reason = "suppressed", withheld
+            return
+        if message.channel == "sms" and message.audience == "patient":
+            allowed = next_allowed_send(
+                now, message.time_zone, parse_window(self.settings.quiet_hours)
+            )
+            if allowed > now:
+                self._requeue(message, allowed, count_attempt=False)
+                return
+        try:
+            provider_id = self._hand_over(message)
+        except (SmsError, EmailError) as exc:
+            self._failed_attempt(message, exc, now)
+            return
+        message.status, message.provider_id, message.sent_at = "sent", provider_id, now
+        message.provider_status = "sent"
+        log.info("message sent", extra={"outbox_id": message.id, "channel": message.channel})
+
+    def _withheld(self, message: OutboxMessage) -> str | None:
+        """Consent is checked again at send time: a STOP may have arrived meanwhile."""
+        if message.audience != "patient" or message.patient_id is None:
+            return None
+        patient = db.session.get(Patient, message.patient_id)
+        if patient is None:
+            return "patient_deleted"
+        return None if patient.may_contact(message.channel) else "consent_withdrawn"
+
+    def _hand_over(self, message: OutboxMessage) -> str:
+        if message.channel == "sms":
+            callback = self.transports.status_callback_url
+            if callback:
+                callback = f"{callback}?outbox={message.id}"
+            result = self.transports.sms.send(message.to_address, message.body_text, callback)
+            return result.provider_id
+        return self.transports.email.send(
+            OutgoingEmail(
+                to=message.to_address,
+                subject=message.subject or "",
+                text=message.body_text,
+                html=message.body_html,
+                headers={"X-CRM-Message": str(message.id)},
+                unsubscribe_url=(
+                    unsubscribe_url(message.patient_id) if message.patient_id else None
+                ),
+            )
+        )
+
+    def _failed_attempt(self, message: OutboxMessage, exc: Exception, now: datetime) -> None:
+        message.error_code = str(getattr(exc, "code", "") or "") or None
+        message.error_message = str(exc)[:500]
+        if getattr(exc, "transient", False) and message.attempts < self.settings.max_attempts:
+            self._requeue(message, now + backoff(message.attempts))
+            return
+        message.status = "failed"
+        if isinstance(exc, PermanentSmsError) and exc.opted_out and message.patient_id:
+            patient = db.session.get(Patient, message.patient_id)
+            if patient is not None:
+                set_consent(patient, "sms", False, "carrier opt-out (Twilio 21610)")
+        log.warning(
+            "message failed",
+            extra={"outbox_id": message.id, "to": mask_phone(message.to_address)},
+        )
+
+    def _requeue(self, message: OutboxMessage, when: datetime, count_attempt: bool = True) -> None:
+        message.status, message.next_attempt_at = "queued", when
+        message.claimed_by = None
+        if not count_attempt:
+            message.attempts = max(message.attempts - 1, 0)
+
+    def reconcile_stale(self, now: datetime | None = None) -> int:
+        """Settle rows left in `sending` by a dispatcher that died mid-send."""
+        now = now or utcnow()
+        stale = (
+            select(OutboxMessage)
+            .where(
+                OutboxMessage.status == "sending",
+                OutboxMessage.claimed_at < now - self.settings.stale_after,
+            )
+            .order_by(OutboxMessage.claimed_at)
+            .limit(self.settings.batch_size)
+        )
+        if _is_postgres():
+            stale = stale.with_for_update(skip_locked=True)
+        rows = list(db.session.scalars(stale))
+        for message in rows:
+            self._settle(message, now)
+        db.session.commit()
+        return len(rows)
+
+    def _settle(self, message: OutboxMessage, now: datetime) -> None:
+        if message.channel == "sms":
+            try:
+                found = self._provider_copy(message)
+            except SmsError:
+                return  # the provider cannot tell us now: ask again next time, never guess
+            if found is not None:
+                message.status, message.provider_id = "sent", found
+                message.sent_at = message.sent_at or now
+                return
+        # Nothing at the provider (or email, which no SMTP server lets us ask about):
+        # send again. Email keeps at-least-once semantics here; see README.
+        self._requeue(message, now, count_attempt=False)
+
+    def _provider_copy(self, message: OutboxMessage) -> str | None:
+        since = message.claimed_at or message.created_at
+        candidates = self.transports.sms.messages_to(message.to_address, since)
+        adopted = set(
+            db.session.scalars(
+                select(OutboxMessage.provider_id).where(
+                    OutboxMessage.to_address == message.to_address,
+                    OutboxMessage.provider_id.is_not(None),
+                )
+            )
+        )
+        for candidate in candidates:
+            if candidate.body == message.body_text and candidate.provider_id not in adopted:
+                return candidate.provider_id
+        return None

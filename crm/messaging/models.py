@@ -1,0 +1,87 @@
+"""The outbox (every message we owe someone) and the inbound replies we received."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import CheckConstraint, ForeignKey, Index, String, Text
+from sqlalchemy.orm import Mapped, mapped_column
+
+from crm.core.db import TimestampMixin, utcnow
+from crm.extensions import db
+
+STATUSES = (
+    "queued",
+    "sending",
+    "sent",
+    "delivered",
+    "undelivered",
+    "failed",
+    "suppressed",
+    "cancelled",
+)
+FINAL_STATUSES = frozenset({"delivered", "undelivered", "failed", "suppressed", "cancelled"})
+AUDIENCES = ("patient", "coordinator", "agency")
+_STATUS_LIST = ", ".join(f"'{s}'" for s in STATUSES)
+
+
+class OutboxMessage(TimestampMixin, db.Model):
+    """One SMS or email, written in the transaction that caused it and sent afterwards."""
+
+    __tablename__ = "outbox_messages"
+    __table_args__ = (
+        CheckConstraint(f"status IN ({_STATUS_LIST})", name="status"),
+        CheckConstraint("channel IN ('sms','email')", name="channel"),
+        CheckConstraint("audience IN ('patient','coordinator','agency')", name="audience"),
+        CheckConstraint("attempts >= 0", name="attempts"),
+        CheckConstraint("status <> 'suppressed' OR suppressed_reason IS NOT NULL", "why_held"),
+        Index("ix_outbox_due", "status", "next_attempt_at"),
+        Index("ix_outbox_referral", "referral_id", "created_at"),
+        Index("ix_outbox_provider_id", "provider_id"),
+        Index("ix_outbox_spend", "channel", "agency_id", "created_at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    idempotency_key: Mapped[str] = mapped_column(String(200), unique=True)
+    referral_id: Mapped[int | None] = mapped_column(ForeignKey("referrals.id", ondelete="SET NULL"))
+    agency_id: Mapped[int | None] = mapped_column(ForeignKey("agencies.id", ondelete="SET NULL"))
+    patient_id: Mapped[int | None] = mapped_column(ForeignKey("patients.id", ondelete="SET NULL"))
+    audience: Mapped[str] = mapped_column(String(12))
+    channel: Mapped[str] = mapped_column(String(8))
+    kind: Mapped[str] = mapped_column(String(64))
+    language: Mapped[str] = mapped_column(String(16), default="en")
+    to_address: Mapped[str] = mapped_column(String(320))
+    time_zone: Mapped[str] = mapped_column(String(64), default="UTC")
+    subject: Mapped[str | None] = mapped_column(String(300))
+    body_text: Mapped[str] = mapped_column(Text)
+    body_html: Mapped[str | None] = mapped_column(Text)
+    segments: Mapped[int | None]
+    status: Mapped[str] = mapped_column(String(12), default="queued")
+    suppressed_reason: Mapped[str | None] = mapped_column(String(100))
+    attempts: Mapped[int] = mapped_column(default=0)
+    next_attempt_at: Mapped[datetime] = mapped_column(default=utcnow)
+    claimed_by: Mapped[str | None] = mapped_column(String(64))
+    claimed_at: Mapped[datetime | None]
+    provider_id: Mapped[str | None] = mapped_column(String(100))
+    provider_status: Mapped[str | None] = mapped_column(String(20))
+    error_code: Mapped[str | None] = mapped_column(String(20))
+    error_message: Mapped[str | None] = mapped_column(String(500))
+    sent_at: Mapped[datetime | None]
+    delivered_at: Mapped[datetime | None]
+    rule_code: Mapped[str | None] = mapped_column(String(64))
+
+
+class InboundMessage(db.Model):
+    """An SMS a patient sent us: a keyword (STOP, START, HELP) or a reply a person reads."""
+
+    __tablename__ = "inbound_messages"
+    __table_args__ = (Index("ix_inbound_referral", "referral_id", "received_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    provider_id: Mapped[str] = mapped_column(String(100), unique=True)
+    from_address: Mapped[str] = mapped_column(String(32), index=True)
+    body: Mapped[str] = mapped_column(Text)
+    classification: Mapped[str] = mapped_column(String(10))
+    patient_id: Mapped[int | None] = mapped_column(ForeignKey("patients.id", ondelete="SET NULL"))
+    referral_id: Mapped[int | None] = mapped_column(ForeignKey("referrals.id", ondelete="SET NULL"))
+    received_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -1,0 +1,191 @@
+"""Turning rules into scheduled nudges, and due nudges into outbox rows.
+
+A stage change schedules the rules of the new stage and cancels those that stop when the
+referral moves on; the sweep then only ever reads `scheduled_nudges` by (status, due_at),
+so its cost follows what is due, not how many referrals exist.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from marshmallow import ValidationError
+from sqlalchemy import select, update
+
+from crm.core.db import utcnow
+from crm.core.errors import ValidationFailed, flatten_marshmallow
+from crm.extensions import db
+from crm.messaging.outbox import enqueue
+from crm.nudges.models import NudgeRule, ScheduledNudge
+from crm.nudges.schemas import NudgeRuleArgs
+from crm.referrals.models import Referral
+from crm.tasks.operations import open_task
+
+NEVER_NUDGED_STAGES = frozenset({"lost", "on_hold"})
+
+
+def read_rules(path: str | Path) -> list[dict[str, Any]]:
+    with Path(path).open("rb") as handle:
+        raw = tomllib.load(handle).get("rule", [])
+    try:
+        rows = NudgeRuleArgs(many=True).load(raw)
+    except ValidationError as exc:
+        raise ValidationFailed(flatten_marshmallow(exc.messages, "rule")) from exc
+    return rows
+
+
+def load_rules(path: str | Path) -> tuple[int, int]:
+    created = updated = 0
+    for row in read_rules(path):
+        rule = db.session.scalar(select(NudgeRule).where(NudgeRule.code == row["code"]))
+        if rule is None:
+            db.session.add(NudgeRule(**row))
+            created += 1
+        else:
+            for name, value in row.items():
+                setattr(rule, name, value)
+            updated += 1
+    db.session.flush()
+    return created, updated
+
+
+def on_stage_entered(referral: Referral, now: datetime | None = None) -> None:
+    """Cancel what the move makes moot, schedule the new stage's rules, fire the immediate."""
+    now = now or utcnow()
+    _cancel_moot(referral, now)
+    if referral.stage in NEVER_NUDGED_STAGES:
+        return
+    rules = db.session.scalars(
+        select(NudgeRule).where(
+            NudgeRule.active.is_(True),
+            NudgeRule.trigger == "stage_entered",
+            NudgeRule.stage == referral.stage,
+        )
+    )
+    for rule in rules:
+        _schedule(rule, referral, referral.stage_entered_at, 0, now)
+
+
+def schedule_for_date(
+    referral: Referral, date_name: str, when: datetime, now: datetime | None = None
+) -> None:
+    """A dated event (travel, admission, discharge) was set or moved: (re)schedule its rules."""
+    now = now or utcnow()
+    rules = list(
+        db.session.scalars(
+            select(NudgeRule).where(
+                NudgeRule.active.is_(True),
+                NudgeRule.trigger == "date",
+                NudgeRule.date_name == date_name,
+            )
+        )
+    )
+    db.session.execute(
+        update(ScheduledNudge)
+        .where(
+            ScheduledNudge.referral_id == referral.id,
+            ScheduledNudge.status == "pending",
+            ScheduledNudge.rule_id.in_([rule.id for rule in rules]),
+        )
+        .values(status="cancelled", finished_at=now)
+    )
+    for rule in rules:
+        if when + timedelta(minutes=rule.offset_minutes) >= now:
+            _schedule(rule, referral, when, 0, now)
+
+
+def _cancel_moot(referral: Referral, now: datetime) -> None:
+    stopping = select(NudgeRule.id).where(NudgeRule.stop_when_stage_changes.is_(True))
+    statement = update(ScheduledNudge).where(
+        ScheduledNudge.referral_id == referral.id, ScheduledNudge.status == "pending"
+    )
+    if referral.stage not in NEVER_NUDGED_STAGES:
+        statement = statement.where(ScheduledNudge.rule_id.in_(stopping))
+    db.session.execute(statement.values(status="cancelled", finished_at=now))
+
+
+def _schedule(
+    rule: NudgeRule, referral: Referral, trigger_at: datetime, occurrence: int, now: datetime
+) -> ScheduledNudge:
+    due = trigger_at + timedelta(
+        minutes=rule.offset_minutes + occurrence * rule.repeat_every_minutes
+    )
+    nudge = ScheduledNudge(
+        rule=rule,
+        referral_id=referral.id,
+        trigger_at=trigger_at,
+        occurrence=occurrence,
+        due_at=due,
+    )
+    db.session.add(nudge)
+    db.session.flush()
+    if due <= now:
+        fire(nudge, now)
+    return nudge
+
+
+def _still_relevant(nudge: ScheduledNudge, referral: Referral) -> bool:
+    rule = nudge.rule
+    if not rule.active or referral.stage in NEVER_NUDGED_STAGES:
+        return False
+    if rule.trigger == "stage_entered" and rule.stop_when_stage_changes:
+        return referral.stage == rule.stage and referral.stage_entered_at == nudge.trigger_at
+    return True
+
+
+def fire(nudge: ScheduledNudge, now: datetime) -> None:
+    referral = db.session.get(Referral, nudge.referral_id)
+    nudge.finished_at = now
+    if referral is None or not _still_relevant(nudge, referral):
+        nudge.status = "cancelled"
+        return
+    rule = nudge.rule
+    key = f"nudge:{rule.code}:{referral.id}:{nudge.trigger_at:%Y%m%dT%H%M%S%f}:{nudge.occurrence}"
+    result = enqueue(
+        referral,
+        kind=rule.kind,
+        audience=rule.audience,
+        channels=list(rule.channels),
+        key=key,
+        fallback=rule.fallback,
+        rule_code=rule.code,
+        now=now,
+    )
+    nudge.status = "fired"
+    if result.held_by_cap:
+        open_task(
+            referral,
+            "SMS spend cap reached: a patient nudge is held",
+            "system",
+            detail=f"rule {rule.code}; cap {result.held_by_cap}",
+            dedupe_key=f"cap:{result.held_by_cap}:{key}",
+        )
+    if nudge.occurrence < rule.max_repeats:
+        _schedule(rule, referral, nudge.trigger_at, nudge.occurrence + 1, now)
+    elif rule.task_after_last:
+        open_task(referral, rule.task_after_last, "rule", dedupe_key=f"task:{key}")
+
+
+def sweep(now: datetime | None = None, batch_size: int = 200) -> int:
+    """Fire every due nudge; commits per batch. Safe with several sweepers at once."""
+    now = now or utcnow()
+    fired = 0
+    while True:
+        due = (
+            select(ScheduledNudge)
+            .where(ScheduledNudge.status == "pending", ScheduledNudge.due_at <= now)
+            .order_by(ScheduledNudge.due_at, ScheduledNudge.id)
+            .limit(batch_size)
+        )
+        if db.session.get_bind().dialect.name == "postgresql":
+            due = due.with_for_update(skip_locked=True, of=ScheduledNudge)
+        batch = list(db.session.scalars(due).unique())
+        for nudge in batch:
+            fire(nudge, now)
+        db.session.commit()
+        fired += len(batch)
+        if len(batch) < batch_size:
+            return fired
