@@ -28,6 +28,8 @@ run: $(STAMP)
 	$(MAKE) --no-print-directory serve
 
 serve: $(STAMP)
+	$(BIN)/python -m crm.scheduler & scheduler=$$!; \
+	trap 'kill $$scheduler 2>/dev/null' EXIT INT TERM; \
 	$(BIN)/gunicorn --workers 2 --bind $(HOST):$(PORT) --access-logfile - wsgi:app
 
 test: $(STAMP)

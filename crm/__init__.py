@@ -52,14 +52,18 @@ def _init_extensions(app: Flask) -> None:
 def _register_blueprints(app: Flask) -> None:
     from crm.catalogue.api import blp as catalogue_blp
     from crm.core.health import health
-    from crm.messaging.webhooks import webhooks
     from crm.extensions import api
+    from crm.messaging.api import blp as messages_blp
+    from crm.messaging.webhooks import webhooks
+    from crm.nudges.api import blp as nudge_rules_blp
     from crm.referrals.api import blp as referrals_blp
 
     app.register_blueprint(health)
     app.register_blueprint(webhooks)
     api.register_blueprint(referrals_blp, url_prefix="/api/v1")
     api.register_blueprint(catalogue_blp, url_prefix="/api/v1")
+    api.register_blueprint(messages_blp, url_prefix="/api/v1")
+    api.register_blueprint(nudge_rules_blp, url_prefix="/api/v1")
 
 
 def _register_cli(app: Flask) -> None:

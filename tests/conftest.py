@@ -13,6 +13,7 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 from flask_migrate import upgrade
+from flask_sqlalchemy.session import Session as FlaskSQLAlchemySession
 from sqlalchemy import event, text
 from sqlalchemy.engine import Connection
 
@@ -55,6 +56,14 @@ def _sqlite_savepoints(engine) -> None:
         connection.exec_driver_sql("BEGIN")
 
 
+class _ConnectionBoundSession(FlaskSQLAlchemySession):
+    """Flask-SQLAlchemy's session picks an engine itself and ignores `bind=`: without this
+    every test's session opened its own connection and its commits were real."""
+
+    def get_bind(self, mapper=None, clause=None, bind=None, **kwargs):
+        return bind if bind is not None else self.bind
+
+
 @pytest.fixture(scope="session")
 def database_url(tmp_path_factory: pytest.TempPathFactory) -> str:
     if TEST_DATABASE_URL:
@@ -93,7 +102,11 @@ def connection(app: Flask) -> Iterator[Connection]:
         transaction = connection.begin()
         original = db.session
         db.session = db._make_scoped_session(
-            {"bind": connection, "join_transaction_mode": "create_savepoint"}
+            {
+                "bind": connection,
+                "join_transaction_mode": "create_savepoint",
+                "class_": _ConnectionBoundSession,
+            }
         )
         try:
             yield connection

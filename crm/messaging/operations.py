@@ -1,0 +1,29 @@
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from crm.core import audit
+from crm.core.actors import Actor
+from crm.messaging.models import OutboxMessage
+from crm.messaging.outbox import enqueue
+from crm.referrals.models import Referral
+
+
+def send_ad_hoc(referral: Referral, args: dict[str, Any], actor: Actor) -> list[OutboxMessage]:
+    """A coordinator's own message, through the same consent, quiet-hour and cap rules.
+
+    The SMS carries only "you have a new message, open your link"; the text goes by email.
+    """
+    result = enqueue(
+        referral,
+        kind="ad_hoc",
+        audience="patient",
+        channels=args["channels"],
+        key=f"adhoc:{referral.id}:{uuid.uuid4().hex}",
+        fallback=args["fallback"],
+        extra={"subject": args["subject"], "message": args["message"]},
+        over_cap="reject",
+    )
+    audit.record(actor, "message.ad_hoc", referral.id, outbox_ids=[m.id for m in result.messages])
+    return result.messages

@@ -1,0 +1,62 @@
+from __future__ import annotations
+
+from flask_smorest import Blueprint
+from sqlalchemy import select
+
+from crm.auth.guards import current_actor, staff_only
+from crm.core import audit
+from crm.core.errors import Conflict, NotFound, ValidationFailed, flatten_marshmallow
+from crm.core.idempotency import idempotent
+from crm.extensions import db
+from crm.nudges.models import NudgeRule
+from crm.nudges.schemas import NudgeRuleArgs, NudgeRuleSchema, NudgeRuleUpdateArgs
+
+blp = Blueprint("nudge_rules", __name__, description="Nudge rules: what goes out by itself")
+
+
+def _rule(code: str) -> NudgeRule:
+    rule = db.session.scalar(select(NudgeRule).where(NudgeRule.code == code))
+    if rule is None:
+        raise NotFound(f"no nudge rule {code!r}")
+    return rule
+
+
+@blp.get("/nudge-rules")
+@staff_only("manager")
+@blp.response(200, NudgeRuleSchema(many=True))
+def list_rules():
+    return db.session.scalars(select(NudgeRule).order_by(NudgeRule.code)).all()
+
+
+@blp.post("/nudge-rules")
+@idempotent(lambda: current_actor().scope_key)
+@staff_only("admin")
+@blp.arguments(NudgeRuleArgs)
+@blp.response(201, NudgeRuleSchema)
+def create_rule(args):
+    """Add a rule; it applies to referrals entering its stage (or date) from now on."""
+    if db.session.scalar(select(NudgeRule.id).where(NudgeRule.code == args["code"])):
+        raise Conflict(f"a rule {args['code']!r} exists already", field="code")
+    rule = NudgeRule(**args)
+    db.session.add(rule)
+    db.session.flush()
+    audit.record(current_actor(), "nudge_rule.create", None, code=rule.code)
+    return rule
+
+
+@blp.patch("/nudge-rules/<string:code>")
+@staff_only("admin")
+@blp.arguments(NudgeRuleUpdateArgs)
+@blp.response(200, NudgeRuleSchema)
+def update_rule(args, code: str):
+    """Change timing, channels, repeats or switch a rule off (pending nudges check `active`)."""
+    rule = _rule(code)
+    for name, value in args.items():
+        setattr(rule, name, value)
+    checker = NudgeRuleArgs()
+    errors = checker.validate({name: getattr(rule, name) for name in checker.fields})
+    if errors:
+        raise ValidationFailed(flatten_marshmallow(errors))
+    db.session.flush()
+    audit.record(current_actor(), "nudge_rule.update", None, code=code, fields=sorted(args))
+    return rule

@@ -1,0 +1,70 @@
+"""`python -m crm.scheduler`: the nudge sweep and the dispatcher, in their own process.
+
+Several copies may run at once (PostgreSQL): the sweep and the dispatcher claim rows with
+FOR UPDATE SKIP LOCKED and every message has a unique idempotency key.
+
+Job settings, and why:
+- coalesce=True: after a pause (laptop asleep, a long GC) run a missed job once, not once
+  per missed tick; each run already drains everything that is due.
+- max_instances=1: a job never overlaps itself in this process (a slow dispatch round
+  simply delays the next tick).
+- misfire_grace_time: a tick late by less than this still runs; later ones are skipped and
+  the next tick catches up, which loses nothing because the work is in the database.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import signal
+import socket
+
+from apscheduler.executors.pool import ThreadPoolExecutor
+from apscheduler.schedulers.blocking import BlockingScheduler
+
+from crm import create_app
+from crm.scheduler.jobs import Jobs
+
+log = logging.getLogger("crm.scheduler")
+
+
+def build_scheduler(jobs: Jobs, dispatch_seconds: float, sweep_seconds: float) -> BlockingScheduler:
+    scheduler = BlockingScheduler(
+        executors={"default": ThreadPoolExecutor(max_workers=4)},
+        job_defaults={"coalesce": True, "max_instances": 1},
+        timezone="UTC",
+    )
+    scheduler.add_job(
+        jobs.dispatch, "interval", seconds=dispatch_seconds, id="dispatch", misfire_grace_time=10
+    )
+    scheduler.add_job(
+        jobs.sweep_nudges, "interval", seconds=sweep_seconds, id="sweep", misfire_grace_time=30
+    )
+    scheduler.add_job(jobs.reconcile, "interval", seconds=60, id="reconcile", misfire_grace_time=30)
+    scheduler.add_job(
+        jobs.purge_idempotency_keys, "interval", hours=1, id="purge", misfire_grace_time=600
+    )
+    return scheduler
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m crm.scheduler", description=__doc__)
+    parser.add_argument("--dispatch-seconds", type=float, default=5.0)
+    parser.add_argument("--sweep-seconds", type=float, default=60.0)
+    parser.add_argument("--once", action="store_true", help="sweep and dispatch once, then exit")
+    args = parser.parse_args(argv)
+    app = create_app()
+    jobs = Jobs(app, name=f"{socket.gethostname()}-{os.getpid()}")
+    if args.once:
+        swept, sent = jobs.sweep_nudges(), jobs.dispatch()
+        log.info("once: %s nudges fired, %s messages handled", swept, sent)
+        return
+    scheduler = build_scheduler(jobs, args.dispatch_seconds, args.sweep_seconds)
+    signal.signal(signal.SIGTERM, lambda *_: scheduler.shutdown(wait=False))
+    log.info("scheduler started")
+    scheduler.start()
+
+
+if __name__ == "__main__":
+    main()
