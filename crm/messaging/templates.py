@@ -29,7 +29,7 @@ from typing import Any
 
 from babel.dates import format_date
 from babel.units import format_unit
-from jinja2 import StrictUndefined, Template, TemplateSyntaxError, meta, pass_context
+from jinja2 import DictLoader, StrictUndefined, Template, TemplateSyntaxError, meta, pass_context
 from jinja2.runtime import Context
 from jinja2.sandbox import SandboxedEnvironment
 from markupsafe import Markup, escape
@@ -65,7 +65,7 @@ _LAYOUT = """<!DOCTYPE html>
 <body style="font-family: Arial, Helvetica, sans-serif; line-height: 1.5; color: #222;">
 <div style="max-width: 600px; margin: 0 auto; padding: 16px;">
 {{ body }}
-{%- if unsubscribe_url %}
+{%- if footer %}
 <hr><p style="font-size: 12px; color: #666;">{{ footer }}
 <a href="{{ unsubscribe_url }}">{{ unsubscribe_url }}</a></p>
 {%- endif %}
@@ -113,7 +113,11 @@ def _duration_filter(ctx: Context, value: timedelta | int) -> str:
 
 
 def _environment(autoescape: bool) -> SandboxedEnvironment:
-    env = SandboxedEnvironment(undefined=StrictUndefined, autoescape=autoescape)
+    env = SandboxedEnvironment(
+        undefined=StrictUndefined,
+        autoescape=autoescape,
+        loader=DictLoader({"layout.html": _LAYOUT}),  # compiled once, then cached
+    )
     env.filters["date"] = _date_filter
     env.filters["duration"] = _duration_filter
     return env
@@ -173,12 +177,12 @@ class TemplateCatalogue:
             raise TemplateError(f"{where}: must be a string")
         if kind != "meta" and name not in FIELDS:
             raise TemplateError(f"{where}: unknown field (expected one of {FIELDS})")
+        env = HTML_ENV if name == "html" else TEXT_ENV
+        self._compiled[(language, kind, name)] = _compile(env, source, where)
         if name == "sms":
             extra = template_variables(source) - SMS_VARIABLES
             if extra:
                 raise TemplateError(f"{where}: SMS may not use {sorted(extra)}")
-        env = HTML_ENV if name == "html" else TEXT_ENV
-        self._compiled[(language, kind, name)] = _compile(env, source, where)
         if name == "text":
             self._compiled[(language, kind, "text@html")] = _compile(HTML_ENV, source, where)
 
@@ -245,17 +249,24 @@ class TemplateCatalogue:
     def _footer(self, language: str, ctx: Mapping[str, Any]) -> str:
         if not ctx.get("unsubscribe_url"):
             return ""
-        source = self.meta(language, "unsubscribe", "Unsubscribe:")
-        return _compile(TEXT_ENV, source, "meta.unsubscribe").render(ctx).strip()
+        found = self.template("meta", "unsubscribe", language)
+        return found[0].render(ctx).strip() if found else "Unsubscribe:"
 
     def _html(
         self, kind: str, language: str, ctx: Mapping[str, Any], subject: str, footer: str
     ) -> str:
-        layout = HTML_ENV.from_string(_LAYOUT)
+        layout = HTML_ENV.get_template("layout.html")
         direction = self.meta(language, "direction", "ltr")
         body = self._html_body(kind, language, ctx)
         return layout.render(
-            {**ctx, "body": body, "subject": subject, "footer": footer, "direction": direction}
+            {
+                **ctx,
+                "body": body,
+                "subject": subject,
+                "footer": footer,
+                "direction": direction,
+                "unsubscribe_url": ctx.get("unsubscribe_url"),
+            }
         )
 
     def _html_body(self, kind: str, language: str, ctx: Mapping[str, Any]) -> Markup:

@@ -52,13 +52,15 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m crm.scheduler", description=__doc__)
     parser.add_argument("--dispatch-seconds", type=float, default=5.0)
     parser.add_argument("--sweep-seconds", type=float, default=60.0)
-    parser.add_argument("--once", action="store_true", help="sweep and dispatch once, then exit")
+    parser.add_argument(
+        "--once", action="store_true", help="reconcile, sweep and dispatch once, then exit"
+    )
     args = parser.parse_args(argv)
     app = create_app()
     jobs = Jobs(app, name=f"{socket.gethostname()}-{os.getpid()}")
     if args.once:
-        swept, sent = jobs.sweep_nudges(), jobs.dispatch()
-        log.info("once: %s nudges fired, %s messages handled", swept, sent)
+        settled, swept, sent = jobs.reconcile(), jobs.sweep_nudges(), jobs.dispatch()
+        log.info("once: %s settled, %s nudges fired, %s sent", settled, swept, sent)
         return
     scheduler = build_scheduler(jobs, args.dispatch_seconds, args.sweep_seconds)
     signal.signal(signal.SIGTERM, lambda *_: scheduler.shutdown(wait=False))

@@ -86,7 +86,7 @@ def _authenticate(
         auth_data.login.decode(),
         auth_data.password.decode(),
     ) == (SMTP_USER, SMTP_PASSWORD)
-    return AuthResult(success=ok)
+    return AuthResult(success=ok, handled=False)  # unhandled: aiosmtpd answers 535
 
 
 @contextmanager

@@ -1,3 +1,5 @@
+# Test data is Turkish, Russian and Arabic text on purpose: its letters are not typos.
+# ruff: noqa: RUF001
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st

@@ -120,7 +120,11 @@ def test_a_refused_connection_is_transient():
         port = sock.getsockname()[1]
     with (
         TwilioGateway(
-            "AC" + "0" * 32, "t", from_number="+1500", timeout=1, base_url=f"http://127.0.0.1:{port}"
+            "AC" + "0" * 32,
+            "t",
+            from_number="+1500",
+            timeout=1,
+            base_url=f"http://127.0.0.1:{port}",
         ) as gateway,
         pytest.raises(TransientSmsError, match="ConnectionError"),
     ):
@@ -149,7 +153,7 @@ def test_a_timed_out_send_can_be_reconciled_from_the_provider(fake_twilio):
     assert [(m.provider_id, m.body) for m in found] == [
         (fake_twilio.messages[0]["sid"], "news: open your link")
     ]
-    get = [r for r in fake_twilio.requests if r.method == "GET"][0]
+    get = next(r for r in fake_twilio.requests if r.method == "GET")
     assert get.query["To"] == TO
     assert get.query["DateSent>"] == (claimed_at - timedelta(days=1, minutes=5)).strftime(
         "%Y-%m-%d"
