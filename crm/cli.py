@@ -27,9 +27,22 @@ def _agency_by_name(name: str) -> Agency:
     return agency
 
 
+def _country(_ctx: click.Context, _param: click.Parameter, value: str) -> str:
+    from marshmallow import ValidationError
+
+    from crm.patients.validation import normalise_country
+
+    try:
+        return normalise_country(value)
+    except ValidationError as exc:
+        raise click.BadParameter(" ".join(exc.messages)) from exc
+
+
 @crm_cli.command("create-agency")
 @click.argument("name")
-@click.option("--country", required=True, help="ISO 3166-1 alpha-2 code, e.g. DE")
+@click.option(
+    "--country", required=True, callback=_country, help="ISO 3166-1 alpha-2 code, e.g. DE"
+)
 @click.option("--email", "contact_email", default=None)
 @click.option("--commission-bp", default=0, type=click.IntRange(0, 10000), help="basis points")
 def create_agency(name: str, country: str, contact_email: str | None, commission_bp: int) -> None:
@@ -38,7 +51,7 @@ def create_agency(name: str, country: str, contact_email: str | None, commission
         raise click.ClickException(f"an agency named {name!r} exists already")
     agency = Agency(
         name=name,
-        country=country.upper(),
+        country=country,
         contact_email=contact_email,
         commission_basis_points=commission_bp,
     )

@@ -79,7 +79,6 @@ SETTINGS: tuple[Setting, ...] = (
     Setting(
         "IDEMPOTENCY_TTL_HOURS", 24, _positive_int, "how long an Idempotency-Key is remembered"
     ),
-    Setting("PAGE_LIMIT_MAX", 100, _positive_int, "largest page a list endpoint returns"),
     Setting("PUBLIC_BASE_URL", "http://127.0.0.1:5000", str, "public URL of this service"),
     Setting("LOG_LEVEL", "INFO", str, "logging level"),
     Setting("HOSPITAL_NAME", "Istanbul Spine Centre", str, "name used in messages"),
@@ -116,12 +115,30 @@ def _from_file(path: str) -> dict[str, Any]:
     file = Path(path)
     if not file.is_file():
         raise ConfigError(f"CRM_CONFIG_FILE={path}: no such file")
-    with file.open("rb") as handle:
-        data = tomllib.load(handle)
+    try:
+        with file.open("rb") as handle:
+            data = tomllib.load(handle)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: not valid TOML: {exc}") from exc
     unknown = sorted(set(data) - set(SETTINGS_BY_NAME))
     if unknown:
         raise ConfigError(f"{path}: unknown setting(s) {', '.join(unknown)}")
-    return data
+    values: dict[str, Any] = {}
+    for name, raw in data.items():
+        try:
+            values[name] = SETTINGS_BY_NAME[name].parse(_file_value_as_text(raw))
+        except ValueError as exc:
+            raise ConfigError(f"{path}: {name}: {exc}") from exc
+    return values
+
+
+def _file_value_as_text(raw: Any) -> str:
+    """A TOML value in the form an environment variable would carry it, parsed the same way."""
+    if isinstance(raw, bool):
+        return "true" if raw else "false"
+    if isinstance(raw, int | str):
+        return str(raw)
+    raise ValueError(f"expected a string, integer or boolean, not {type(raw).__name__}")
 
 
 def _from_env(environ: Mapping[str, str]) -> dict[str, Any]:

@@ -93,6 +93,8 @@ def app(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator
         db.session.commit()
         db.session.remove()
     yield app
+    with app.app_context():
+        db.engine.dispose()  # close pooled connections now, not whenever the app is collected
 
 
 @pytest.fixture

@@ -132,7 +132,10 @@ def http_problem(exc: HTTPException) -> Response:
 def register_error_handlers(app: Flask) -> None:
     @app.errorhandler(DomainError)
     def _domain(exc: DomainError) -> Response:
-        return problem(exc.status, exc.code, exc.title, exc.detail, **exc.extensions)
+        response = problem(exc.status, exc.code, exc.title, exc.detail, **exc.extensions)
+        if exc.status == 401:  # RFC 9110 15.5.2: a 401 names the scheme to use
+            response.headers["WWW-Authenticate"] = 'Bearer realm="api"'
+        return response
 
     @app.errorhandler(HTTPException)
     def _http(exc: HTTPException) -> Response:

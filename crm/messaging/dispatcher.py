@@ -130,8 +130,15 @@ class Dispatcher:
         except (SmsError, EmailError) as exc:
             self._failed_attempt(message, exc, now)
             return
-        message.status, message.provider_id, message.sent_at = "sent", provider_id, now
-        message.provider_status = "sent"
+        # A status callback (?outbox=) may have recorded this message meanwhile: never
+        # move it back from `delivered` to `sent`.
+        db.session.refresh(message, with_for_update=True)
+        message.provider_id = message.provider_id or provider_id
+        message.sent_at = message.sent_at or now
+        if message.status == "sending":
+            message.status = "sent"
+        if message.provider_status in (None, "accepted", "queued", "sending"):
+            message.provider_status = "sent"
         log.info("message sent", extra={"outbox_id": message.id, "channel": message.channel})
 
     def _withheld(self, message: OutboxMessage) -> str | None:
@@ -167,6 +174,10 @@ class Dispatcher:
         message.error_code = str(getattr(exc, "code", "") or "") or None
         message.error_message = str(exc)[:500]
         if getattr(exc, "transient", False) and message.attempts < self.settings.max_attempts:
+            if isinstance(exc, SmsError) and exc.status is None:
+                # No answer (timeout, dropped connection): Twilio may have accepted it.
+                # Stay `sending`; reconcile_stale adopts the provider's copy or requeues.
+                return
             self._requeue(message, now + backoff(message.attempts))
             return
         message.status = "failed"
@@ -209,15 +220,18 @@ class Dispatcher:
         if message.channel == "sms":
             try:
                 found = self._provider_copy(message)
-            except SmsError:
+            except SmsError as exc:
+                log.warning("reconcile: provider unavailable, retry later: %s", exc)
                 return  # the provider cannot tell us now: ask again next time, never guess
             if found is not None:
                 message.status, message.provider_id = "sent", found
                 message.sent_at = message.sent_at or now
                 return
         # Nothing at the provider (or email, which no SMTP server lets us ask about):
-        # send again. Email keeps at-least-once semantics here; see README.
-        self._requeue(message, now, count_attempt=False)
+        # send again. Email keeps at-least-once semantics here; see README. The claim
+        # counted an attempt and it stays counted, so a message whose sends never get an
+        # answer still reaches max_attempts.
+        self._requeue(message, now)
 
     def _provider_copy(self, message: OutboxMessage) -> str | None:
         since = message.claimed_at or message.created_at

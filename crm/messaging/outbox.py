@@ -148,8 +148,16 @@ def _due_at(recipient: Recipient, now: datetime) -> datetime:
     return next_allowed_send(now, recipient.time_zone, window)
 
 
-def _existing(key: str) -> OutboxMessage | None:
-    return db.session.scalar(select(OutboxMessage).where(OutboxMessage.idempotency_key == key))
+def _existing(key: str) -> list[OutboxMessage]:
+    """What an earlier call with this cause key wrote, on whichever channels it chose."""
+    keys = [f"{key}:{channel}" for channel in ("sms", "email")]
+    return list(
+        db.session.scalars(
+            select(OutboxMessage)
+            .where(OutboxMessage.idempotency_key.in_(keys))
+            .order_by(OutboxMessage.id)
+        )
+    )
 
 
 @dataclass(frozen=True)
@@ -177,14 +185,12 @@ def enqueue(
     `"hold"` keeps it queued until the next window (nudges) and reports the cap.
     """
     now = now or utcnow()
+    if existing := _existing(key):
+        return Enqueued(existing)  # the cause was handled, even if consent has changed since
     chosen, suppressed_reason = choose(recipients(referral, audience, channels), fallback)
     written, held = [], None
     for recipient in chosen:
         message_key = f"{key}:{recipient.channel}"
-        existing = _existing(message_key)
-        if existing is not None:
-            written.append(existing)
-            continue
         message = _build(referral, recipient, kind, message_key, extra or {}, now, rule_code)
         if suppressed_reason:
             message.status, message.suppressed_reason = "suppressed", suppressed_reason

@@ -4,10 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
+from marshmallow import ValidationError
+
 from crm.core import audit
 from crm.core.actors import Actor
 from crm.core.db import utcnow
+from crm.core.errors import ValidationFailed
 from crm.patients.models import CHANNELS, Patient, PatientConsent
+from crm.patients.validation import normalise_phone
 
 _CONTACT_FIELDS = ("phone", "email", "language", "time_zone")
 
@@ -21,6 +25,14 @@ def create_patient(data: dict[str, Any], actor: Actor, agency_id: int | None) ->
 
 def update_contact(patient: Patient, data: dict[str, Any], actor: Actor, referral_id: int) -> None:
     changed = sorted(name for name in _CONTACT_FIELDS if name in data)
+    if data.get("phone") and not data["phone"].startswith("+"):
+        try:
+            data = {**data, "phone": normalise_phone(data["phone"], patient.country)}
+        except ValidationError as exc:
+            raise ValidationFailed({"phone": exc.messages[0]}) from exc
+    reachable = {name: data.get(name, getattr(patient, name)) for name in ("phone", "email")}
+    if not any(reachable.values()):
+        raise ValidationFailed({"phone": "give a phone number or an email address"})
     for name in changed:
         setattr(patient, name, data[name])
     consent_changes = _apply_consents(patient, data.get("consents") or {}, actor)

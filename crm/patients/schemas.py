@@ -35,8 +35,10 @@ class ContactArgs(Schema):
 
     @post_load
     def phone_in_e164(self, data: dict[str, Any], **_: Any) -> dict[str, Any]:
+        """A national number is read in the country given here; an update without one
+        leaves it for the operation, which knows the patient's country."""
         phone = data.get("phone")
-        if phone and not phone.startswith("+"):
+        if phone and not phone.startswith("+") and "country" in data:
             try:
                 data["phone"] = validation.normalise_phone(phone, data.get("country"))
             except ValidationError as exc:

@@ -33,8 +33,13 @@ def _visible_to(actor: Actor) -> Select[tuple[Referral]]:
     return statement
 
 
+MAX_ROW_ID = 2**31 - 1  # ids are `integer` columns
+
+
 def referral_for(actor: Actor, referral_id: int, *, for_update: bool = False) -> Referral:
     """The referral if `actor` may see it; 404 otherwise, the same as for a missing id."""
+    if not 0 < referral_id <= MAX_ROW_ID:
+        raise NotFound(f"no referral {referral_id}")
     statement = _visible_to(actor).where(Referral.id == referral_id)
     if for_update:
         statement = statement.with_for_update(of=Referral)
@@ -52,6 +57,7 @@ class ReferralDetail:
     time_in_stages: dict[str, int]
     allowed_transitions: list[str]
     notes: list[Any] | None
+    history: list[Any]
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self.referral, name)
@@ -70,7 +76,14 @@ def referral_detail(actor: Actor, referral_id: int) -> ReferralDetail:
         },
         allowed_transitions=sorted(allowed_targets(Stage(referral.stage), held)),
         notes=list(referral.notes) if actor.is_staff else None,
+        history=referral.history if actor.is_staff else _without_notes(referral.history),
     )
+
+
+def _without_notes(history: list[Any]) -> list[dict[str, Any]]:
+    """Agencies see who moved a referral, when and why, but not staff's free-text notes."""
+    fields = ("from_stage", "to_stage", "actor_type", "actor_label", "reason", "occurred_at")
+    return [{**{name: getattr(t, name) for name in fields}, "note": None} for t in history]
 
 
 @dataclass(frozen=True)

@@ -5,10 +5,13 @@ from __future__ import annotations
 from marshmallow import Schema, fields, post_dump, validate
 
 from crm.patients.schemas import ContactArgs, PatientArgs, PatientSchema
+from crm.referrals.queries import MAX_ROW_ID
 from crm.referrals.stages import ALL_STAGES, LostReason
 
 WEEKS = validate.Range(min=0, max=2600)
 STAGE = validate.OneOf([str(stage) for stage in ALL_STAGES])
+# Ids are 32-bit integer columns; a larger number would reach PostgreSQL and fail there.
+ROW_ID = validate.Range(min=1, max=MAX_ROW_ID)
 
 
 class TreatmentTriedArgs(Schema):
@@ -60,9 +63,9 @@ class ReferralListArgs(Schema):
 
 
 class StaffReferralListArgs(ReferralListArgs):
-    agency_id = fields.Integer()
+    agency_id = fields.Integer(validate=ROW_ID)
     direct = fields.Boolean(metadata={"description": "only referrals with no agency"})
-    owner_id = fields.Integer()
+    owner_id = fields.Integer(validate=ROW_ID)
     unassigned = fields.Boolean()
     procedure = fields.String()
     q = fields.String(
@@ -81,7 +84,7 @@ class TransitionArgs(Schema):
 
 
 class OwnerArgs(Schema):
-    owner_id = fields.Integer(required=True, allow_none=True)
+    owner_id = fields.Integer(required=True, allow_none=True, validate=ROW_ID)
 
 
 class NoteArgs(Schema):

@@ -1,0 +1,125 @@
+"""The whole schema comes from migrations: from an empty database up, equal to the models, and down.
+
+Each test gets a database of its own: a fresh SQLite file, or, when CRM_TEST_DATABASE_URL
+points at PostgreSQL, a scratch database created for the test and dropped after it.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+
+import psycopg
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+from flask import Flask
+from flask_migrate import downgrade, upgrade
+from sqlalchemy import inspect, text
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import IntegrityError
+
+from crm import create_app
+from crm.extensions import db
+from tests.conftest import ON_POSTGRES, ROOT, TEST_DATABASE_URL
+
+MIGRATIONS = str(ROOT / "migrations")
+
+
+def _admin_conninfo(url) -> dict:
+    return {
+        "host": url.host or "127.0.0.1",
+        "port": url.port or 5432,
+        "user": url.username,
+        "password": url.password,
+        "dbname": "postgres",
+        "autocommit": True,
+    }
+
+
+@pytest.fixture
+def empty_database_url(tmp_path) -> Iterator[str]:
+    if not ON_POSTGRES:
+        yield "sqlite:///" + str(tmp_path / "migrations.sqlite3")
+        return
+    base = make_url(TEST_DATABASE_URL)
+    name = f"crm_migrations_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(**_admin_conninfo(base)) as admin:
+        admin.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield base.set(database=name).render_as_string(hide_password=False)
+    finally:
+        with psycopg.connect(**_admin_conninfo(base)) as admin:
+            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture
+def scratch_app(empty_database_url) -> Iterator[Flask]:
+    app = create_app(
+        {
+            "ENV": "test",
+            "DATABASE_URL": empty_database_url,
+            "SECRET_KEY": "test-secret-key-that-is-long-enough-123",
+        }
+    )
+    with app.app_context():
+        try:
+            yield app
+        finally:
+            db.session.remove()
+            db.engine.dispose()
+
+
+def _tables() -> set[str]:
+    return set(inspect(db.engine).get_table_names())
+
+
+def _differences() -> list:
+    with db.engine.connect() as connection:
+        context = MigrationContext.configure(
+            connection, opts={"compare_type": True, "compare_server_default": False}
+        )
+        return compare_metadata(context, db.metadata)
+
+
+def test_upgrade_from_an_empty_database_matches_the_models(scratch_app):
+    assert _tables() == set()
+    assert any(diff[0] == "add_table" for diff in _differences())  # the comparison sees tables
+    upgrade(directory=MIGRATIONS)
+    assert set(db.metadata.tables) <= _tables()
+    assert _differences() == []
+
+
+def test_the_migrated_schema_enforces_the_constraints_in_the_database(scratch_app):
+    upgrade(directory=MIGRATIONS)
+    checks = {c["name"] for c in inspect(db.engine).get_check_constraints("referrals")}
+    assert {
+        "ck_referrals_stage",
+        "ck_referrals_lost_has_reason",
+        "ck_referrals_pain_score",
+    } <= checks
+    uniques = inspect(db.engine).get_unique_constraints("referrals")
+    assert any(set(u["column_names"]) == {"agency_id", "agency_reference"} for u in uniques)
+    foreign = {fk["referred_table"] for fk in inspect(db.engine).get_foreign_keys("referrals")}
+    assert {"patients", "agencies", "procedures", "staff_users"} <= foreign
+    with pytest.raises(IntegrityError), db.engine.begin() as connection:
+        connection.execute(
+            text(
+                "INSERT INTO agencies (name, country, commission_basis_points, active, "
+                "created_at, updated_at) VALUES ('Too Greedy', 'DE', 20000, true, "
+                "CURRENT_TIMESTAMP, CURRENT_TIMESTAMP)"
+            )
+        )
+
+
+def test_downgrade_to_base_removes_every_table(scratch_app):
+    upgrade(directory=MIGRATIONS)
+    downgrade(directory=MIGRATIONS, revision="base")
+    assert _tables() <= {"alembic_version"}
+
+
+def test_upgrade_after_a_downgrade_works_again(scratch_app):
+    upgrade(directory=MIGRATIONS)
+    downgrade(directory=MIGRATIONS, revision="base")
+    upgrade(directory=MIGRATIONS)
+    assert _differences() == []
