@@ -9,6 +9,7 @@ from typing import Any
 from flask import Flask
 
 from crm.config import flask_settings, load_config
+from crm.extensions import ProblemApi
 
 
 def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
@@ -17,8 +18,8 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
     app.config.from_mapping(flask_settings(settings))
     app.json.sort_keys = False  # type: ignore[attr-defined]
     _configure_logging(settings["LOG_LEVEL"])
-    _init_extensions(app)
-    _register_blueprints(app)
+    api = _init_extensions(app)
+    _register_blueprints(app, api)
     _register_cli(app)
     return app
 
@@ -28,18 +29,18 @@ def _configure_logging(level: str) -> None:
     logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)
 
 
-def _init_extensions(app: Flask) -> None:
+def _init_extensions(app: Flask) -> ProblemApi:
     from crm import models  # noqa: F401  (every model registered before migrations look)
     from crm.core.db import enforce_sqlite_foreign_keys
     from crm.core.errors import register_error_handlers
     from crm.core.http import register_docs_assets, register_request_lifecycle
-    from crm.extensions import api, db, migrate
+    from crm.extensions import db, migrate
 
     db.init_app(app)
     with app.app_context():
         enforce_sqlite_foreign_keys(db.engine)
     migrate.init_app(app, db, directory=str(app.root_path + "/../migrations"))
-    api.init_app(app)
+    api = ProblemApi(app)  # one per app: its OpenAPI document belongs to this app alone
     api.spec.components.security_scheme(
         "bearerAuth",
         {"type": "http", "scheme": "bearer", "description": "Agency API key or staff token"},
@@ -47,12 +48,12 @@ def _init_extensions(app: Flask) -> None:
     register_error_handlers(app)
     register_request_lifecycle(app)
     register_docs_assets(app)
+    return api
 
 
-def _register_blueprints(app: Flask) -> None:
+def _register_blueprints(app: Flask, api: ProblemApi) -> None:
     from crm.catalogue.api import blp as catalogue_blp
     from crm.core.health import health
-    from crm.extensions import api
     from crm.messaging.api import blp as messages_blp
     from crm.messaging.webhooks import webhooks
     from crm.nudges.api import blp as nudge_rules_blp

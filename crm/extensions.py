@@ -1,4 +1,4 @@
-"""Extension handles; bound to an app in create_app()."""
+"""Extension handles; bound to an app in create_app() (the Api is made per app there)."""
 
 from flask_migrate import Migrate
 from flask_smorest import Api
@@ -17,6 +17,3 @@ class ProblemApi(Api):
         from crm.core.errors import http_problem
 
         return http_problem(error)
-
-
-api = ProblemApi()
