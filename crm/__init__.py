@@ -54,10 +54,17 @@ def _init_extensions(app: Flask) -> ProblemApi:
 def _register_blueprints(app: Flask, api: ProblemApi) -> None:
     from crm.catalogue.api import blp as catalogue_blp
     from crm.core.health import health
+    from crm.documents.api import blp as documents_blp
+    from crm.followup.api import blp as followup_blp
     from crm.messaging.api import blp as messages_blp
     from crm.messaging.webhooks import webhooks
     from crm.nudges.api import blp as nudge_rules_blp
+    from crm.plans.api import blp as plans_blp
+    from crm.portal.views import portal
     from crm.referrals.api import blp as referrals_blp
+    from crm.reviews.api import blp as reviews_blp
+    from crm.tasks.api import blp as tasks_blp
+    from crm.travel.api import blp as travel_blp
 
     app.register_blueprint(health)
     app.register_blueprint(webhooks)
@@ -65,6 +72,9 @@ def _register_blueprints(app: Flask, api: ProblemApi) -> None:
     api.register_blueprint(catalogue_blp, url_prefix="/api/v1")
     api.register_blueprint(messages_blp, url_prefix="/api/v1")
     api.register_blueprint(nudge_rules_blp, url_prefix="/api/v1")
+    for blueprint in (documents_blp, reviews_blp, plans_blp, travel_blp, followup_blp, tasks_blp):
+        api.register_blueprint(blueprint, url_prefix="/api/v1")
+    app.register_blueprint(portal)
 
 
 def _register_cli(app: Flask) -> None:

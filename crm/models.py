@@ -5,28 +5,42 @@ from crm.auth.models import AgencyApiKey, StaffToken, StaffUser
 from crm.catalogue.models import Procedure
 from crm.core.audit import AuditEvent
 from crm.core.idempotency import IdempotencyKey
+from crm.documents.models import Document
+from crm.followup.models import CheckIn
 from crm.messaging.models import InboundMessage, OutboxMessage
 from crm.nudges.models import NudgeRule, ScheduledNudge
 from crm.patients.models import Patient, PatientConsent
+from crm.plans.models import PlanLineItem, TreatmentPlan
+from crm.portal.models import PatientLink
 from crm.referrals.models import Referral, ReferralNote, StageTransition
+from crm.reviews.models import Review
 from crm.tasks.models import Task
+from crm.travel.models import Flight, Trip
 
 __all__ = [
     "Agency",
     "AgencyApiKey",
     "AuditEvent",
+    "CheckIn",
+    "Document",
+    "Flight",
     "IdempotencyKey",
     "InboundMessage",
     "NudgeRule",
     "OutboxMessage",
     "Patient",
     "PatientConsent",
+    "PatientLink",
+    "PlanLineItem",
     "Procedure",
     "Referral",
     "ReferralNote",
+    "Review",
     "ScheduledNudge",
     "StaffToken",
     "StaffUser",
     "StageTransition",
     "Task",
+    "TreatmentPlan",
+    "Trip",
 ]

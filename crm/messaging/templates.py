@@ -49,6 +49,13 @@ KINDS = (
     "follow_up_checkin",
     "help_reply",
     "ad_hoc",
+    "mri_uploaded_specialist",
+    "review_outcome_agency",
+    "more_information_needed_patient",
+    "plan_offered_agency",
+    "plan_accepted_coordinator",
+    "travel_booked_patient",
+    "follow_up_alert_coordinator",
 )
 CHANNELS = ("sms", "email")
 FIELDS = ("sms", "subject", "text", "html")

@@ -1,0 +1,3 @@
+from flask_smorest import Blueprint
+
+blp = Blueprint("travel", __name__, description="Travel: itinerary, flights, hotel, visa letter")
