@@ -60,6 +60,7 @@ def _register_blueprints(app: Flask, api: ProblemApi) -> None:
     from crm.messaging.webhooks import webhooks
     from crm.nudges.api import blp as nudge_rules_blp
     from crm.plans.api import blp as plans_blp
+    from crm.portal.api import blp as patient_links_blp
     from crm.portal.views import portal
     from crm.referrals.api import blp as referrals_blp
     from crm.reviews.api import blp as reviews_blp
@@ -74,6 +75,7 @@ def _register_blueprints(app: Flask, api: ProblemApi) -> None:
     api.register_blueprint(nudge_rules_blp, url_prefix="/api/v1")
     for blueprint in (documents_blp, reviews_blp, plans_blp, travel_blp, followup_blp, tasks_blp):
         api.register_blueprint(blueprint, url_prefix="/api/v1")
+    api.register_blueprint(patient_links_blp, url_prefix="/api/v1")
     app.register_blueprint(portal)
 
 

@@ -81,6 +81,8 @@ SETTINGS: tuple[Setting, ...] = (
     ),
     Setting("PUBLIC_BASE_URL", "http://127.0.0.1:5000", str, "public URL of this service"),
     Setting("LOG_LEVEL", "INFO", str, "logging level"),
+    Setting("PATIENT_LINK_DAYS", 180, _positive_int, "how long a patient's private link lives"),
+    Setting("PORTAL_RATE_PER_MINUTE", 30, _positive_int, "patient page requests per IP a minute"),
     Setting("HOSPITAL_NAME", "Istanbul Spine Centre", str, "name used in messages"),
     Setting("HOSPITAL_PHONE", "+90 212 000 00 00", str, "contact line in HELP replies"),
     Setting("COORDINATOR_EMAIL", "coordinators@hospital.example", str, "shared coordinator inbox"),

@@ -1,21 +1,18 @@
-"""The patient's private link: a signed token naming the referral (itsdangerous)."""
+"""Links we put in messages: the patient's private link and the unsubscribe link."""
 
 from __future__ import annotations
 
 from flask import current_app
 from itsdangerous import BadSignature, URLSafeSerializer
 
-_SALT = "patient-link-v1"
 _UNSUBSCRIBE_SALT = "unsubscribe-v1"
 
 
-def _serializer() -> URLSafeSerializer:
-    return URLSafeSerializer(current_app.config["SECRET_KEY"], salt=_SALT)
-
-
 def patient_link(referral_id: int) -> str:
-    token = _serializer().dumps({"r": referral_id})
-    return f"{current_app.config['CRM']['PUBLIC_BASE_URL']}/p/{token}"
+    """The referral's private link (revocable, expiring): see crm.portal.links."""
+    from crm.portal.links import url_for_referral
+
+    return url_for_referral(referral_id)
 
 
 def _unsubscribe_serializer() -> URLSafeSerializer:
