@@ -1,0 +1,17 @@
+"""The README is part of the product: its configuration table and commands stay true."""
+
+from crm.config import SETTINGS
+from tests.conftest import ROOT
+
+README = (ROOT / "README.md").read_text(encoding="utf-8")
+
+
+def test_every_setting_is_in_the_configuration_table():
+    missing = [s.name for s in SETTINGS if f"`CRM_{s.name}`" not in README]
+    assert not missing, f"add to README's configuration table: {missing}"
+
+
+def test_the_readme_opens_with_the_two_commands():
+    opening = README.split("\n## ", 1)[0]
+    assert "make run" in opening
+    assert "make test" in opening
