@@ -11,6 +11,7 @@ from datetime import timedelta
 from argon2 import PasswordHasher
 from argon2.exceptions import VerificationError
 from sqlalchemy import select
+from sqlalchemy.orm import joinedload
 
 from crm.agencies.models import Agency
 from crm.auth.models import STAFF_ROLES, AgencyApiKey, StaffToken, StaffUser
@@ -123,7 +124,11 @@ def authenticate(secret: str) -> Actor:
 
 
 def _authenticate_agency(prefix: str, secret: str) -> Actor:
-    key = db.session.scalar(select(AgencyApiKey).where(AgencyApiKey.prefix == prefix))
+    key = db.session.scalar(
+        select(AgencyApiKey)
+        .options(joinedload(AgencyApiKey.agency))
+        .where(AgencyApiKey.prefix == prefix)
+    )
     if (
         key is None
         or key.revoked_at is not None
@@ -136,7 +141,9 @@ def _authenticate_agency(prefix: str, secret: str) -> Actor:
 
 
 def _authenticate_staff(prefix: str, secret: str) -> Actor:
-    token = db.session.scalar(select(StaffToken).where(StaffToken.prefix == prefix))
+    token = db.session.scalar(
+        select(StaffToken).options(joinedload(StaffToken.user)).where(StaffToken.prefix == prefix)
+    )
     if (
         token is None
         or token.revoked_at is not None

@@ -44,7 +44,7 @@ def submit_referral(args):
     """
     referral = operations.submit_referral(args, current_actor())
     location = url_for("referrals.get_referral", referral_id=referral.id)
-    return _detail(referral.id), 201, {"Location": location}
+    return queries.detail_of(referral, current_actor()), 201, {"Location": location}
 
 
 @blp.get("/referrals")

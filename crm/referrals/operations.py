@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from crm.auth.models import StaffUser
@@ -36,11 +35,6 @@ def submit_referral(data: dict[str, Any], actor: Actor) -> Referral:
         raise ValidationFailed({"procedure": f"unknown procedure {data['procedure']!r}"}) from exc
     agency_id = actor.agency_id if actor.is_agency else None
     reference = data.get("agency_reference")
-    if reference and agency_id and _reference_taken(agency_id, reference):
-        raise Conflict(
-            f"agency_reference {reference!r} is already used by another of your referrals",
-            field="agency_reference",
-        )
     intake = data.get("intake") or {}
     referral = Referral(
         patient=create_patient(data["patient"], actor, agency_id),
@@ -57,28 +51,25 @@ def submit_referral(data: dict[str, Any], actor: Actor) -> Referral:
     )
     db.session.add(referral)
     _record_move(referral, None, Stage.ENQUIRY, actor, note="referral submitted")
-    _flush_or_conflict()
+    _flush_new_referral(reference)
     audit.record(actor, "referral.create", referral.id, procedure=procedure.code)
     nudges.on_stage_entered(referral)
     return referral
 
 
-def _reference_taken(agency_id: int, reference: str) -> bool:
-    return (
-        db.session.scalar(
-            select(Referral.id).where(
-                Referral.agency_id == agency_id, Referral.agency_reference == reference
-            )
-        )
-        is not None
-    )
+def _flush_new_referral(reference: str | None) -> None:
+    """The UNIQUE (agency_id, agency_reference) constraint is the check: no racy pre-read.
 
-
-def _flush_or_conflict() -> None:
+    A failed flush leaves the transaction unusable, which is fine: the 409 rolls it back.
+    """
     try:
-        with db.session.begin_nested():
-            db.session.flush()
+        db.session.flush()
     except IntegrityError as exc:
+        if "agency_reference" in str(exc.orig):
+            raise Conflict(
+                f"agency_reference {reference!r} is already used by another of your referrals",
+                field="agency_reference",
+            ) from exc
         raise Conflict("the change conflicts with data already stored") from exc
 
 

@@ -66,6 +66,11 @@ class ReferralDetail:
 def referral_detail(actor: Actor, referral_id: int) -> ReferralDetail:
     referral = referral_for(actor, referral_id)
     audit.record(actor, "referral.read", referral.id)
+    return detail_of(referral, actor)
+
+
+def detail_of(referral: Referral, actor: Actor) -> ReferralDetail:
+    """The detail view of a referral already loaded (and already audited) by the caller."""
     visits = [StageVisit(Stage(t.to_stage), t.occurred_at) for t in referral.history]
     held = Stage(referral.held_from_stage) if referral.held_from_stage else None
     return ReferralDetail(

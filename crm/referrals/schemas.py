@@ -104,6 +104,9 @@ class IntakeSchema(Schema):
     notes = fields.String(attribute="intake_notes")
 
 
+_INTAKE = IntakeSchema()
+
+
 class PersonRefSchema(Schema):
     id = fields.Integer()
     name = fields.String()
@@ -137,7 +140,7 @@ class ReferralSchema(Schema):
     agency = fields.Nested(PersonRefSchema, allow_none=True)
     owner = fields.Nested(PersonRefSchema, allow_none=True)
     patient = fields.Nested(PatientSchema)
-    intake = fields.Function(lambda referral: IntakeSchema().dump(referral))
+    intake = fields.Function(lambda referral: _INTAKE.dump(referral))
     created_at = fields.DateTime()
     updated_at = fields.DateTime()
 
