@@ -5,7 +5,9 @@ so any number run at once; on SQLite the guarded UPDATE alone keeps claims exclu
 marks them `sending` and commits *before* calling the provider. Each outcome commits on
 its own. A process killed between the provider's answer and that commit leaves a row in
 `sending`; `reconcile_stale` later asks the provider what it holds for that number since
-the claim and adopts the message it finds, or requeues the row if there is none.
+the claim and adopts the message it finds, or requeues the row if there is none. An SMS
+send that gets no answer at all (a timeout) is ambiguous in the same way and is left in
+`sending` for the same reconciliation, rather than resent blindly.
 """
 
 from __future__ import annotations

@@ -7,6 +7,7 @@ so its cost follows what is due, not how many referrals exist.
 
 from __future__ import annotations
 
+import logging
 import tomllib
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -24,6 +25,7 @@ from crm.nudges.schemas import NudgeRuleArgs
 from crm.referrals.models import Referral
 from crm.tasks.operations import open_task
 
+log = logging.getLogger(__name__)
 NEVER_NUDGED_STAGES = frozenset({"lost", "on_hold"})
 
 
@@ -89,16 +91,33 @@ def schedule_for_date(
             ScheduledNudge.referral_id == referral.id,
             ScheduledNudge.status == "pending",
             ScheduledNudge.rule_id.in_([rule.id for rule in rules]),
+            ScheduledNudge.trigger_at != when,
         )
         .values(status="cancelled", finished_at=now)
     )
     for rule in rules:
-        if when + timedelta(minutes=rule.offset_minutes) >= now:
+        if when + timedelta(minutes=rule.offset_minutes) < now:
+            continue
+        existing = db.session.scalar(
+            select(ScheduledNudge).where(
+                ScheduledNudge.rule_id == rule.id,
+                ScheduledNudge.referral_id == referral.id,
+                ScheduledNudge.trigger_at == when,
+                ScheduledNudge.occurrence == 0,
+            )
+        )
+        if existing is None:
             _schedule(rule, referral, when, 0, now)
+        elif existing.status == "cancelled":  # the date moved away and back: due again
+            existing.status, existing.finished_at = "pending", None
+        # pending: already scheduled for this date; fired: never twice for one date
 
 
 def _cancel_moot(referral: Referral, now: datetime) -> None:
-    stopping = select(NudgeRule.id).where(NudgeRule.stop_when_stage_changes.is_(True))
+    # Only stage rules stop when the referral moves on; a dated event (travel) still comes.
+    stopping = select(NudgeRule.id).where(
+        NudgeRule.stop_when_stage_changes.is_(True), NudgeRule.trigger == "stage_entered"
+    )
     statement = update(ScheduledNudge).where(
         ScheduledNudge.referral_id == referral.id, ScheduledNudge.status == "pending"
     )
@@ -136,6 +155,13 @@ def _still_relevant(nudge: ScheduledNudge, referral: Referral) -> bool:
     return True
 
 
+def _trigger_context(rule: NudgeRule, nudge: ScheduledNudge, now: datetime) -> dict[str, Any]:
+    """What the templates say about the trigger: the date itself, or time since the stage."""
+    if rule.trigger == "date" and rule.date_name:
+        return {rule.date_name: nudge.trigger_at.date()}
+    return {"since_treatment": max(now - nudge.trigger_at, timedelta(0))}
+
+
 def fire(nudge: ScheduledNudge, now: datetime) -> None:
     referral = db.session.get(Referral, nudge.referral_id)
     nudge.finished_at = now
@@ -152,6 +178,7 @@ def fire(nudge: ScheduledNudge, now: datetime) -> None:
         key=key,
         fallback=rule.fallback,
         rule_code=rule.code,
+        extra=_trigger_context(rule, nudge, now),
         now=now,
     )
     nudge.status = "fired"
@@ -169,6 +196,21 @@ def fire(nudge: ScheduledNudge, now: datetime) -> None:
         open_task(referral, rule.task_after_last, "rule", dedupe_key=f"task:{key}")
 
 
+def _fire_isolated(nudge: ScheduledNudge, now: datetime) -> None:
+    """One nudge that cannot be written (bad data) is cancelled and logged; the rest go."""
+    nudge_id = nudge.id
+    try:
+        with db.session.begin_nested():
+            fire(nudge, now)
+    except Exception:
+        log.exception("nudge %s could not be fired; cancelled", nudge_id)
+        db.session.execute(
+            update(ScheduledNudge)
+            .where(ScheduledNudge.id == nudge_id)
+            .values(status="cancelled", finished_at=now)
+        )
+
+
 def sweep(now: datetime | None = None, batch_size: int = 200) -> int:
     """Fire every due nudge; commits per batch. Safe with several sweepers at once."""
     now = now or utcnow()
@@ -184,7 +226,7 @@ def sweep(now: datetime | None = None, batch_size: int = 200) -> int:
             due = due.with_for_update(skip_locked=True, of=ScheduledNudge)
         batch = list(db.session.scalars(due).unique())
         for nudge in batch:
-            fire(nudge, now)
+            _fire_isolated(nudge, now)
         db.session.commit()
         fired += len(batch)
         if len(batch) < batch_size:

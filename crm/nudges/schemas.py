@@ -36,7 +36,9 @@ class NudgeRuleArgs(Schema):
     max_repeats = fields.Integer(load_default=0, validate=validate.Range(min=0, max=20))
     repeat_every_minutes = fields.Integer(load_default=0, validate=validate.Range(min=0))
     stop_when_stage_changes = fields.Boolean(load_default=True)
-    task_after_last = fields.String(load_default=None, allow_none=True)
+    task_after_last = fields.String(
+        load_default=None, allow_none=True, validate=validate.Length(min=1, max=200)
+    )
     active = fields.Boolean(load_default=True)
 
     @validates_schema
@@ -47,6 +49,10 @@ class NudgeRuleArgs(Schema):
             errors["stage"] = "required when trigger is stage_entered"
         if trigger == "date" and not data.get("date_name"):
             errors["date_name"] = "required when trigger is date"
+        if trigger == "date" and data.get("stage"):
+            errors["stage"] = "only for trigger stage_entered"
+        if trigger == "stage_entered" and data.get("date_name"):
+            errors["date_name"] = "only for trigger date"
         if data.get("max_repeats") and not data.get("repeat_every_minutes"):
             errors["repeat_every_minutes"] = "required (> 0) when max_repeats > 0"
         if data.get("audience") in {"coordinator", "agency"} and "sms" in data.get("channels", []):
@@ -64,7 +70,7 @@ class NudgeRuleUpdateArgs(Schema):
     fallback = fields.Boolean()
     max_repeats = fields.Integer(validate=validate.Range(min=0, max=20))
     repeat_every_minutes = fields.Integer(validate=validate.Range(min=0))
-    task_after_last = fields.String(allow_none=True)
+    task_after_last = fields.String(allow_none=True, validate=validate.Length(min=1, max=200))
     active = fields.Boolean()
 
 
@@ -83,6 +89,6 @@ class NudgeRuleSchema(Schema):
     max_repeats = fields.Integer()
     repeat_every_minutes = fields.Integer()
     stop_when_stage_changes = fields.Boolean()
-    task_after_last = fields.String(allow_none=True)
+    task_after_last = fields.String(allow_none=True, validate=validate.Length(min=1, max=200))
     active = fields.Boolean()
     updated_at = fields.DateTime()

@@ -61,6 +61,8 @@ def main(argv: list[str] | None = None) -> None:
     if args.once:
         settled, swept, sent = jobs.reconcile(), jobs.sweep_nudges(), jobs.dispatch()
         log.info("once: %s settled, %s nudges fired, %s sent", settled, swept, sent)
+        if jobs.failures:
+            raise SystemExit(f"{jobs.failures} job(s) failed; see the log above")
         return
     scheduler = build_scheduler(jobs, args.dispatch_seconds, args.sweep_seconds)
     signal.signal(signal.SIGTERM, lambda *_: scheduler.shutdown(wait=False))

@@ -24,12 +24,14 @@ class Jobs:
         self.dispatcher = Dispatcher(
             from_settings(settings), DispatchSettings.from_config(settings), name=name
         )
+        self.failures = 0  # jobs that raised (logged); `--once` exits non-zero on any
 
     def _run(self, job, *args):
         with self.app.app_context():
             try:
                 return job(*args)
             except Exception:
+                self.failures += 1
                 db.session.rollback()
                 log.exception("job %s failed", getattr(job, "__name__", job))
                 return None
