@@ -74,7 +74,13 @@ class Dispatcher:
         """Claim one batch and send it; returns how many rows were handled."""
         claimed = self.claim(now or utcnow())
         for message_id, token in claimed:
-            self._deliver(message_id, token)
+            try:
+                self._deliver(message_id, token)
+            except Exception:
+                # An unforeseen error must not stop the batch. The row stays `sending`; the
+                # reconciler adopts the provider's copy or requeues it, up to max attempts.
+                db.session.rollback()
+                log.exception("dispatch failed", extra={"outbox_id": message_id})
         return len(claimed)
 
     def claim(self, now: datetime) -> list[tuple[int, str]]:

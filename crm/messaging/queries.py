@@ -34,6 +34,9 @@ def timeline(actor: Actor, referral_id: int) -> dict[str, Any]:
 
 
 def delivery_summary(actor: Actor, referral_id: int) -> dict[str, Any]:
+    """Agencies see messages to the patient and to themselves, not the hospital's own."""
     referral = referral_for(actor, referral_id)
     messages = _outbound(referral.id)
+    if actor.is_agency:
+        messages = [m for m in messages if m.audience in {"patient", "agency"}]
     return {"counts": dict(Counter(m.status for m in messages)), "messages": messages}

@@ -11,6 +11,7 @@ from xml.sax.saxutils import escape
 
 from flask import Blueprint, Response, current_app, render_template_string, request
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 from twilio.request_validator import RequestValidator
 
 from crm.core import audit
@@ -89,10 +90,15 @@ def _message_for_callback(sid: str) -> OutboxMessage | None:
     )
 
 
+_FINAL_PROVIDER_STATUSES = frozenset({"delivered", "undelivered", "failed", "read"})
+
+
 def _apply_status(message: OutboxMessage, status: str, error_code: str | None) -> None:
     current = _RANK.get(message.provider_status or "queued", 0)
     if _RANK[status] < current or message.provider_status == status:
         return
+    if message.provider_status in _FINAL_PROVIDER_STATUSES and status != "read":
+        return  # a final answer stands; only "read" may follow "delivered"
     message.provider_status = status
     ours = _OUR_STATUS.get(status)
     if ours and message.status in {"sending", "sent", "queued"} | {ours}:
@@ -115,16 +121,20 @@ def twilio_inbound() -> Response:
     classified = classify(body)
     patients = list(db.session.scalars(select(Patient).where(Patient.phone == sender)))
     referral = _latest_referral(patients)
-    db.session.add(
-        InboundMessage(
-            provider_id=sid,
-            from_address=sender,
-            body=body[:2000],
-            classification=classified.kind,
-            patient_id=patients[0].id if patients else None,
-            referral_id=referral.id if referral else None,
-        )
+    inbound = InboundMessage(
+        provider_id=sid,
+        from_address=sender,
+        body=body[:2000],
+        classification=classified.kind,
+        patient_id=patients[0].id if patients else None,
+        referral_id=referral.id if referral else None,
     )
+    try:
+        with db.session.begin_nested():
+            db.session.add(inbound)
+            db.session.flush()
+    except IntegrityError:
+        return _twiml()  # the same message is being handled by a concurrent replay
     reply = _act_on(classified.kind, patients, referral, sid)
     db.session.flush()
     log.info("inbound sms", extra={"from": mask_phone(sender), "kind": str(classified.kind)})

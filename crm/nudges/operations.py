@@ -54,10 +54,17 @@ def load_rules(path: str | Path) -> tuple[int, int]:
     return created, updated
 
 
-def on_stage_entered(referral: Referral, now: datetime | None = None) -> None:
-    """Cancel what the move makes moot, schedule the new stage's rules, fire the immediate."""
+def on_stage_entered(
+    referral: Referral, now: datetime | None = None, *, new: bool = False, resumed: bool = False
+) -> None:
+    """Cancel what the move makes moot, schedule the new stage's rules, fire the immediate.
+
+    A brand-new referral has nothing to cancel; a referral resuming from hold does not get
+    the stage's immediate messages (thank-you, new-referral notice) a second time.
+    """
     now = now or utcnow()
-    _cancel_moot(referral, now)
+    if not new:
+        _cancel_moot(referral, now)
     if referral.stage in NEVER_NUDGED_STAGES:
         return
     rules = db.session.scalars(
@@ -68,6 +75,8 @@ def on_stage_entered(referral: Referral, now: datetime | None = None) -> None:
         )
     )
     for rule in rules:
+        if resumed and rule.offset_minutes <= 0:
+            continue
         _schedule(rule, referral, referral.stage_entered_at, 0, now)
 
 

@@ -53,7 +53,7 @@ def submit_referral(data: dict[str, Any], actor: Actor) -> Referral:
     _record_move(referral, None, Stage.ENQUIRY, actor, note="referral submitted")
     _flush_new_referral(reference)
     audit.record(actor, "referral.create", referral.id, procedure=procedure.code)
-    nudges.on_stage_entered(referral)
+    nudges.on_stage_entered(referral, new=True)
     return referral
 
 
@@ -106,7 +106,7 @@ def move_to_stage(
     audit.record(
         actor, "referral.transition", referral.id, from_stage=plan.from_stage, to=plan.to_stage
     )
-    nudges.on_stage_entered(referral)
+    nudges.on_stage_entered(referral, resumed=plan.from_stage is Stage.ON_HOLD)
     return transition
 
 

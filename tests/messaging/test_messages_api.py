@@ -91,7 +91,8 @@ def test_an_agency_sees_delivery_statuses_but_no_bodies_or_addresses(
     response = client.get(f"{API}/referrals/{referral.id}/deliveries", headers=agency.headers())
     assert response.status_code == 200, response.get_data(as_text=True)
     body = response.get_json()
-    assert body["counts"] == {"delivered": 1, "queued": 2}
+    assert body["counts"] == {"delivered": 1, "queued": 1}  # the patient's sms and email
+    assert {m["audience"] for m in body["messages"]} == {"patient"}  # not the hospital's own
     text = response.get_data(as_text=True)
     patient = referral.patient
     for secret in (patient.phone, patient.email, sms.body_text[:20], "body_text", "to_address"):
