@@ -128,6 +128,13 @@ def test_out_of_order_callbacks_never_move_the_status_backwards(signed, sent_sms
     assert (sent_sms.status, sent_sms.provider_status) == ("delivered", "delivered")
 
 
+def test_a_final_status_is_not_overturned_by_another_final_one(signed, sent_sms, session):
+    assert _status(signed, "SMwebhook1", "delivered").status_code == 204
+    assert _status(signed, "SMwebhook1", "failed", ErrorCode="30008").status_code == 204
+    session.refresh(sent_sms)
+    assert (sent_sms.status, sent_sms.provider_status) == ("delivered", "delivered")
+
+
 def test_an_undelivered_callback_records_the_error_code(signed, sent_sms, session):
     assert _status(signed, "SMwebhook1", "undelivered", ErrorCode="30003").status_code == 204
     session.refresh(sent_sms)

@@ -357,3 +357,27 @@ def test_the_sweep_query_uses_the_due_index_on_postgresql(factory, session, coor
     plan = "\n".join(row[0] for row in rows)
     assert "ix_scheduled_nudges_due" in plan, plan
     assert "Seq Scan on scheduled_nudges" not in plan, plan
+
+
+def test_resuming_from_hold_does_not_resend_the_stages_immediate_messages(
+    factory, session, coordinator
+):
+    referral = new_referral(factory)
+    before = len(outbox_for(referral.id))
+    move_to_stage(referral, "on_hold", coordinator, note="patient travelling")
+    move_to_stage(referral, "enquiry", coordinator)
+    session.commit()
+    assert len(outbox_for(referral.id)) == before
+
+
+def test_resuming_from_hold_restarts_the_stages_reminders(factory, session, coordinator):
+    referral = new_referral(factory)
+    move_to_stage(referral, "awaiting_mri", coordinator)
+    move_to_stage(referral, "on_hold", coordinator)
+    move_to_stage(referral, "awaiting_mri", coordinator)
+    session.commit()
+    pending = [
+        n for n in _nudges(session, referral.id, "mri_missing_reminder") if n.status == "pending"
+    ]
+    assert len(pending) == 1
+    assert pending[0].trigger_at == referral.stage_entered_at
