@@ -3,8 +3,8 @@
 The key row is inserted in the same transaction as the work it guards and completed with
 the response before that transaction commits, so a key is either absent (the request
 failed or never ran: a retry runs it) or bound to exactly one committed response.
-A second request arriving while the first holds the key waits a moment on the unique
-index; if the first is still running after that it is told 409 (PostgreSQL; SQLite
+A second request arriving while the first is still running is told 409 at once: on
+PostgreSQL each request holds a transaction-scoped advisory lock on its key (SQLite
 serialises writers, so there the second simply waits and then replays).
 """
 
@@ -19,10 +19,9 @@ from functools import wraps
 from typing import Any
 
 from flask import Response, current_app, request
-from sqlalchemy import String, Text, UniqueConstraint, select, text
+from sqlalchemy import String, Text, UniqueConstraint, func, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Mapped, mapped_column
 
 from crm.core.db import utcnow
@@ -32,7 +31,6 @@ from crm.extensions import db
 HEADER = "Idempotency-Key"
 REPLAYED_HEADER = "Idempotent-Replayed"
 _KEY_PATTERN = re.compile(r"^[\x21-\x7e]{1,255}$")
-_IN_FLIGHT_WAIT = "250ms"
 _REPLAYED_RESPONSE_HEADERS = ("Location", "Content-Type")
 
 
@@ -63,50 +61,53 @@ def fingerprint_request() -> str:
     return digest.hexdigest()
 
 
-def _insert(values: dict[str, Any]) -> int | None:
+def _hold_key(scope: str, key: str) -> None:
+    """PostgreSQL: take this key's transaction-scoped advisory lock, or say 409 at once.
+
+    Whoever holds it is running a request with this key right now; it is released when
+    that transaction commits or rolls back, so a later retry finds the stored response.
+    """
+    if db.session.get_bind().dialect.name != "postgresql":
+        return  # SQLite serialises writers: a second request waits, then replays
+    lock_id = func.hashtextextended(f"{scope}|{key}", 0)  # scope never contains "|"
+    if not db.session.scalar(select(func.pg_try_advisory_xact_lock(lock_id))):
+        raise RequestInFlight("The first request with this key has not finished.")
+
+
+def _insert(values: dict[str, Any]) -> IdempotencyKey | None:
     dialect = db.session.get_bind().dialect.name
     insert = pg_insert if dialect == "postgresql" else sqlite_insert
     statement = (
         insert(IdempotencyKey)
         .values(**values)
         .on_conflict_do_nothing(index_elements=["scope", "key"])
-        .returning(IdempotencyKey.id)
+        .returning(IdempotencyKey)
     )
-    if dialect != "postgresql":
-        return db.session.execute(statement).scalar()
-    db.session.execute(text(f"SET LOCAL lock_timeout = '{_IN_FLIGHT_WAIT}'"))
-    try:
-        with db.session.begin_nested():
-            return db.session.execute(statement).scalar()
-    except OperationalError as exc:
-        if getattr(exc.orig, "sqlstate", None) == "55P03":  # lock_not_available
-            raise RequestInFlight("The first request with this key has not finished.") from exc
-        raise
-    finally:
-        db.session.execute(text("SET LOCAL lock_timeout TO DEFAULT"))
+    return db.session.scalars(statement).one_or_none()
 
 
 def claim(scope: str, key: str, fingerprint: str) -> IdempotencyKey:
     """This request's key row: new (run the request) or completed (replay it)."""
+    _hold_key(scope, key)
     now = utcnow()
     ttl = timedelta(hours=current_app.config["CRM"]["IDEMPOTENCY_TTL_HOURS"])
     values = {"scope": scope, "key": key, "fingerprint": fingerprint, "expires_at": now + ttl}
-    new_id = _insert({**values, "created_at": now})
-    if new_id is None:
-        existing = db.session.scalars(
-            select(IdempotencyKey).where(IdempotencyKey.scope == scope, IdempotencyKey.key == key)
-        ).one()
-        if existing.expires_at > now:
-            if existing.fingerprint != fingerprint:
-                raise IdempotencyMismatch(
-                    "This Idempotency-Key was first used with a different request; "
-                    "use a new key for a new request."
-                )
-            return existing
-        db.session.delete(existing)
-        db.session.flush()
-        new_id = _insert({**values, "created_at": now})
-    return db.session.get(IdempotencyKey, new_id)
+    record = _insert({**values, "created_at": now})
+    if record is not None:
+        return record
+    existing = db.session.scalars(
+        select(IdempotencyKey).where(IdempotencyKey.scope == scope, IdempotencyKey.key == key)
+    ).one()
+    if existing.expires_at > now:
+        if existing.fingerprint != fingerprint:
+            raise IdempotencyMismatch(
+                "This Idempotency-Key was first used with a different request; "
+                "use a new key for a new request."
+            )
+        return existing
+    db.session.delete(existing)
+    db.session.flush()
+    return _insert({**values, "created_at": now})
 
 
 def _replay(record: IdempotencyKey) -> Response:

@@ -119,8 +119,12 @@ def test_a_request_while_the_first_is_in_flight_is_409(app, client, factory, ses
         from crm.extensions import db
 
         engine = db.engine
-    # Another connection plays the first request: it holds the key, uncommitted.
+    # Another connection plays the first request: it holds the key's lock and row, uncommitted.
     with engine.connect() as first_request:
+        first_request.execute(
+            text("SELECT pg_advisory_xact_lock(hashtextextended(:lock, 0))"),
+            {"lock": f"{agency.actor.scope_key}|busy"},
+        )
         first_request.execute(
             text(
                 "INSERT INTO idempotency_keys (scope, key, fingerprint, created_at, expires_at) "
