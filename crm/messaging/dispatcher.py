@@ -18,7 +18,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import select, update
+from sqlalchemy import case, func, or_, select, update
 
 from crm.core.db import utcnow
 from crm.extensions import db
@@ -28,7 +28,7 @@ from crm.messaging.quiet_hours import next_allowed_send, parse_window
 from crm.messaging.sms import PermanentSmsError, SmsError, mask_phone
 from crm.messaging.transports import Transports
 from crm.patients.links import unsubscribe_url
-from crm.patients.models import Patient
+from crm.patients.models import Patient, PatientConsent
 from crm.patients.operations import set_consent
 
 log = logging.getLogger(__name__)
@@ -64,7 +64,73 @@ def _is_postgres() -> bool:
     return db.session.get_bind().dialect.name == "postgresql"
 
 
+def _consents(patient_ids: list[int | None]) -> dict[tuple[int, str], bool]:
+    """Every consent of the batch's patients in one read: (patient id, channel) -> granted.
+
+    A patient with no row at all is recorded as (id, "exists") so deletion is told apart.
+    """
+    ids = sorted({pid for pid in patient_ids if pid is not None})
+    if not ids:
+        return {}
+    found: dict[tuple[int, str], bool] = {
+        (pid, "exists"): True
+        for pid in db.session.scalars(select(Patient.id).where(Patient.id.in_(ids)))
+    }
+    rows = db.session.execute(
+        select(PatientConsent.patient_id, PatientConsent.channel, PatientConsent.granted).where(
+            PatientConsent.patient_id.in_(ids)
+        )
+    )
+    found.update({(pid, channel): granted for pid, channel, granted in rows})
+    return found
+
+
+def _withheld(message: Claimed, consents: dict[tuple[int, str], bool]) -> str | None:
+    """Consent is checked again at send time: a STOP may have arrived meanwhile."""
+    if message.audience != "patient" or message.patient_id is None:
+        return None
+    if (message.patient_id, "exists") not in consents:
+        return "patient_deleted"
+    granted = consents.get((message.patient_id, message.channel), False)
+    return None if granted else "consent_withdrawn"
+
+
+@dataclass(frozen=True)
+class Claimed:
+    """What sending one message needs, read once when the batch is claimed."""
+
+    id: int
+    token: str
+    channel: str
+    audience: str
+    patient_id: int | None
+    to_address: str
+    time_zone: str
+    subject: str | None
+    body_text: str
+    body_html: str | None
+    attempts: int
+
+
+_CLAIMED_COLUMNS = (
+    OutboxMessage.id,
+    OutboxMessage.claimed_by,
+    OutboxMessage.channel,
+    OutboxMessage.audience,
+    OutboxMessage.patient_id,
+    OutboxMessage.to_address,
+    OutboxMessage.time_zone,
+    OutboxMessage.subject,
+    OutboxMessage.body_text,
+    OutboxMessage.body_html,
+    OutboxMessage.attempts,
+)
+
+
 class Dispatcher:
+    """Per message: the provider call, one guarded UPDATE and its commit. Per batch: one
+    claiming UPDATE ... RETURNING and one consent read."""
+
     def __init__(self, transports: Transports, settings: DispatchSettings, name: str = "") -> None:
         self.transports = transports
         self.settings = settings
@@ -72,18 +138,21 @@ class Dispatcher:
 
     def run_once(self, now: datetime | None = None) -> int:
         """Claim one batch and send it; returns how many rows were handled."""
-        claimed = self.claim(now or utcnow())
-        for message_id, token in claimed:
+        batch = self.claim(now or utcnow())
+        consents = _consents([m.patient_id for m in batch if m.audience == "patient"])
+        for message in batch:
             try:
-                self._deliver(message_id, token)
+                self._send(message, consents)
             except Exception:
                 # An unforeseen error must not stop the batch. The row stays `sending`; the
                 # reconciler adopts the provider's copy or requeues it, up to max attempts.
                 db.session.rollback()
-                log.exception("dispatch failed", extra={"outbox_id": message_id})
-        return len(claimed)
+                log.exception("dispatch failed", extra={"outbox_id": message.id})
+            else:
+                db.session.commit()
+        return len(batch)
 
-    def claim(self, now: datetime) -> list[tuple[int, str]]:
+    def claim(self, now: datetime) -> list[Claimed]:
         token = f"{self.name}:{uuid.uuid4().hex[:12]}"
         due = (
             select(OutboxMessage.id)
@@ -93,38 +162,31 @@ class Dispatcher:
         )
         if _is_postgres():
             due = due.with_for_update(skip_locked=True)
+        # Two statements on purpose: inside `UPDATE ... WHERE id IN (SELECT ... LIMIT n FOR
+        # UPDATE SKIP LOCKED)` PostgreSQL may evaluate the subquery more than once.
         ids = list(db.session.scalars(due))
-        if ids:
-            db.session.execute(
-                update(OutboxMessage)
-                .where(OutboxMessage.id.in_(ids), OutboxMessage.status == "queued")
-                .values(
-                    status="sending",
-                    claimed_by=token,
-                    claimed_at=now,
-                    attempts=OutboxMessage.attempts + 1,
-                )
-            )
-        db.session.commit()
-        mine = select(OutboxMessage.id).where(
-            OutboxMessage.claimed_by == token, OutboxMessage.status == "sending"
-        )
-        return [(message_id, token) for message_id in db.session.scalars(mine)]
-
-    def _deliver(self, message_id: int, token: str) -> None:
-        message = db.session.get(OutboxMessage, message_id)
-        if message is None or message.claimed_by != token or message.status != "sending":
-            db.session.rollback()
-            return
-        try:
-            self._send(message)
-        finally:
+        if not ids:
             db.session.commit()
+            return []
+        claimed = db.session.execute(
+            update(OutboxMessage)
+            .where(OutboxMessage.id.in_(ids), OutboxMessage.status == "queued")
+            .values(
+                status="sending",
+                claimed_by=token,
+                claimed_at=now,
+                attempts=OutboxMessage.attempts + 1,
+            )
+            .returning(*_CLAIMED_COLUMNS)
+            .execution_options(synchronize_session=False)
+        ).all()
+        db.session.commit()
+        return sorted((Claimed(*row) for row in claimed), key=lambda m: m.id)
 
-    def _send(self, message: OutboxMessage) -> None:
+    def _send(self, message: Claimed, consents: dict[tuple[int, str], bool]) -> None:
         now = utcnow()
-        if withheld := self._withheld(message):
-            message.status, message.suppressed_reason = "suppressed", withheld
+        if withheld := _withheld(message, consents):
+            self._settle_row(message, status="suppressed", suppressed_reason=withheld)
             return
         if message.channel == "sms" and message.audience == "patient":
             allowed = next_allowed_send(
@@ -138,27 +200,34 @@ class Dispatcher:
         except (SmsError, EmailError) as exc:
             self._failed_attempt(message, exc, now)
             return
-        # A status callback (?outbox=) may have recorded this message meanwhile: never
-        # move it back from `delivered` to `sent`.
-        db.session.refresh(message, with_for_update=True)
-        message.provider_id = message.provider_id or provider_id
-        message.sent_at = message.sent_at or now
-        if message.status == "sending":
-            message.status = "sent"
-        if message.provider_status in (None, "accepted", "queued", "sending"):
-            message.provider_status = "sent"
+        self._record_sent(message, provider_id, now)
         log.info("message sent", extra={"outbox_id": message.id, "channel": message.channel})
 
-    def _withheld(self, message: OutboxMessage) -> str | None:
-        """Consent is checked again at send time: a STOP may have arrived meanwhile."""
-        if message.audience != "patient" or message.patient_id is None:
-            return None
-        patient = db.session.get(Patient, message.patient_id)
-        if patient is None:
-            return "patient_deleted"
-        return None if patient.may_contact(message.channel) else "consent_withdrawn"
+    def _mine(self, message: Claimed):
+        return (
+            update(OutboxMessage)
+            .where(OutboxMessage.id == message.id, OutboxMessage.claimed_by == message.token)
+            .execution_options(synchronize_session=False)
+        )
 
-    def _hand_over(self, message: OutboxMessage) -> str:
+    def _settle_row(self, message: Claimed, **values) -> None:
+        db.session.execute(self._mine(message).values(**values))
+
+    def _record_sent(self, message: Claimed, provider_id: str, now: datetime) -> None:
+        """A status callback (?outbox=) may have got here first: never move it backwards."""
+        early = OutboxMessage.provider_status.in_(["accepted", "queued", "sending"])
+        self._settle_row(
+            message,
+            status=case((OutboxMessage.status == "sending", "sent"), else_=OutboxMessage.status),
+            provider_id=func.coalesce(OutboxMessage.provider_id, provider_id),
+            sent_at=func.coalesce(OutboxMessage.sent_at, now),
+            provider_status=case(
+                (or_(OutboxMessage.provider_status.is_(None), early), "sent"),
+                else_=OutboxMessage.provider_status,
+            ),
+        )
+
+    def _hand_over(self, message: Claimed) -> str:
         if message.channel == "sms":
             callback = self.transports.status_callback_url
             if callback:
@@ -178,17 +247,20 @@ class Dispatcher:
             )
         )
 
-    def _failed_attempt(self, message: OutboxMessage, exc: Exception, now: datetime) -> None:
-        message.error_code = str(getattr(exc, "code", "") or "") or None
-        message.error_message = str(exc)[:500]
+    def _failed_attempt(self, message: Claimed, exc: Exception, now: datetime) -> None:
+        error = {
+            "error_code": str(getattr(exc, "code", "") or "") or None,
+            "error_message": str(exc)[:500],
+        }
         if getattr(exc, "transient", False) and message.attempts < self.settings.max_attempts:
             if isinstance(exc, SmsError) and exc.status is None:
                 # No answer (timeout, dropped connection): Twilio may have accepted it.
                 # Stay `sending`; reconcile_stale adopts the provider's copy or requeues.
+                self._settle_row(message, **error)
                 return
-            self._requeue(message, now + backoff(message.attempts))
+            self._requeue(message, now + backoff(message.attempts), **error)
             return
-        message.status = "failed"
+        self._settle_row(message, status="failed", **error)
         if isinstance(exc, PermanentSmsError) and exc.opted_out and message.patient_id:
             patient = db.session.get(Patient, message.patient_id)
             if patient is not None:
@@ -198,11 +270,18 @@ class Dispatcher:
             extra={"outbox_id": message.id, "to": mask_phone(message.to_address)},
         )
 
-    def _requeue(self, message: OutboxMessage, when: datetime, count_attempt: bool = True) -> None:
-        message.status, message.next_attempt_at = "queued", when
-        message.claimed_by = None
-        if not count_attempt:
-            message.attempts = max(message.attempts - 1, 0)
+    def _requeue(
+        self, message: Claimed, when: datetime, count_attempt: bool = True, **values
+    ) -> None:
+        attempts = message.attempts if count_attempt else max(message.attempts - 1, 0)
+        self._settle_row(
+            message,
+            status="queued",
+            next_attempt_at=when,
+            claimed_by=None,
+            attempts=attempts,
+            **values,
+        )
 
     def reconcile_stale(self, now: datetime | None = None) -> int:
         """Settle rows left in `sending` by a dispatcher that died mid-send."""
@@ -239,7 +318,7 @@ class Dispatcher:
         # send again. Email keeps at-least-once semantics here; see README. The claim
         # counted an attempt and it stays counted, so a message whose sends never get an
         # answer still reaches max_attempts.
-        self._requeue(message, now)
+        message.status, message.next_attempt_at, message.claimed_by = "queued", now, None
 
     def _provider_copy(self, message: OutboxMessage) -> str | None:
         since = message.claimed_at or message.created_at

@@ -39,6 +39,7 @@ class OutboxMessage(TimestampMixin, db.Model):
         Index("ix_outbox_referral", "referral_id", "created_at"),
         Index("ix_outbox_provider_id", "provider_id"),
         Index("ix_outbox_spend", "channel", "agency_id", "created_at"),
+        Index("ix_outbox_channel_created", "channel", "created_at"),  # the global hourly cap
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

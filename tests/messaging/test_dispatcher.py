@@ -291,14 +291,14 @@ def test_two_dispatchers_never_claim_the_same_row(referral, transports, fake_twi
     claimed_first = first.claim(utcnow())
     claimed_second = second.claim(utcnow())
     assert len(claimed_first) == len(claimed_second) == 1
-    assert claimed_first[0][0] != claimed_second[0][0]
+    assert claimed_first[0].id != claimed_second[0].id
     assert second.claim(utcnow()) == []
 
 
 def _crash_after_claim(dispatcher, message, session):
     """A dispatcher that claimed the row and died before recording the outcome."""
-    [(message_id, _token)] = dispatcher.claim(utcnow())
-    assert message_id == message.id
+    [claimed] = dispatcher.claim(utcnow())
+    assert claimed.id == message.id
     session.refresh(message)
     assert message.status == "sending"
 
