@@ -2,10 +2,11 @@
 
 A dispatcher claims a small batch of due rows (`FOR UPDATE SKIP LOCKED` on PostgreSQL,
 so any number run at once; on SQLite the guarded UPDATE alone keeps claims exclusive),
-marks them `sending` and commits *before* calling the provider. Each outcome commits on
-its own. A process killed between the provider's answer and that commit leaves a row in
-`sending`; `reconcile_stale` later asks the provider what it holds for that number since
-the claim and adopts the message it finds, or requeues the row if there is none. An SMS
+marks them `sending` and commits *before* calling the provider. The batch's outcomes
+commit together at its end (a commit per message would cost a disk flush per message). A
+process killed before that commit leaves its rows in `sending`; `reconcile_stale` later
+asks the provider what it holds for each number since the claim and adopts the message it
+finds, or requeues the row if there is none: nothing is lost and no SMS goes twice. An SMS
 send that gets no answer at all (a timeout) is ambiguous in the same way and is left in
 `sending` for the same reconciliation, rather than resent blindly.
 """
@@ -18,7 +19,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import case, func, or_, select, update
+from sqlalchemy import bindparam, case, func, or_, select, update
 
 from crm.core.db import utcnow
 from crm.extensions import db
@@ -85,6 +86,37 @@ def _consents(patient_ids: list[int | None]) -> dict[tuple[int, str], bool]:
     return found
 
 
+_OUTBOX = OutboxMessage.__table__
+# Spelled out rather than IN (...): an expanding IN cannot go through executemany.
+_EARLY_PROVIDER_STATUS = or_(
+    *(_OUTBOX.c.provider_status == status for status in ("accepted", "queued", "sending"))
+)
+_RECORD_SENT = (
+    update(_OUTBOX)
+    .where(_OUTBOX.c.id == bindparam("b_id"), _OUTBOX.c.claimed_by == bindparam("b_token"))
+    .values(
+        status=case((_OUTBOX.c.status == "sending", "sent"), else_=_OUTBOX.c.status),
+        provider_id=func.coalesce(_OUTBOX.c.provider_id, bindparam("b_provider")),
+        sent_at=func.coalesce(_OUTBOX.c.sent_at, bindparam("b_now")),
+        provider_status=case(
+            (or_(_OUTBOX.c.provider_status.is_(None), _EARLY_PROVIDER_STATUS), "sent"),
+            else_=_OUTBOX.c.provider_status,
+        ),
+        updated_at=bindparam("b_now"),
+    )
+)
+
+
+def _record_sent(sent: list[dict]) -> None:
+    """Every message of the batch the provider accepted, in one executemany.
+
+    A status callback (?outbox=) may have got there first: status and provider status only
+    ever move forward.
+    """
+    if sent:
+        db.session.connection().execute(_RECORD_SENT, sent)
+
+
 def _withheld(message: Claimed, consents: dict[tuple[int, str], bool]) -> str | None:
     """Consent is checked again at send time: a STOP may have arrived meanwhile."""
     if message.audience != "patient" or message.patient_id is None:
@@ -128,28 +160,30 @@ _CLAIMED_COLUMNS = (
 
 
 class Dispatcher:
-    """Per message: the provider call, one guarded UPDATE and its commit. Per batch: one
-    claiming UPDATE ... RETURNING and one consent read."""
+    """Per message: the provider call and one guarded UPDATE. Per batch: one claim (SELECT
+    ... SKIP LOCKED, UPDATE ... RETURNING), one consent read and one commit of outcomes."""
 
     def __init__(self, transports: Transports, settings: DispatchSettings, name: str = "") -> None:
         self.transports = transports
         self.settings = settings
         self.name = name or f"dispatcher-{uuid.uuid4().hex[:8]}"
+        self.quiet_window = parse_window(settings.quiet_hours)
 
     def run_once(self, now: datetime | None = None) -> int:
         """Claim one batch and send it; returns how many rows were handled."""
         batch = self.claim(now or utcnow())
         consents = _consents([m.patient_id for m in batch if m.audience == "patient"])
+        sent: list[dict] = []
         for message in batch:
             try:
-                self._send(message, consents)
+                self._send(message, consents, sent)
             except Exception:
-                # An unforeseen error must not stop the batch. The row stays `sending`; the
-                # reconciler adopts the provider's copy or requeues it, up to max attempts.
+                # An unforeseen error must not stop the batch. Its rows stay `sending`; the
+                # reconciler adopts the provider's copies or requeues them, up to max attempts.
                 db.session.rollback()
                 log.exception("dispatch failed", extra={"outbox_id": message.id})
-            else:
-                db.session.commit()
+        _record_sent(sent)
+        db.session.commit()
         return len(batch)
 
     def claim(self, now: datetime) -> list[Claimed]:
@@ -183,15 +217,15 @@ class Dispatcher:
         db.session.commit()
         return sorted((Claimed(*row) for row in claimed), key=lambda m: m.id)
 
-    def _send(self, message: Claimed, consents: dict[tuple[int, str], bool]) -> None:
+    def _send(
+        self, message: Claimed, consents: dict[tuple[int, str], bool], sent: list[dict]
+    ) -> None:
         now = utcnow()
         if withheld := _withheld(message, consents):
             self._settle_row(message, status="suppressed", suppressed_reason=withheld)
             return
         if message.channel == "sms" and message.audience == "patient":
-            allowed = next_allowed_send(
-                now, message.time_zone, parse_window(self.settings.quiet_hours)
-            )
+            allowed = next_allowed_send(now, message.time_zone, self.quiet_window)
             if allowed > now:
                 self._requeue(message, allowed, count_attempt=False)
                 return
@@ -200,7 +234,9 @@ class Dispatcher:
         except (SmsError, EmailError) as exc:
             self._failed_attempt(message, exc, now)
             return
-        self._record_sent(message, provider_id, now)
+        sent.append(
+            {"b_id": message.id, "b_token": message.token, "b_provider": provider_id, "b_now": now}
+        )
         log.info("message sent", extra={"outbox_id": message.id, "channel": message.channel})
 
     def _mine(self, message: Claimed):
@@ -212,20 +248,6 @@ class Dispatcher:
 
     def _settle_row(self, message: Claimed, **values) -> None:
         db.session.execute(self._mine(message).values(**values))
-
-    def _record_sent(self, message: Claimed, provider_id: str, now: datetime) -> None:
-        """A status callback (?outbox=) may have got here first: never move it backwards."""
-        early = OutboxMessage.provider_status.in_(["accepted", "queued", "sending"])
-        self._settle_row(
-            message,
-            status=case((OutboxMessage.status == "sending", "sent"), else_=OutboxMessage.status),
-            provider_id=func.coalesce(OutboxMessage.provider_id, provider_id),
-            sent_at=func.coalesce(OutboxMessage.sent_at, now),
-            provider_status=case(
-                (or_(OutboxMessage.provider_status.is_(None), early), "sent"),
-                else_=OutboxMessage.provider_status,
-            ),
-        )
 
     def _hand_over(self, message: Claimed) -> str:
         if message.channel == "sms":
