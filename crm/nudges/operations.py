@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import tomllib
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -81,9 +82,18 @@ def on_stage_entered(
 
 
 def schedule_for_date(
-    referral: Referral, date_name: str, when: datetime, now: datetime | None = None
+    referral: Referral,
+    date_name: str,
+    when: datetime,
+    now: datetime | None = None,
+    *,
+    replace: bool = True,
 ) -> None:
-    """A dated event (travel, admission, discharge) was set or moved: (re)schedule its rules."""
+    """A dated event (travel, admission, discharge) was set or moved: (re)schedule its rules.
+
+    `replace=False` adds one more date of the same name (a series, such as the follow-up
+    check-ins) instead of moving the single pending one.
+    """
     now = now or utcnow()
     rules = list(
         db.session.scalars(
@@ -94,16 +104,17 @@ def schedule_for_date(
             )
         )
     )
-    db.session.execute(
-        update(ScheduledNudge)
-        .where(
-            ScheduledNudge.referral_id == referral.id,
-            ScheduledNudge.status == "pending",
-            ScheduledNudge.rule_id.in_([rule.id for rule in rules]),
-            ScheduledNudge.trigger_at != when,
+    if replace:
+        db.session.execute(
+            update(ScheduledNudge)
+            .where(
+                ScheduledNudge.referral_id == referral.id,
+                ScheduledNudge.status == "pending",
+                ScheduledNudge.rule_id.in_([rule.id for rule in rules]),
+                ScheduledNudge.trigger_at != when,
+            )
+            .values(status="cancelled", finished_at=now)
         )
-        .values(status="cancelled", finished_at=now)
-    )
     for rule in rules:
         if when + timedelta(minutes=rule.offset_minutes) < now:
             continue
@@ -164,10 +175,24 @@ def _still_relevant(nudge: ScheduledNudge, referral: Referral) -> bool:
     return True
 
 
-def _trigger_context(rule: NudgeRule, nudge: ScheduledNudge, now: datetime) -> dict[str, Any]:
+DateContext = Callable[[Referral, datetime], dict[str, Any]]
+_date_contexts: dict[str, DateContext] = {}
+
+
+def register_date_context(date_name: str, provider: DateContext) -> None:
+    """Let the feature that owns a date add what its templates need (e.g. follow-up's
+    `since_treatment` for `check_in_due`); called with the referral and the date."""
+    _date_contexts[date_name] = provider
+
+
+def _trigger_context(
+    rule: NudgeRule, nudge: ScheduledNudge, referral: Referral, now: datetime
+) -> dict[str, Any]:
     """What the templates say about the trigger: the date itself, or time since the stage."""
     if rule.trigger == "date" and rule.date_name:
-        return {rule.date_name: nudge.trigger_at.date()}
+        provider = _date_contexts.get(rule.date_name)
+        extra = provider(referral, nudge.trigger_at) if provider else {}
+        return {rule.date_name: nudge.trigger_at.date(), **extra}
     return {"since_treatment": max(now - nudge.trigger_at, timedelta(0))}
 
 
@@ -187,7 +212,7 @@ def fire(nudge: ScheduledNudge, now: datetime) -> None:
         key=key,
         fallback=rule.fallback,
         rule_code=rule.code,
-        extra=_trigger_context(rule, nudge, now),
+        extra=_trigger_context(rule, nudge, referral, now),
         now=now,
     )
     nudge.status = "fired"

@@ -21,7 +21,9 @@ class NudgeRuleArgs(Schema):
     trigger = fields.String(required=True, validate=validate.OneOf(["stage_entered", "date"]))
     stage = fields.String(validate=validate.OneOf([str(s) for s in ALL_STAGES]), allow_none=True)
     date_name = fields.String(
-        validate=validate.OneOf(["travel_date", "admission_date", "discharge_date"]),
+        validate=validate.OneOf(
+            ["travel_date", "admission_date", "discharge_date", "check_in_due"]
+        ),
         allow_none=True,
     )
     offset_minutes = fields.Integer(load_default=0, validate=MINUTES)

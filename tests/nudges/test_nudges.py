@@ -8,6 +8,7 @@ import pytest
 from sqlalchemy import event, func, select, text
 
 from crm.core.db import utcnow
+from crm.followup.operations import schedule_check_ins
 from crm.nudges.models import NudgeRule, ScheduledNudge
 from crm.nudges.operations import schedule_for_date, sweep
 from crm.referrals.operations import move_to_stage, submit_referral
@@ -158,8 +159,9 @@ def test_lost_or_on_hold_referrals_get_no_nudges_at_all(
 ):
     referral = new_referral(factory)
     _walk(referral, TO_POST_OP, coordinator)
+    schedule_check_ins(referral, referral.stage_entered_at)  # what recording discharge does
     pending = [n for n in _nudges(session, referral.id) if n.status == "pending"]
-    assert {n.rule.code for n in pending} >= {"follow_up_day_1", "follow_up_month_3"}
+    assert [n.rule.code for n in pending].count("follow_up_checkin") == 4
     move_to_stage(referral, stage, coordinator, reason=reason)
     assert all(n.status != "pending" for n in _nudges(session, referral.id))
     before = outbox_count()
@@ -173,14 +175,13 @@ def test_follow_ups_survive_the_stage_change_and_say_how_long_ago_treatment_was(
     referral = new_referral(factory, patient={"language": "en"})
     _walk(referral, TO_POST_OP, coordinator)
     discharged = referral.stage_entered_at
+    schedule_check_ins(referral, discharged)
     move_to_stage(referral, "follow_up", coordinator)
     sweep(discharged + 14 * DAY)
-    [day_1, week_2] = [
-        m for m in outbox_for(referral.id, channel="sms") if m.kind == "follow_up_checkin"
-    ]
-    assert {day_1.rule_code, week_2.rule_code} == {"follow_up_day_1", "follow_up_week_2"}
-    rows = outbox_for(referral.id, rule_code="follow_up_week_2", channel="sms")
-    assert rows and rows[0].status == "queued"
+    rows = outbox_for(referral.id, rule_code="follow_up_checkin", channel="sms")
+    assert len(rows) == 2  # day 1 and week 2; week 6 and month 3 still to come
+    assert {m.kind for m in rows} == {"follow_up_checkin"}
+    assert {m.status for m in rows} == {"queued"}
 
 
 def test_a_follow_up_email_renders_the_time_since_treatment(factory, session, coordinator):
@@ -189,11 +190,12 @@ def test_a_follow_up_email_renders_the_time_since_treatment(factory, session, co
         patient={"language": "en", "consents": {"sms": False, "email": True, "source": "form"}},
     )
     _walk(referral, TO_POST_OP, coordinator)
+    schedule_check_ins(referral, referral.stage_entered_at)
     sweep(referral.stage_entered_at + DAY)
     sweep(referral.stage_entered_at + 14 * DAY)
-    emails = {m.rule_code: m for m in outbox_for(referral.id, channel="email")}
-    assert "1 day ago" in emails["follow_up_day_1"].body_text
-    assert "2 weeks ago" in emails["follow_up_week_2"].body_text
+    day_1, week_2 = outbox_for(referral.id, channel="email", rule_code="follow_up_checkin")
+    assert "1 day ago" in day_1.body_text
+    assert "2 weeks ago" in week_2.body_text
 
 
 def test_a_rule_switched_off_stops_its_pending_nudges(factory, session, coordinator):

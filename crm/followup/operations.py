@@ -1,0 +1,233 @@
+"""Follow-up check-ins: scheduled at discharge, answered by the patient or a coordinator.
+
+Alerts (most severe wins): `red_flag` for bladder or bowel trouble or saddle numbness
+(possible cauda equina), `high_score` for a pain score of 7 or more, `rising` for a score
+3 or more above the previous answered check-in. Any alert opens an urgent task for the
+coordinator and emails them, in the same transaction as the answers.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from marshmallow import ValidationError
+from sqlalchemy import select, update
+
+from crm.core import audit
+from crm.core.actors import SYSTEM, Actor
+from crm.core.db import utcnow
+from crm.core.errors import Conflict, Forbidden, ValidationFailed, flatten_marshmallow
+from crm.extensions import db
+from crm.followup.models import CheckIn
+from crm.followup.queries import check_ins_of, open_check_in
+from crm.followup.schemas import CheckInAnswersArgs
+from crm.messaging.outbox import enqueue
+from crm.nudges import operations as nudges
+from crm.nudges.models import NudgeRule, ScheduledNudge
+from crm.referrals.models import Referral
+from crm.referrals.operations import move_to_stage
+from crm.referrals.stages import Stage
+from crm.tasks.operations import open_task
+
+__all__ = ["assess", "open_check_in", "record_answers", "schedule_check_ins"]
+
+DATE_NAME = "check_in_due"
+HIGH_SCORE = 7
+RISE = 3
+ANSWER_FIELDS = tuple(CheckInAnswersArgs().fields)
+
+
+@dataclass(frozen=True)
+class Assessment:
+    alert: str  # none | rising | high_score | red_flag
+    reasons: tuple[str, ...] = ()
+
+
+def assess(answers: Mapping[str, Any], previous: Mapping[str, Any] | None) -> Assessment:
+    """Pure: the alert one set of answers raises, against the previous answered one."""
+    red = [
+        text
+        for field, text in (
+            ("bladder_or_bowel_trouble", "bladder or bowel trouble"),
+            ("saddle_numbness", "numbness in the saddle area"),
+        )
+        if answers.get(field)
+    ]
+    if red:
+        return Assessment("red_flag", tuple(red))
+    scores = ("back_pain", "leg_pain")
+    high = [
+        f"{name.replace('_', ' ')} {answers[name]}/10"
+        for name in scores
+        if answers.get(name) is not None and answers[name] >= HIGH_SCORE
+    ]
+    if high:
+        return Assessment("high_score", tuple(high))
+    rising = [
+        f"{name.replace('_', ' ')} rose from {previous[name]} to {answers[name]}"
+        for name in scores
+        if previous
+        and previous.get(name) is not None
+        and answers.get(name) is not None
+        and answers[name] - previous[name] >= RISE
+    ]
+    if rising:
+        return Assessment("rising", tuple(rising))
+    return Assessment("none")
+
+
+def schedule_check_ins(
+    referral: Referral, discharged_at: datetime, now: datetime | None = None
+) -> list[CheckIn]:
+    """One check-in per point of the procedure's schedule, counted from discharge, each
+    with its `follow_up_checkin` nudge. Points already created are left as they are."""
+    existing = {c.label: c for c in check_ins_of(referral.id)}
+    created = []
+    for position, point in enumerate(referral.procedure.follow_up_schedule):
+        if point["label"] in existing:
+            continue
+        check_in = CheckIn(
+            referral_id=referral.id,
+            label=point["label"],
+            position=position,
+            due_at=discharged_at + timedelta(days=point["offset_days"]),
+        )
+        db.session.add(check_in)
+        created.append(check_in)
+    db.session.flush()
+    for check_in in created:
+        nudges.schedule_for_date(referral, DATE_NAME, check_in.due_at, now, replace=False)
+    return created
+
+
+def _since_treatment(referral: Referral, due_at: datetime) -> dict[str, Any]:
+    """The nudge's template says how long ago treatment was: the point's offset."""
+    label = db.session.scalar(
+        select(CheckIn.label).where(CheckIn.referral_id == referral.id, CheckIn.due_at == due_at)
+    )
+    offsets = {p["label"]: p["offset_days"] for p in referral.procedure.follow_up_schedule}
+    return {"since_treatment": timedelta(days=offsets.get(label, 0))}
+
+
+nudges.register_date_context(DATE_NAME, _since_treatment)
+
+
+def _load(answers: Mapping[str, Any]) -> dict[str, Any]:
+    try:
+        return CheckInAnswersArgs().load(dict(answers))
+    except ValidationError as exc:
+        raise ValidationFailed(flatten_marshmallow(exc.messages)) from exc
+
+
+def _locked(check_in: CheckIn) -> CheckIn:
+    """The row again, locked and fresh: two answers at once cannot both win."""
+    return db.session.scalars(
+        select(CheckIn)
+        .where(CheckIn.id == check_in.id)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    ).one()
+
+
+def _previous_answers(check_in: CheckIn) -> dict[str, Any] | None:
+    previous = db.session.scalar(
+        select(CheckIn)
+        .where(
+            CheckIn.referral_id == check_in.referral_id,
+            CheckIn.answered_at.is_not(None),
+            CheckIn.position < check_in.position,
+        )
+        .order_by(CheckIn.position.desc())
+        .limit(1)
+    )
+    if previous is None:
+        return None
+    return {"back_pain": previous.back_pain, "leg_pain": previous.leg_pain}
+
+
+def record_answers(
+    check_in: CheckIn, answers: Mapping[str, Any], actor: Actor, now: datetime | None = None
+) -> CheckIn:
+    """Store the answers once (409 the second time), raise any alert, complete after the last."""
+    if actor.is_agency:
+        raise Forbidden("agencies cannot answer a patient's check-in")
+    data = _load(answers)
+    now = now or utcnow()
+    check_in = _locked(check_in)
+    if check_in.answered_at is not None:
+        raise Conflict(f"check-in {check_in.label!r} is already answered", label=check_in.label)
+    for name in ANSWER_FIELDS:
+        setattr(check_in, name, data[name])
+    check_in.answered_at = now
+    assessment = assess(data, _previous_answers(check_in))
+    check_in.alert = assessment.alert
+    db.session.flush()
+    referral = db.session.get(Referral, check_in.referral_id)
+    assert referral is not None  # the foreign key
+    _cancel_reminder(check_in, now)
+    audit.record(
+        actor, "check_in.answer", referral.id, label=check_in.label, alert=assessment.alert
+    )
+    if assessment.alert != "none":
+        _raise_alert(referral, check_in, assessment, now)
+    _complete_after_last(referral, check_in, assessment)
+    return check_in
+
+
+def _cancel_reminder(check_in: CheckIn, now: datetime) -> None:
+    """Answered before its message went: the message is moot."""
+    rules = select(NudgeRule.id).where(NudgeRule.date_name == DATE_NAME)
+    db.session.execute(
+        update(ScheduledNudge)
+        .where(
+            ScheduledNudge.referral_id == check_in.referral_id,
+            ScheduledNudge.status == "pending",
+            ScheduledNudge.trigger_at == check_in.due_at,
+            ScheduledNudge.rule_id.in_(rules),
+        )
+        .values(status="cancelled", finished_at=now)
+    )
+
+
+def _raise_alert(
+    referral: Referral, check_in: CheckIn, assessment: Assessment, now: datetime
+) -> None:
+    summary = f"{assessment.alert.replace('_', ' ')} at the {check_in.label} check-in: " + (
+        "; ".join(assessment.reasons)
+    )
+    key = f"check-in-alert:{check_in.id}"
+    open_task(
+        referral,
+        f"URGENT follow-up alert ({assessment.alert.replace('_', ' ')}): call the patient",
+        "alert",
+        detail=summary,
+        priority="urgent",
+        due_at=now,
+        dedupe_key=key,
+    )
+    enqueue(
+        referral,
+        kind="follow_up_alert_coordinator",
+        audience="coordinator",
+        channels=["email"],
+        key=key,
+        extra={"message": summary},
+        now=now,
+    )
+
+
+def _complete_after_last(referral: Referral, check_in: CheckIn, assessment: Assessment) -> None:
+    """The last point of the schedule answered in follow-up: the referral is complete.
+
+    Not when that answer raised an alert: `completed` is terminal, and an alerting patient
+    is not done; the coordinator completes it after the call.
+    """
+    last = max(c.position for c in check_ins_of(referral.id))
+    if check_in.position != last or referral.stage != Stage.FOLLOW_UP:
+        return
+    if assessment.alert != "none":
+        return
+    move_to_stage(referral, Stage.COMPLETED, SYSTEM, note="last follow-up check-in answered")

@@ -1,0 +1,96 @@
+"""Reading tasks, for staff. "Today" is the caller's own day, in their time zone."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime, time, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from sqlalchemy import case, select
+
+from crm.auth.models import StaffUser
+from crm.core.actors import Actor
+from crm.core.db import utcnow
+from crm.core.errors import NotFound
+from crm.extensions import db
+from crm.referrals.queries import MAX_ROW_ID
+from crm.tasks.models import Task
+
+
+def zone_of(actor: Actor) -> ZoneInfo:
+    user = db.session.get(StaffUser, actor.id) if actor.id is not None else None
+    try:
+        return ZoneInfo(user.time_zone if user else "UTC")
+    except (ZoneInfoNotFoundError, ValueError):
+        return ZoneInfo("UTC")
+
+
+def day_bounds(now: datetime, tz: ZoneInfo) -> tuple[datetime, datetime]:
+    """[start, end) of the local day containing `now`, in UTC (23 or 25 hours on DST days)."""
+    today = now.astimezone(tz).date()
+    start = datetime.combine(today, time.min, tzinfo=tz)
+    end = datetime.combine(today + timedelta(days=1), time.min, tzinfo=tz)
+    return start.astimezone(UTC), end.astimezone(UTC)
+
+
+@dataclass
+class TaskView:
+    task: Task
+    tz: ZoneInfo
+    now: datetime
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.task, name)
+
+    @property
+    def due_at_local(self) -> str:
+        return self.task.due_at.astimezone(self.tz).isoformat()
+
+    @property
+    def overdue(self) -> bool:
+        return self.task.status == "open" and self.task.due_at < self.now
+
+
+@dataclass
+class TaskPage:
+    time_zone: str
+    items: list[TaskView]
+
+
+def view(actor: Actor, task: Task, now: datetime | None = None) -> TaskView:
+    return TaskView(task, zone_of(actor), now or utcnow())
+
+
+def task_for(actor: Actor, task_id: int, *, for_update: bool = False) -> Task:
+    if not actor.is_staff or not 0 < task_id <= MAX_ROW_ID:
+        raise NotFound(f"no task {task_id}")
+    statement = select(Task).where(Task.id == task_id)
+    if for_update:
+        statement = statement.with_for_update()
+    task = db.session.scalar(statement)
+    if task is None:
+        raise NotFound(f"no task {task_id}")
+    return task
+
+
+def list_tasks(actor: Actor, args: dict[str, Any], now: datetime | None = None) -> TaskPage:
+    """Open tasks, urgent first, then by due time."""
+    now = now or utcnow()
+    tz = zone_of(actor)
+    statement = select(Task).where(Task.status == "open")
+    if args["view"] == "mine":
+        statement = statement.where(Task.owner_id == actor.id)
+    elif args["view"] == "unassigned":
+        statement = statement.where(Task.owner_id.is_(None))
+    if args["due"] == "today":
+        start, end = day_bounds(now, tz)
+        statement = statement.where(Task.due_at >= start, Task.due_at < end)
+    elif args["due"] == "overdue":
+        statement = statement.where(Task.due_at < now)
+    if args.get("referral_id") is not None:
+        statement = statement.where(Task.referral_id == args["referral_id"])
+    urgent_first = case((Task.priority == "urgent", 0), else_=1)
+    statement = statement.order_by(urgent_first, Task.due_at, Task.id).limit(args["limit"])
+    tasks = db.session.scalars(statement).all()
+    return TaskPage(tz.key, [TaskView(task, tz, now) for task in tasks])

@@ -1,0 +1,134 @@
+"""Reading a trip: scoped by the referral (an agency sees its own), audited."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from babel import Locale
+from flask import current_app
+from sqlalchemy import select
+
+from crm.core import audit
+from crm.core.actors import Actor
+from crm.core.db import utcnow
+from crm.core.errors import Conflict, NotFound
+from crm.extensions import db
+from crm.referrals.models import Referral
+from crm.referrals.queries import referral_for
+from crm.travel.itinerary import StayPlan, StayRules, derive_plan, local
+from crm.travel.letter import VisaLetter, render_visa_letter, unicode_font
+from crm.travel.models import Flight, Trip
+
+
+def trip_of(referral: Referral, *, for_update: bool = False) -> Trip | None:
+    statement = select(Trip).where(Trip.referral_id == referral.id)
+    if for_update:
+        statement = statement.with_for_update()
+    return db.session.scalar(statement)
+
+
+def booked_trip(referral: Referral, *, for_update: bool = False) -> Trip:
+    trip = trip_of(referral, for_update=for_update)
+    if trip is None:
+        raise NotFound(f"no trip is booked for referral {referral.id}")
+    return trip
+
+
+def plan_of(referral: Referral, trip: Trip) -> StayPlan:
+    """The plan the stored trip was booked against (nights from its planned discharge)."""
+    admission = local(trip.admission_at, trip.local_time_zone).date()
+    discharge = local(trip.discharge_at, trip.local_time_zone).date()
+    return derive_plan(
+        StayRules.of(referral.procedure),
+        trip.admission_at,
+        trip.local_time_zone,
+        (discharge - admission).days,
+    )
+
+
+@dataclass
+class TripView:
+    """A trip as the API shows it; attribute reads fall through to the row."""
+
+    trip: Trip
+    referral: Referral
+    plan: StayPlan
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.trip, name)
+
+    @property
+    def stage(self) -> str:
+        return self.referral.stage
+
+    @property
+    def time_zone(self) -> str:
+        return self.trip.local_time_zone
+
+    @property
+    def flights(self) -> dict[str, Flight | None]:
+        by_direction = {flight.direction: flight for flight in self.trip.flights}
+        return {"inbound": by_direction.get("inbound"), "outbound": by_direction.get("outbound")}
+
+    @property
+    def hotel(self) -> dict[str, str]:
+        return {"name": self.trip.hotel_name, "address": self.trip.hotel_address}
+
+    @property
+    def companion(self) -> dict[str, str | None] | None:
+        if not self.trip.companion_name:
+            return None
+        return {
+            "name": self.trip.companion_name,
+            "passport_country": self.trip.companion_passport_country,
+        }
+
+
+def view_of(referral: Referral, trip: Trip) -> TripView:
+    return TripView(trip, referral, plan_of(referral, trip))
+
+
+def trip_for(actor: Actor, referral_id: int) -> TripView:
+    referral = referral_for(actor, referral_id)
+    trip = booked_trip(referral)
+    audit.record(actor, "trip.read", referral.id)
+    return view_of(referral, trip)
+
+
+def _country(code: str | None) -> str:
+    if not code:
+        return "-"
+    return Locale("en").territories.get(code.upper(), code.upper())
+
+
+def visa_letter_of(referral: Referral, trip: Trip) -> VisaLetter:
+    settings = current_app.config["CRM"]
+    patient, zone_name = referral.patient, trip.local_time_zone
+    return VisaLetter(
+        reference=f"R-{referral.id:06d}",
+        issued_on=local(utcnow(), zone_name).date(),
+        patient_name=patient.full_name,
+        patient_date_of_birth=patient.date_of_birth,
+        passport_country=_country(patient.country),
+        arrival_date=local(trip.arrival_at, zone_name).date(),
+        departure_date=local(trip.departure_at, zone_name).date(),
+        admission_date=local(trip.admission_at, zone_name).date(),
+        hospital_name=settings["HOSPITAL_NAME"],
+        hospital_phone=settings["HOSPITAL_PHONE"],
+        procedure_name=referral.procedure.name,
+        companion_name=trip.companion_name,
+        companion_passport_country=(
+            _country(trip.companion_passport_country) if trip.companion_name else None
+        ),
+    )
+
+
+def visa_letter_for(actor: Actor, referral_id: int) -> bytes:
+    """The invitation letter as PDF bytes; every download is audited."""
+    referral = referral_for(actor, referral_id)
+    trip = booked_trip(referral)
+    if not trip.visa_letter_needed:
+        raise Conflict("this trip does not ask for a visa letter (visa_letter_needed is false)")
+    audit.record(actor, "trip.visa_letter", referral.id)
+    return render_visa_letter(visa_letter_of(referral, trip), font=unicode_font())
