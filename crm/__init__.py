@@ -8,6 +8,7 @@ from typing import Any
 
 from flask import Flask
 
+from crm import features
 from crm.config import flask_settings, load_config
 from crm.extensions import ProblemApi
 
@@ -21,6 +22,7 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
     api = _init_extensions(app)
     _register_blueprints(app, api)
     _register_cli(app)
+    features.register()
     return app
 
 

@@ -231,3 +231,9 @@ def _complete_after_last(referral: Referral, check_in: CheckIn, assessment: Asse
     if assessment.alert != "none":
         return
     move_to_stage(referral, Stage.COMPLETED, SYSTEM, note="last follow-up check-in answered")
+
+
+def ensure_check_ins(referral: Referral) -> None:
+    """Stage hook for post_op: a referral that reached it without a recorded discharge
+    (a coordinator's manual move) still gets its check-ins, counted from now."""
+    schedule_check_ins(referral, referral.stage_entered_at)

@@ -30,9 +30,13 @@ log = logging.getLogger(__name__)
 NEVER_NUDGED_STAGES = frozenset({"lost", "on_hold"})
 
 
-def read_rules(path: str | Path) -> list[dict[str, Any]]:
+def _read(path: str | Path) -> dict[str, Any]:
     with Path(path).open("rb") as handle:
-        raw = tomllib.load(handle).get("rule", [])
+        return tomllib.load(handle)
+
+
+def read_rules(path: str | Path) -> list[dict[str, Any]]:
+    raw = _read(path).get("rule", [])
     try:
         rows = NudgeRuleArgs(many=True).load(raw)
     except ValidationError as exc:
@@ -41,6 +45,11 @@ def read_rules(path: str | Path) -> list[dict[str, Any]]:
 
 
 def load_rules(path: str | Path) -> tuple[int, int]:
+    """Add and update the file's rules; switch off the ones it lists as `retired`.
+
+    Rules an admin created through the API are not in the file and are left alone.
+    """
+    retire_rules(_read(path).get("retired", []))
     created = updated = 0
     for row in read_rules(path):
         rule = db.session.scalar(select(NudgeRule).where(NudgeRule.code == row["code"]))
@@ -53,6 +62,15 @@ def load_rules(path: str | Path) -> tuple[int, int]:
             updated += 1
     db.session.flush()
     return created, updated
+
+
+def retire_rules(codes: list[str]) -> int:
+    result = db.session.execute(
+        update(NudgeRule)
+        .where(NudgeRule.code.in_(codes), NudgeRule.active.is_(True))
+        .values(active=False)
+    )
+    return result.rowcount or 0
 
 
 def on_stage_entered(

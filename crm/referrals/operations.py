@@ -15,7 +15,7 @@ from crm.core.errors import Conflict, GuardFailed, NotFound, ValidationFailed
 from crm.extensions import db
 from crm.nudges import operations as nudges
 from crm.patients.operations import create_patient, update_contact
-from crm.referrals import guards
+from crm.referrals import guards, hooks
 from crm.referrals.models import Referral, ReferralNote, StageTransition
 from crm.referrals.stages import (
     IllegalTransition,
@@ -107,6 +107,7 @@ def move_to_stage(
         actor, "referral.transition", referral.id, from_stage=plan.from_stage, to=plan.to_stage
     )
     nudges.on_stage_entered(referral, resumed=plan.from_stage is Stage.ON_HOLD)
+    hooks.run_on_enter(referral)
     return transition
 
 

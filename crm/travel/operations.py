@@ -172,11 +172,11 @@ def record_discharge(referral: Referral, at: datetime | None, actor: Actor) -> T
     trip = booked_trip(referral, for_update=True)
     moment = _moment(trip, at)
     _not_before(moment, trip.admitted_at, "admission")
+    schedule_check_ins(referral, moment)  # before the move, so they count from `moment`
     move_to_stage(referral, Stage.POST_OP, actor, note="discharged")
     trip.discharged_at = moment
     db.session.flush()
     audit.record(actor, "trip.discharge", referral.id)
-    schedule_check_ins(referral, moment)
     return trip
 
 

@@ -211,3 +211,29 @@ def test_a_last_answer_with_an_alert_leaves_the_referral_open_for_the_coordinato
 def test_a_lost_referral_gets_no_more_check_in_messages(session, discharged, coordinator):
     move_to_stage(discharged, "lost", coordinator.actor, reason="patient_withdrew")
     assert {n.status for n in _checkin_nudges(session, discharged.id)} == {"cancelled"}
+
+
+def test_a_manual_move_to_post_op_still_creates_the_check_ins(
+    session, factory, agency, coordinator
+):
+    referral = factory.referral(agency)
+    for stage in [
+        "awaiting_mri",
+        "mri_review",
+        "plan_offered",
+        "plan_accepted",
+        "travel_booked",
+        "in_treatment",
+        "post_op",
+    ]:
+        move_to_stage(referral, stage, coordinator.actor)
+    labels = [c.label for c in check_ins_of(referral.id)]
+    assert labels == ["day_1", "week_2", "week_6_return_to_activity", "month_3"]
+    day_1 = _check_in(referral, "day_1")
+    assert day_1.due_at == referral.stage_entered_at + DAY
+
+
+def test_a_recorded_discharge_counts_the_check_ins_from_the_discharge_time(discharged):
+    day_1 = _check_in(discharged, "day_1")
+    assert day_1.due_at > utcnow()  # discharged an hour ago: due in about 23 hours
+    assert day_1.due_at < utcnow() + DAY

@@ -383,3 +383,36 @@ def test_resuming_from_hold_restarts_the_stages_reminders(factory, session, coor
     ]
     assert len(pending) == 1
     assert pending[0].trigger_at == referral.stage_entered_at
+
+
+def test_loading_the_rules_switches_off_retired_ones_and_leaves_admin_rules_alone(session):
+    from crm.nudges.operations import load_rules
+    from tests.conftest import ROOT
+
+    session.add(
+        NudgeRule(
+            code="follow_up_day_1",
+            trigger="stage_entered",
+            stage="post_op",
+            offset_minutes=1440,
+            audience="patient",
+            channels=["sms"],
+            kind="follow_up_checkin",
+        )
+    )
+    session.add(
+        NudgeRule(
+            code="admin_made",
+            trigger="stage_entered",
+            stage="enquiry",
+            audience="coordinator",
+            channels=["email"],
+            kind="ad_hoc",
+        )
+    )
+    session.flush()
+    load_rules(ROOT / "config" / "nudge_rules.toml")
+    active = dict(session.execute(select(NudgeRule.code, NudgeRule.active)).all())
+    assert active["follow_up_day_1"] is False
+    assert active["admin_made"] is True
+    assert active["follow_up_checkin"] is True
