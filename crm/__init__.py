@@ -59,6 +59,7 @@ def _register_blueprints(app: Flask, api: ProblemApi) -> None:
     from crm.documents.api import blp as documents_blp
     from crm.followup.api import blp as followup_blp
     from crm.messaging.api import blp as messages_blp
+    from crm.messaging.template_api import blp as templates_blp
     from crm.messaging.webhooks import webhooks
     from crm.nudges.api import blp as nudge_rules_blp
     from crm.plans.api import blp as plans_blp
@@ -75,6 +76,7 @@ def _register_blueprints(app: Flask, api: ProblemApi) -> None:
     api.register_blueprint(catalogue_blp, url_prefix="/api/v1")
     api.register_blueprint(messages_blp, url_prefix="/api/v1")
     api.register_blueprint(nudge_rules_blp, url_prefix="/api/v1")
+    api.register_blueprint(templates_blp, url_prefix="/api/v1")
     for blueprint in (documents_blp, reviews_blp, plans_blp, travel_blp, followup_blp, tasks_blp):
         api.register_blueprint(blueprint, url_prefix="/api/v1")
     api.register_blueprint(patient_links_blp, url_prefix="/api/v1")

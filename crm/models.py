@@ -7,7 +7,7 @@ from crm.core.audit import AuditEvent
 from crm.core.idempotency import IdempotencyKey
 from crm.documents.models import Document
 from crm.followup.models import CheckIn
-from crm.messaging.models import InboundMessage, OutboxMessage
+from crm.messaging.models import InboundMessage, OutboxMessage, TemplateOverride
 from crm.nudges.models import NudgeRule, ScheduledNudge
 from crm.patients.models import Patient, PatientConsent
 from crm.plans.models import PlanLineItem, TreatmentPlan
@@ -41,6 +41,7 @@ __all__ = [
     "StaffUser",
     "StageTransition",
     "Task",
+    "TemplateOverride",
     "TreatmentPlan",
     "Trip",
 ]

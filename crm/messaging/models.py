@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import CheckConstraint, ForeignKey, Index, String, Text
+from sqlalchemy import CheckConstraint, ForeignKey, Index, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from crm.core.db import TimestampMixin, utcnow
@@ -86,3 +86,21 @@ class InboundMessage(db.Model):
     patient_id: Mapped[int | None] = mapped_column(ForeignKey("patients.id", ondelete="SET NULL"))
     referral_id: Mapped[int | None] = mapped_column(ForeignKey("referrals.id", ondelete="SET NULL"))
     received_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class TemplateOverride(db.Model):
+    """An admin's replacement for one field of one message template in one language."""
+
+    __tablename__ = "template_overrides"
+    __table_args__ = (
+        UniqueConstraint("kind", "language", "field"),
+        CheckConstraint("field IN ('sms','subject','text','html')", name="field"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    kind: Mapped[str] = mapped_column(String(64), index=True)
+    language: Mapped[str] = mapped_column(String(16))
+    field: Mapped[str] = mapped_column(String(10))
+    source: Mapped[str] = mapped_column(Text)
+    updated_by_label: Mapped[str] = mapped_column(String(200))
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)

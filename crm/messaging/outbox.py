@@ -20,7 +20,7 @@ from crm.core.errors import RateLimited
 from crm.extensions import db
 from crm.messaging.models import OutboxMessage
 from crm.messaging.quiet_hours import next_allowed_send, parse_window
-from crm.messaging.templates import render
+from crm.messaging.template_admin import catalogue_for
 from crm.patients.links import patient_link, unsubscribe_url
 from crm.referrals.models import Referral
 
@@ -224,7 +224,7 @@ def _build(
     now: datetime,
     rule_code: str | None,
 ) -> OutboxMessage:
-    rendered = render(
+    rendered = catalogue_for(kind).render(
         kind, recipient.channel, recipient.language, message_context(referral, recipient, extra)
     )
     return OutboxMessage(

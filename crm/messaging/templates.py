@@ -19,8 +19,9 @@ are given to it, so a procedure, diagnosis or price cannot reach an SMS body.
 
 from __future__ import annotations
 
+import copy
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import date, timedelta
 from functools import lru_cache
@@ -200,6 +201,30 @@ class TemplateCatalogue:
             for name in REQUIRED_FIELDS:
                 if (DEFAULT_LANGUAGE, kind, name) not in self._compiled:
                     raise TemplateError(f"{DEFAULT_LANGUAGE}.toml: [{kind}].{name} is missing")
+
+    def with_overrides(self, overrides: Iterable[tuple[str, str, str, str]]) -> TemplateCatalogue:
+        """A copy in which (language, kind, field, source) rows replace the files' fields.
+
+        Each override is compiled and checked exactly like a file's field (an SMS still
+        may use only the safe variables); a bad one raises TemplateError.
+        """
+        clone = copy.copy(self)
+        clone._compiled = dict(self._compiled)
+        for language, kind, name, source in overrides:
+            if kind not in KINDS:
+                raise TemplateError(f"unknown message kind {kind!r}")
+            clone._add(language, kind, name, source, where=f"{language} [{kind}].{name}")
+        return clone
+
+    def sources(self) -> dict[tuple[str, str, str], str]:
+        """Every field's source text as loaded from the files: (language, kind, field)."""
+        return {
+            (language, kind, name): source
+            for language, kinds in self._data.items()
+            for kind, fields in kinds.items()
+            if kind != "meta"
+            for name, source in fields.items()
+        }
 
     def template(self, kind: str, name: str, language: str) -> tuple[Template, str] | None:
         """The compiled field for ``language`` or, failing that, English; and its language."""
