@@ -81,6 +81,7 @@ SETTINGS: tuple[Setting, ...] = (
     ),
     Setting("PUBLIC_BASE_URL", "http://127.0.0.1:5000", str, "public URL of this service"),
     Setting("LOG_LEVEL", "INFO", str, "logging level"),
+    Setting("REVIEW_SLA_HOURS", 48, _positive_int, "hours a specialist has to review an MRI"),
     Setting("PATIENT_LINK_DAYS", 180, _positive_int, "how long a patient's private link lives"),
     Setting("PORTAL_RATE_PER_MINUTE", 30, _positive_int, "patient page requests per IP a minute"),
     Setting("HOSPITAL_NAME", "Istanbul Spine Centre", str, "name used in messages"),

@@ -6,6 +6,8 @@ duplicating data, so the keys printed are always ones that work.
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from sqlalchemy import select
 
 from crm.agencies.models import Agency
@@ -14,8 +16,11 @@ from crm.auth.models import AgencyApiKey, StaffToken, StaffUser
 from crm.core.actors import Actor
 from crm.core.db import utcnow
 from crm.extensions import db
+from crm.plans.operations import REQUIRED_CONSENTS, accept_plan, offer_plan
+from crm.plans.queries import current_plan
 from crm.referrals.operations import assign_owner, move_to_stage, submit_referral
 from crm.referrals.stages import PIPELINE, Stage
+from crm.reviews.operations import record_review
 
 AGENCIES = (
     ("Berlin MedTravel GmbH", "DE", "ops@berlin-medtravel.example", 1000),
@@ -68,16 +73,67 @@ def _revoke_demo_credentials() -> None:
             credential.revoked_at = now
 
 
-def _walk_to(referral, final: Stage, actor: Actor) -> None:
+def _walk_to(referral, final: Stage, actor: Actor, specialist: Actor) -> None:
+    """Through the pipeline the way people would: a review, a plan, an acceptance."""
     path = PIPELINE[1 : PIPELINE.index(final) + 1] if final in PIPELINE else PIPELINE[1:3]
     for stage in path:
-        if stage is Stage.MRI_REVIEW and referral.stage == Stage.ENQUIRY:
-            move_to_stage(referral, Stage.AWAITING_MRI, actor)
-        move_to_stage(referral, stage, actor)
+        if stage is Stage.PLAN_OFFERED:
+            record_review(referral, DEMO_REVIEW, specialist)
+            offer_plan(referral, _demo_plan(), actor)
+        elif stage is Stage.PLAN_ACCEPTED:
+            consents = dict.fromkeys(REQUIRED_CONSENTS, True)
+            patient = Actor("patient", referral.patient_id, f"patient {referral.patient_id}")
+            accept_plan(current_plan(referral.id), consents, patient)
+        else:
+            move_to_stage(referral, stage, actor)
     if final is Stage.LOST:
         move_to_stage(referral, Stage.LOST, actor, reason="price", note="chose to wait a year")
     elif final is Stage.ON_HOLD:
         move_to_stage(referral, Stage.ON_HOLD, actor, note="patient travelling until next month")
+
+
+DEMO_REVIEW = {
+    "decision": "candidate",
+    "findings": "L4-L5 posterolateral herniation compressing the left L5 root",
+    "disc_level": "L4-L5",
+    "recommended_procedure": "microdiscectomy",
+    "risks_to_discuss": "infection, dural tear, recurrence",
+    "notes": "",
+}
+
+
+def _demo_plan() -> dict:
+    return {
+        "procedure": "microdiscectomy",
+        "hospital": "Istanbul Spine Centre",
+        "surgeon": "Op. Dr. Murat Specialist",
+        "currency": "EUR",
+        "items": [
+            {
+                "kind": "surgery",
+                "description": "Microdiscectomy, L4-L5",
+                "quantity": 1,
+                "unit_price_minor": 650_000,
+            },
+            {
+                "kind": "hospital_night",
+                "description": "Hospital night",
+                "quantity": 2,
+                "unit_price_minor": 30_000,
+            },
+            {
+                "kind": "transfer",
+                "description": "Airport transfers",
+                "quantity": 2,
+                "unit_price_minor": 5_000,
+            },
+        ],
+        "inclusions": ["surgery", "anaesthesia", "two hospital nights", "transfers"],
+        "exclusions": ["flights", "hotel"],
+        "deposit_minor": 100_000,
+        "valid_until": utcnow().date() + timedelta(days=30),
+        "notes_for_patient": "",
+    }
 
 
 def _referral_payload(row: tuple) -> dict:
@@ -108,8 +164,9 @@ def _referral_payload(row: tuple) -> dict:
     }
 
 
-def _load_referrals(agencies: list[Agency], coordinator: StaffUser) -> int:
+def _load_referrals(agencies: list[Agency], coordinator: StaffUser, specialist: StaffUser) -> int:
     staff_actor = Actor("staff", coordinator.id, coordinator.name, role=coordinator.role)
+    specialist_actor = Actor("staff", specialist.id, specialist.name, role=specialist.role)
     created = 0
     for row in PATIENTS:
         agency = agencies[row[0]] if row[0] is not None else None
@@ -121,7 +178,7 @@ def _load_referrals(agencies: list[Agency], coordinator: StaffUser) -> int:
             continue
         referral = submit_referral(payload, actor)
         assign_owner(referral, coordinator.id, staff_actor)
-        _walk_to(referral, row[7], staff_actor)
+        _walk_to(referral, row[7], staff_actor, specialist_actor)
         created += 1
     return created
 
@@ -138,7 +195,7 @@ def load_demo_data() -> list[str]:
     _revoke_demo_credentials()
     agencies = [_ensure_agency(*row) for row in AGENCIES]
     staff = [_ensure_staff(*row) for row in STAFF]
-    created = _load_referrals(agencies, staff[0])
+    created = _load_referrals(agencies, staff[0], staff[1])
     lines = [f"demo: {created} referrals created"]
     for agency in agencies:
         issued = auth.issue_agency_key(agency, label="demo")

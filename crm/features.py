@@ -8,6 +8,10 @@ from __future__ import annotations
 
 def register() -> None:
     from crm.followup.operations import ensure_check_ins
+    from crm.plans.operations import register_guards as plan_guards
     from crm.referrals import hooks
+    from crm.reviews.operations import register_guards as review_guards
 
     hooks.on_enter("post_op", ensure_check_ins)
+    review_guards()
+    plan_guards()

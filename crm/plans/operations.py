@@ -1,0 +1,180 @@
+"""Offering versioned treatment plans and accepting them. An accepted plan is frozen."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Any
+
+from sqlalchemy import event, func, inspect, select, update
+
+from crm.catalogue.queries import procedure_by_code
+from crm.core import audit
+from crm.core.actors import Actor
+from crm.core.db import utcnow
+from crm.core.errors import Conflict, NotFound, ValidationFailed
+from crm.extensions import db
+from crm.messaging.outbox import enqueue
+from crm.plans.models import PlanLineItem, TreatmentPlan
+from crm.referrals import guards
+from crm.referrals.models import Referral
+from crm.referrals.operations import move_to_stage
+from crm.referrals.stages import PLAN_ACCEPTED_WITH_CONSENT, Stage
+
+REQUIRED_CONSENTS = ("treatment_information_acknowledged", "data_processing")
+
+
+class FrozenPlan(Conflict):
+    code, title = "plan-frozen", "An accepted plan can never change"
+
+
+def offer_plan(referral: Referral, data: dict[str, Any], actor: Actor) -> TreatmentPlan:
+    """A new version: the first moves the referral to plan_offered (a candidate review is
+    required by the guard); a later one supersedes the version the patient has not
+    accepted. The patient and the agency are told through the outbox."""
+    if referral.stage not in (Stage.MRI_REVIEW, Stage.PLAN_OFFERED):
+        raise Conflict(f"a plan is offered from mri_review or plan_offered, not {referral.stage}")
+    try:
+        procedure_by_code(data["procedure"])
+    except NotFound as exc:
+        raise ValidationFailed({"procedure": "not in the catalogue"}) from exc
+    now = utcnow()
+    _supersede_offered(referral.id, now)
+    plan = TreatmentPlan(
+        referral_id=referral.id,
+        version=_next_version(referral.id),
+        status="offered",
+        procedure_code=data["procedure"],
+        hospital=data["hospital"],
+        surgeon=data["surgeon"],
+        currency=data["currency"],
+        deposit_minor=data["deposit_minor"],
+        valid_until=data["valid_until"],
+        inclusions=data["inclusions"],
+        exclusions=data["exclusions"],
+        notes_for_patient=data["notes_for_patient"],
+        created_by_label=actor.label,
+        items=[PlanLineItem(position=n, **item) for n, item in enumerate(data["items"])],
+    )
+    db.session.add(plan)
+    db.session.flush()
+    audit.record(actor, "plan.offer", referral.id, plan_id=plan.id, version=plan.version)
+    if referral.stage == Stage.MRI_REVIEW:
+        move_to_stage(referral, Stage.PLAN_OFFERED, actor, note=f"plan v{plan.version}")
+    _tell_about_offer(referral, plan)
+    return plan
+
+
+def _next_version(referral_id: int) -> int:
+    latest = db.session.scalar(
+        select(func.max(TreatmentPlan.version)).where(TreatmentPlan.referral_id == referral_id)
+    )
+    return (latest or 0) + 1
+
+
+def _supersede_offered(referral_id: int, now) -> None:
+    if db.session.scalar(
+        select(TreatmentPlan.id).where(
+            TreatmentPlan.referral_id == referral_id, TreatmentPlan.status == "accepted"
+        )
+    ):
+        raise Conflict("the patient has accepted a plan; it can no longer be replaced")
+    db.session.execute(
+        update(TreatmentPlan)
+        .where(TreatmentPlan.referral_id == referral_id, TreatmentPlan.status == "offered")
+        .values(status="superseded", superseded_at=now)
+        .execution_options(synchronize_session="fetch")
+    )
+
+
+def _tell_about_offer(referral: Referral, plan: TreatmentPlan) -> None:
+    extra = {"valid_until": plan.valid_until}
+    enqueue(
+        referral,
+        kind="plan_offered_patient",
+        audience="patient",
+        channels=["sms", "email"],
+        fallback=False,
+        key=f"plan:{plan.id}:patient",
+        extra=extra,
+    )
+    if referral.agency_id is not None:
+        enqueue(
+            referral,
+            kind="plan_offered_agency",
+            audience="agency",
+            channels=["email"],
+            key=f"plan:{plan.id}:agency",
+            extra=extra,
+        )
+
+
+def accept_plan(plan: TreatmentPlan, consents: dict[str, bool], actor: Actor) -> TreatmentPlan:
+    """The patient accepts this version, with both consents recorded."""
+    referral = db.session.get(Referral, plan.referral_id, with_for_update=True)
+    if plan.status != "offered" or referral.stage != Stage.PLAN_OFFERED:
+        raise Conflict("this plan is not open for acceptance", status=plan.status)
+    if plan.valid_until < date.today():
+        raise Conflict("this plan has expired; ask your coordinator for a new one")
+    missing = {
+        name: "must be given to accept" for name in REQUIRED_CONSENTS if not consents.get(name)
+    }
+    if missing:
+        raise ValidationFailed(missing)
+    now = utcnow()
+    plan.status, plan.accepted_at = "accepted", now
+    plan.acceptance = {
+        "consents": {name: True for name in REQUIRED_CONSENTS},
+        "accepted_at": now.isoformat(),
+        "by": actor.label,
+    }
+    db.session.flush()
+    audit.record(actor, "plan.accept", referral.id, plan_id=plan.id, consents=REQUIRED_CONSENTS)
+    move_to_stage(referral, Stage.PLAN_ACCEPTED, actor, note=f"plan v{plan.version} accepted")
+    enqueue(
+        referral,
+        kind="plan_accepted_coordinator",
+        audience="coordinator",
+        channels=["email"],
+        key=f"plan:{plan.id}:accepted",
+    )
+    return plan
+
+
+def _accepted_with_consent(referral: Referral) -> dict[str, Any]:
+    plan = db.session.scalar(
+        select(TreatmentPlan).where(
+            TreatmentPlan.referral_id == referral.id, TreatmentPlan.status == "accepted"
+        )
+    )
+    consents = (plan.acceptance or {}).get("consents", {}) if plan else {}
+    return {"plan_accepted_with_consent": all(consents.get(n) for n in REQUIRED_CONSENTS)}
+
+
+def register_guards() -> None:
+    guards.register(PLAN_ACCEPTED_WITH_CONSENT, _accepted_with_consent)
+
+
+def _was_accepted(plan: TreatmentPlan) -> bool:
+    history = inspect(plan).attrs.status.history
+    previous = history.deleted[0] if history.deleted else plan.status
+    return previous == "accepted"
+
+
+@event.listens_for(TreatmentPlan, "before_update")
+def _freeze_plan(_mapper, _connection, plan: TreatmentPlan) -> None:
+    if _was_accepted(plan):
+        raise FrozenPlan(f"plan {plan.id} was accepted and is frozen")
+
+
+@event.listens_for(TreatmentPlan, "before_delete")
+def _keep_plan(_mapper, _connection, plan: TreatmentPlan) -> None:
+    if _was_accepted(plan):
+        raise FrozenPlan(f"plan {plan.id} was accepted and is frozen")
+
+
+@event.listens_for(PlanLineItem, "before_update")
+@event.listens_for(PlanLineItem, "before_delete")
+def _freeze_items(_mapper, connection, item: PlanLineItem) -> None:
+    status = connection.scalar(select(TreatmentPlan.status).where(TreatmentPlan.id == item.plan_id))
+    if status == "accepted":
+        raise FrozenPlan(f"plan {item.plan_id} was accepted and is frozen")

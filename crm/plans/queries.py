@@ -1,0 +1,43 @@
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from sqlalchemy import select
+
+from crm.core.actors import Actor
+from crm.core.errors import NotFound
+from crm.extensions import db
+from crm.plans.models import TreatmentPlan
+from crm.referrals.queries import referral_for
+
+
+def plans_of(referral_id: int) -> Sequence[TreatmentPlan]:
+    return db.session.scalars(
+        select(TreatmentPlan)
+        .where(TreatmentPlan.referral_id == referral_id)
+        .order_by(TreatmentPlan.version)
+    ).all()
+
+
+def current_plan(referral_id: int) -> TreatmentPlan | None:
+    """The version that counts: the accepted one, else the latest offered."""
+    return db.session.scalar(
+        select(TreatmentPlan)
+        .where(
+            TreatmentPlan.referral_id == referral_id,
+            TreatmentPlan.status.in_(["offered", "accepted"]),
+        )
+        .order_by((TreatmentPlan.status == "accepted").desc(), TreatmentPlan.version.desc())
+        .limit(1)
+    )
+
+
+def plan_for(actor: Actor, plan_id: int) -> TreatmentPlan:
+    plan = db.session.get(TreatmentPlan, plan_id)
+    try:
+        if plan is None:
+            raise NotFound
+        referral_for(actor, plan.referral_id)
+    except NotFound as exc:  # another agency's plan is 404, exactly as a missing one
+        raise NotFound(f"no plan {plan_id}") from exc
+    return plan

@@ -1,0 +1,79 @@
+"""A specialist's decision and what it sets in motion."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from crm.catalogue.queries import procedure_by_code
+from crm.core import audit
+from crm.core.actors import Actor
+from crm.core.errors import Conflict, NotFound, ValidationFailed
+from crm.extensions import db
+from crm.messaging.outbox import enqueue
+from crm.referrals import guards
+from crm.referrals.models import Referral
+from crm.referrals.operations import move_to_stage
+from crm.referrals.stages import SPECIALIST_SAYS_CANDIDATE, Stage
+from crm.reviews.models import Review
+from crm.reviews.queries import latest_review
+
+OUTCOME_WORDS = {
+    "candidate": "the patient is a candidate; a treatment plan will follow",
+    "not_a_candidate": "the patient is not a candidate for this procedure",
+    "need_more_information": "the specialist needs more information from the patient",
+}
+
+
+def record_review(referral: Referral, data: dict[str, Any], actor: Actor) -> Review:
+    if referral.stage != Stage.MRI_REVIEW:
+        raise Conflict(
+            f"a review is recorded while the referral is in mri_review, not {referral.stage}"
+        )
+    if data.get("recommended_procedure"):
+        try:
+            procedure_by_code(data["recommended_procedure"])
+        except NotFound as exc:
+            raise ValidationFailed({"recommended_procedure": "not in the catalogue"}) from exc
+    review = Review(
+        referral_id=referral.id, specialist_id=actor.id, specialist_label=actor.label, **data
+    )
+    db.session.add(review)
+    db.session.flush()
+    audit.record(actor, "review.record", referral.id, decision=review.decision)
+    _act_on(review, referral, actor)
+    return review
+
+
+def _act_on(review: Review, referral: Referral, actor: Actor) -> None:
+    key = f"review:{review.id}"
+    if review.decision == "not_a_candidate":
+        move_to_stage(referral, Stage.LOST, actor, reason="not_a_candidate", note=review.findings)
+    elif review.decision == "need_more_information":
+        move_to_stage(referral, Stage.AWAITING_MRI, actor, note="specialist asked for more")
+        enqueue(
+            referral,
+            kind="more_information_needed_patient",
+            audience="patient",
+            channels=["sms", "email"],
+            fallback=False,
+            key=f"{key}:patient",
+            extra={"message": review.request_to_patient},
+        )
+    if referral.agency_id is not None:
+        enqueue(
+            referral,
+            kind="review_outcome_agency",
+            audience="agency",
+            channels=["email"],
+            key=f"{key}:agency",
+            extra={"message": OUTCOME_WORDS[review.decision]},
+        )
+
+
+def _is_candidate(referral: Referral) -> dict[str, Any]:
+    review = latest_review(referral.id)
+    return {"is_candidate": bool(review and review.decision == "candidate")}
+
+
+def register_guards() -> None:
+    guards.register(SPECIALIST_SAYS_CANDIDATE, _is_candidate)
