@@ -110,7 +110,7 @@ def _tell_about_offer(referral: Referral, plan: TreatmentPlan) -> None:
 
 def accept_plan(plan: TreatmentPlan, consents: dict[str, bool], actor: Actor) -> TreatmentPlan:
     """The patient accepts this version, with both consents recorded."""
-    referral = db.session.get(Referral, plan.referral_id, with_for_update=True)
+    referral = db.session.get(Referral, plan.referral_id, with_for_update={"of": Referral})
     if plan.status != "offered" or referral.stage != Stage.PLAN_OFFERED:
         raise Conflict("this plan is not open for acceptance", status=plan.status)
     if plan.valid_until < date.today():

@@ -14,9 +14,12 @@ MINOR = validate.Range(min=0, max=100_000_000_000)
 class LineItemArgs(Schema):
     kind = fields.String(required=True, validate=validate.OneOf(LINE_KINDS))
     description = fields.String(required=True, validate=validate.Length(min=1, max=300))
-    quantity = fields.Integer(load_default=1, validate=validate.Range(min=1, max=1000))
+    quantity = fields.Integer(
+        load_default=1, strict=True, validate=validate.Range(min=1, max=1000)
+    )
     unit_price_minor = fields.Integer(
         required=True,
+        strict=True,
         validate=MINOR,
         metadata={"description": "integer minor units of the plan's currency (cents, kuruş)"},
     )
@@ -34,7 +37,7 @@ class PlanArgs(Schema):
     )
     inclusions = fields.List(fields.String(validate=validate.Length(max=200)), load_default=list)
     exclusions = fields.List(fields.String(validate=validate.Length(max=200)), load_default=list)
-    deposit_minor = fields.Integer(load_default=0, validate=MINOR)
+    deposit_minor = fields.Integer(load_default=0, strict=True, validate=MINOR)
     valid_until = fields.Date(required=True)
     notes_for_patient = fields.String(load_default="", validate=validate.Length(max=5000))
 

@@ -46,13 +46,6 @@ class ReviewSchema(Schema):
     created_at = fields.DateTime()
 
 
-class ReviewOutcomeSchema(Schema):
-    """What an agency sees of a review: the decision and when, no clinical text."""
-
-    decision = fields.String()
-    created_at = fields.DateTime()
-
-
 class QueueItemSchema(Schema):
     referral_id = fields.Integer()
     patient = fields.String()

@@ -1,0 +1,59 @@
+"""Referrals ready for a review or a plan, reached through the real operations."""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+from typing import Any
+
+from crm.referrals.models import Referral
+from crm.referrals.operations import move_to_stage
+from crm.reviews.operations import record_review
+from tests.factories import Caller, Factory
+
+CANDIDATE = {
+    "decision": "candidate",
+    "findings": "L5-S1 herniation",
+    "disc_level": "L5-S1",
+    "recommended_procedure": "microdiscectomy",
+    "risks_to_discuss": "",
+    "notes": "",
+}
+
+
+def in_review(factory: Factory, agency: Caller, coordinator: Caller) -> Referral:
+    referral = factory.referral(agency)
+    for stage in ("awaiting_mri", "mri_review"):
+        move_to_stage(referral, stage, coordinator.actor)
+    factory.session.commit()
+    return referral
+
+
+def reviewed_as_candidate(factory: Factory, agency: Caller, coordinator: Caller) -> Referral:
+    referral = in_review(factory, agency, coordinator)
+    record_review(referral, dict(CANDIDATE), factory.staff("specialist").actor)
+    factory.session.commit()
+    return referral
+
+
+def plan_body(**overrides: Any) -> dict[str, Any]:
+    body = {
+        "procedure": "microdiscectomy",
+        "hospital": "Istanbul Spine Centre",
+        "surgeon": "Op. Dr. Example",
+        "currency": "EUR",
+        "items": [
+            {"kind": "surgery", "description": "Microdiscectomy", "unit_price_minor": 650000},
+            {
+                "kind": "hospital_night",
+                "description": "Night",
+                "quantity": 2,
+                "unit_price_minor": 30000,
+            },
+        ],
+        "inclusions": ["surgery", "anaesthesia"],
+        "exclusions": ["flights"],
+        "deposit_minor": 100000,
+        "valid_until": (date.today() + timedelta(days=30)).isoformat(),
+    }
+    body.update(overrides)
+    return body

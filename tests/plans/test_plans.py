@@ -1,0 +1,187 @@
+"""Treatment plans: versioned quotes in minor units, computed totals, frozen once accepted."""
+
+from datetime import date, timedelta
+
+import pytest
+from sqlalchemy import select
+
+from crm.core.actors import Actor
+from crm.core.errors import Conflict, ValidationFailed
+from crm.plans.models import TreatmentPlan
+from crm.plans.operations import FrozenPlan, accept_plan
+from tests.messaging.support import outbox_for
+from tests.plans.support import in_review, plan_body, reviewed_as_candidate
+
+API = "/api/v1"
+CONSENTS = {"treatment_information_acknowledged": True, "data_processing": True}
+
+
+@pytest.fixture
+def agency(factory):
+    return factory.agency()
+
+
+@pytest.fixture
+def coordinator(factory):
+    return factory.staff("coordinator")
+
+
+@pytest.fixture
+def candidate(factory, agency, coordinator):
+    return reviewed_as_candidate(factory, agency, coordinator)
+
+
+def _offer(client, coordinator, referral, **overrides):
+    return client.post(
+        f"{API}/referrals/{referral.id}/plans",
+        json=plan_body(**overrides),
+        headers=coordinator.headers(),
+    )
+
+
+def _patient(referral) -> Actor:
+    return Actor("patient", referral.patient_id, "patient")
+
+
+def test_the_first_offer_moves_the_referral_and_tells_patient_and_agency(
+    client, session, coordinator, candidate
+):
+    response = _offer(client, coordinator, candidate)
+    assert response.status_code == 201, response.json
+    plan = response.json
+    assert plan["version"] == 1
+    assert plan["total_minor"] == 650000 + 2 * 30000
+    assert [i["amount_minor"] for i in plan["items"]] == [650000, 60000]
+    session.refresh(candidate)
+    assert candidate.stage == "plan_offered"
+    assert outbox_for(candidate.id, kind="plan_offered_patient")
+    [to_agency] = outbox_for(candidate.id, kind="plan_offered_agency")
+    assert to_agency.audience == "agency"
+
+
+def test_offering_without_a_candidate_review_is_refused(client, factory, agency, coordinator):
+    referral = in_review(factory, agency, coordinator)
+    response = _offer(client, coordinator, referral)
+    assert response.status_code == 409
+    assert response.json["guards"][0]["guard"] == "specialist_decided_candidate"
+
+
+def test_a_new_version_supersedes_the_offered_one(client, session, coordinator, candidate):
+    first = _offer(client, coordinator, candidate).json
+    second = _offer(client, coordinator, candidate, currency="USD").json
+    assert second["version"] == 2
+    plans = client.get(f"{API}/referrals/{candidate.id}/plans", headers=coordinator.headers())
+    assert [(p["version"], p["status"]) for p in plans.json] == [(1, "superseded"), (2, "offered")]
+    assert first["id"] != second["id"]
+
+
+def test_a_total_cannot_be_entered(client, coordinator, candidate):
+    response = _offer(client, coordinator, candidate, total_minor=1)
+    assert response.status_code == 422
+    assert response.json["errors"][0]["field"] == "total_minor"
+
+
+@pytest.mark.parametrize(
+    ("overrides", "field"),
+    [
+        ({"currency": "EURO"}, "currency"),
+        ({"currency": "XYZ"}, "currency"),
+        ({"valid_until": date.today().isoformat()}, "valid_until"),
+        ({"deposit_minor": 10_000_000}, "deposit_minor"),
+        ({"deposit_minor": -1}, "deposit_minor"),
+        ({"items": []}, "items"),
+        (
+            {"items": [{"kind": "surgery", "description": "x", "unit_price_minor": 1.5}]},
+            "items.0.unit_price_minor",
+        ),
+        (
+            {
+                "items": [
+                    {"kind": "surgery", "description": "x", "quantity": 0, "unit_price_minor": 1}
+                ]
+            },
+            "items.0.quantity",
+        ),
+        ({"items": [{"kind": "spa", "description": "x", "unit_price_minor": 1}]}, "items.0.kind"),
+        ({"procedure": "teleportation"}, "procedure"),
+    ],
+)
+def test_bad_plans_name_the_field(client, coordinator, candidate, overrides, field):
+    response = _offer(client, coordinator, candidate, **overrides)
+    assert response.status_code == 422, response.json
+    assert field in [e["field"] for e in response.json["errors"]]
+
+
+def test_accepting_records_the_consents_and_moves_the_referral(
+    session, coordinator, candidate, client
+):
+    plan_id = _offer(client, coordinator, candidate).json["id"]
+    plan = session.get(TreatmentPlan, plan_id)
+    accept_plan(plan, CONSENTS, _patient(candidate))
+    session.refresh(candidate)
+    assert candidate.stage == "plan_accepted"
+    assert plan.acceptance["consents"] == CONSENTS
+    assert outbox_for(candidate.id, kind="plan_accepted_coordinator")
+
+
+@pytest.mark.parametrize("missing", ["treatment_information_acknowledged", "data_processing"])
+def test_accepting_without_both_consents_is_refused(
+    session, client, coordinator, candidate, missing
+):
+    plan = session.get(TreatmentPlan, _offer(client, coordinator, candidate).json["id"])
+    with pytest.raises(ValidationFailed) as refused:
+        accept_plan(plan, {**CONSENTS, missing: False}, _patient(candidate))
+    assert refused.value.extensions["errors"][0]["field"] == missing
+
+
+def test_an_expired_or_superseded_plan_cannot_be_accepted(session, client, coordinator, candidate):
+    first = session.get(TreatmentPlan, _offer(client, coordinator, candidate).json["id"])
+    second = session.get(TreatmentPlan, _offer(client, coordinator, candidate).json["id"])
+    with pytest.raises(Conflict):
+        accept_plan(first, CONSENTS, _patient(candidate))
+    second.valid_until = date.today() - timedelta(days=1)
+    session.flush()
+    with pytest.raises(Conflict, match="expired"):
+        accept_plan(second, CONSENTS, _patient(candidate))
+
+
+def test_an_accepted_plan_is_frozen(session, client, coordinator, candidate):
+    plan = session.get(TreatmentPlan, _offer(client, coordinator, candidate).json["id"])
+    accept_plan(plan, CONSENTS, _patient(candidate))
+    session.commit()
+    plan.surgeon = "someone else"
+    with pytest.raises(FrozenPlan):
+        session.flush()
+    session.rollback()
+    plan = session.scalar(select(TreatmentPlan).where(TreatmentPlan.id == plan.id))
+    plan.items[0].unit_price_minor = 1
+    with pytest.raises(FrozenPlan):
+        session.flush()
+    session.rollback()
+
+
+def test_no_new_version_after_acceptance(session, client, coordinator, candidate):
+    plan = session.get(TreatmentPlan, _offer(client, coordinator, candidate).json["id"])
+    accept_plan(plan, CONSENTS, _patient(candidate))
+    session.commit()
+    response = _offer(client, coordinator, candidate)
+    assert response.status_code == 409
+
+
+def test_agencies_read_their_own_plans_and_not_others(
+    client, coordinator, candidate, agency, factory
+):
+    plan_id = _offer(client, coordinator, candidate).json["id"]
+    assert client.get(f"{API}/plans/{plan_id}", headers=agency.headers()).status_code == 200
+    other = factory.agency()
+    hidden = client.get(f"{API}/plans/{plan_id}", headers=other.headers())
+    assert hidden.status_code == 404
+    assert "referral" not in hidden.json["detail"]
+    assert client.get(f"{API}/plans/999999", headers=other.headers()).json["detail"] == (
+        "no plan 999999"
+    )
+
+
+def test_only_coordinators_and_managers_offer_plans(client, factory, candidate, agency):
+    assert _offer(client, agency, candidate).status_code == 403
+    assert _offer(client, factory.staff("specialist"), candidate).status_code == 403
