@@ -90,10 +90,12 @@ def choose(candidates: list[Recipient], fallback: bool) -> tuple[list[Recipient]
 
 def message_context(referral: Referral, recipient: Recipient, extra: dict[str, Any]) -> dict:
     settings = _settings()
+    base = settings["PUBLIC_BASE_URL"].rstrip("/")
+    # Staff and agencies work through the API until the console exists.
     link = (
         patient_link(referral.id)
         if recipient.audience == "patient"
-        else f"{settings['PUBLIC_BASE_URL']}/console/referrals/{referral.id}"
+        else f"{base}/api/v1/referrals/{referral.id}"
     )
     context = {
         "patient_first_name": referral.patient.given_name,
