@@ -14,9 +14,7 @@ MINOR = validate.Range(min=0, max=100_000_000_000)
 class LineItemArgs(Schema):
     kind = fields.String(required=True, validate=validate.OneOf(LINE_KINDS))
     description = fields.String(required=True, validate=validate.Length(min=1, max=300))
-    quantity = fields.Integer(
-        load_default=1, strict=True, validate=validate.Range(min=1, max=1000)
-    )
+    quantity = fields.Integer(load_default=1, strict=True, validate=validate.Range(min=1, max=1000))
     unit_price_minor = fields.Integer(
         required=True,
         strict=True,
