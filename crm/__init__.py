@@ -10,12 +10,14 @@ from flask import Flask
 
 from crm import features
 from crm.config import flask_settings, load_config
+from crm.documents.upload import StreamingRequest
 from crm.extensions import ProblemApi
 
 
 def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
     settings = load_config(overrides=overrides)
     app = Flask(__name__)
+    app.request_class = StreamingRequest
     app.config.from_mapping(flask_settings(settings))
     app.json.sort_keys = False  # type: ignore[attr-defined]
     _configure_logging(settings["LOG_LEVEL"])

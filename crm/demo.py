@@ -7,6 +7,7 @@ duplicating data, so the keys printed are always ones that work.
 from __future__ import annotations
 
 from datetime import timedelta
+from pathlib import Path
 
 from sqlalchemy import select
 
@@ -15,6 +16,9 @@ from crm.auth import operations as auth
 from crm.auth.models import AgencyApiKey, StaffToken, StaffUser
 from crm.core.actors import Actor
 from crm.core.db import utcnow
+from crm.documents.operations import store_document
+from crm.documents.samples import write_sample_mri
+from crm.documents.upload import storage
 from crm.extensions import db
 from crm.plans.operations import REQUIRED_CONSENTS, accept_plan, offer_plan
 from crm.plans.queries import current_plan
@@ -77,7 +81,9 @@ def _walk_to(referral, final: Stage, actor: Actor, specialist: Actor) -> None:
     """Through the pipeline the way people would: a review, a plan, an acceptance."""
     path = PIPELINE[1 : PIPELINE.index(final) + 1] if final in PIPELINE else PIPELINE[1:3]
     for stage in path:
-        if stage is Stage.PLAN_OFFERED:
+        if stage is Stage.MRI_REVIEW:
+            _upload_sample_mri(referral, actor)  # moves the referral to mri_review
+        elif stage is Stage.PLAN_OFFERED:
             record_review(referral, DEMO_REVIEW, specialist)
             offer_plan(referral, _demo_plan(), actor)
         elif stage is Stage.PLAN_ACCEPTED:
@@ -90,6 +96,14 @@ def _walk_to(referral, final: Stage, actor: Actor, specialist: Actor) -> None:
         move_to_stage(referral, Stage.LOST, actor, reason="price", note="chose to wait a year")
     elif final is Stage.ON_HOLD:
         move_to_stage(referral, Stage.ON_HOLD, actor, note="patient travelling until next month")
+
+
+def _upload_sample_mri(referral, actor: Actor) -> None:
+    patient = referral.patient
+    temp = storage().new_temp()
+    temp.close()
+    write_sample_mri(Path(temp.name), patient.given_name, patient.family_name)
+    store_document(referral, "mri_study", "lumbar-mri.dcm", Path(temp.name), actor)
 
 
 DEMO_REVIEW = {

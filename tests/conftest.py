@@ -80,6 +80,7 @@ def app(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator
             "SECRET_KEY": "test-secret-key-that-is-long-enough-123",
             "CATALOGUE_FILE": str(ROOT / "config" / "procedures.toml"),
             "OUTBOX_FILE_DIR": str(tmp_path_factory.mktemp("outbox")),
+            "DOCUMENTS_DIR": str(tmp_path_factory.mktemp("documents")),
         }
     )
     app.config["TESTING"] = True

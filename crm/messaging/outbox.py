@@ -15,6 +15,7 @@ from typing import Any
 from flask import current_app
 from sqlalchemy import func, select
 
+from crm.auth.models import StaffUser
 from crm.core.db import utcnow
 from crm.core.errors import RateLimited
 from crm.extensions import db
@@ -180,16 +181,23 @@ def enqueue(
     extra: dict[str, Any] | None = None,
     over_cap: str = "hold",
     now: datetime | None = None,
+    staff: StaffUser | None = None,
 ) -> Enqueued:
     """Write the messages for one cause. `key` names the cause: the same key twice is a no-op.
 
     `over_cap="reject"` raises 429 when an SMS would pass a spend cap (API callers);
     `"hold"` keeps it queued until the next window (nudges) and reports the cap.
+    `staff` sends a hospital-staff message to that user (a specialist) by email.
     """
     now = now or utcnow()
     if existing := _existing(key):
         return Enqueued(existing)  # the cause was handled, even if consent has changed since
-    chosen, suppressed_reason = choose(recipients(referral, audience, channels), fallback)
+    candidates = (
+        [Recipient(audience, "email", staff.email, staff.name, "en", staff.time_zone, True)]
+        if staff is not None
+        else recipients(referral, audience, channels)
+    )
+    chosen, suppressed_reason = choose(candidates, fallback)
     written, held = [], None
     for recipient in chosen:
         message_key = f"{key}:{recipient.channel}"

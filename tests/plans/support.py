@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 from datetime import date, timedelta
+from pathlib import Path
 from typing import Any
 
+from crm.documents.operations import store_document
+from crm.documents.samples import write_sample_mri
+from crm.documents.upload import storage
 from crm.referrals.models import Referral
 from crm.referrals.operations import move_to_stage
 from crm.reviews.operations import record_review
@@ -20,10 +24,22 @@ CANDIDATE = {
 }
 
 
+def upload_sample_mri(referral: Referral, actor) -> None:
+    """An MRI through the real upload path (which moves a waiting referral to review)."""
+    patient = referral.patient
+    temp = storage().new_temp()
+    temp.close()
+    write_sample_mri(
+        Path(temp.name), patient.given_name, patient.family_name, patient.date_of_birth
+    )
+    store_document(referral, "mri_study", "study.dcm", Path(temp.name), actor)
+
+
 def in_review(factory: Factory, agency: Caller, coordinator: Caller) -> Referral:
     referral = factory.referral(agency)
-    for stage in ("awaiting_mri", "mri_review"):
-        move_to_stage(referral, stage, coordinator.actor)
+    move_to_stage(referral, "awaiting_mri", coordinator.actor)
+    upload_sample_mri(referral, agency.actor)
+    assert referral.stage == "mri_review"
     factory.session.commit()
     return referral
 

@@ -1,0 +1,29 @@
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from sqlalchemy import select
+
+from crm.core.actors import Actor
+from crm.core.errors import NotFound
+from crm.documents.models import Document
+from crm.extensions import db
+from crm.referrals.queries import referral_for
+
+
+def documents_of(referral_id: int) -> Sequence[Document]:
+    return db.session.scalars(
+        select(Document).where(Document.referral_id == referral_id).order_by(Document.created_at)
+    ).all()
+
+
+def document_for(actor: Actor, document_id: int) -> Document:
+    """The document if `actor` may see its referral; 404 otherwise, as for a missing id."""
+    document = db.session.get(Document, document_id)
+    try:
+        if document is None:
+            raise NotFound
+        referral_for(actor, document.referral_id)
+    except NotFound as exc:
+        raise NotFound(f"no document {document_id}") from exc
+    return document
