@@ -26,11 +26,12 @@ class StreamingRequest(Request):
         content_length: int | None = None,
     ) -> IO[Any]:
         temp = storage().new_temp()
-        self.environ.setdefault("crm.upload_temps", []).append(temp.name)
+        self.environ.setdefault("crm.upload_temps", []).append(temp)
         return temp
 
 
 def remove_leftover_temps(environ: dict[str, Any]) -> None:
     """A request that failed before its upload was stored leaves nothing behind."""
-    for name in environ.get("crm.upload_temps", []):
-        Path(name).unlink(missing_ok=True)
+    for temp in environ.get("crm.upload_temps", []):
+        temp.close()
+        Path(temp.name).unlink(missing_ok=True)
