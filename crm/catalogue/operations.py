@@ -7,11 +7,10 @@ from pathlib import Path
 from typing import Any
 
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
-from sqlalchemy import select
 
 from crm.catalogue.models import Procedure
+from crm.core.data_files import upsert_by_code
 from crm.core.errors import ValidationFailed, flatten_marshmallow
-from crm.extensions import db
 
 
 class FollowUpPoint(Schema):
@@ -74,15 +73,4 @@ def read_catalogue(path: str | Path) -> list[dict[str, Any]]:
 
 def load_catalogue(path: str | Path) -> tuple[int, int]:
     """Insert new rows and update existing ones by code; returns (created, updated)."""
-    created = updated = 0
-    for row in read_catalogue(path):
-        procedure = db.session.scalar(select(Procedure).where(Procedure.code == row["code"]))
-        if procedure is None:
-            db.session.add(Procedure(**row))
-            created += 1
-        else:
-            for name, value in row.items():
-                setattr(procedure, name, value)
-            updated += 1
-    db.session.flush()
-    return created, updated
+    return upsert_by_code(Procedure, read_catalogue(path))

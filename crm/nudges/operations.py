@@ -17,6 +17,7 @@ from typing import Any
 from marshmallow import ValidationError
 from sqlalchemy import select, update
 
+from crm.core.data_files import upsert_by_code
 from crm.core.db import utcnow
 from crm.core.errors import ValidationFailed, flatten_marshmallow
 from crm.extensions import db
@@ -50,18 +51,7 @@ def load_rules(path: str | Path) -> tuple[int, int]:
     Rules an admin created through the API are not in the file and are left alone.
     """
     retire_rules(_read(path).get("retired", []))
-    created = updated = 0
-    for row in read_rules(path):
-        rule = db.session.scalar(select(NudgeRule).where(NudgeRule.code == row["code"]))
-        if rule is None:
-            db.session.add(NudgeRule(**row))
-            created += 1
-        else:
-            for name, value in row.items():
-                setattr(rule, name, value)
-            updated += 1
-    db.session.flush()
-    return created, updated
+    return upsert_by_code(NudgeRule, read_rules(path))
 
 
 def retire_rules(codes: list[str]) -> int:
