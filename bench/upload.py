@@ -1,13 +1,29 @@
-"""Upload benchmark: a 200 MB MRI study through the real app against copying it to disk.
+"""Upload benchmark: a 200 MB MRI study streamed to the app against a plain disk copy.
 
-    .venv/bin/python bench/upload.py [--megabytes 200] [--rounds 3]
+    .venv/bin/python bench/upload.py              # about a minute on 2 cores
+    .venv/bin/python bench/upload.py --zip        # a ZIP of DICOM slices instead
 
-The app runs under gunicorn on 127.0.0.1 against a scratch PostgreSQL database (from
-CRM_BENCH_DATABASE_URL, as bench/api.py); a client in this process streams one DICOM
-file of the given size as multipart/form-data with http.client, never holding it whole.
-The baseline copies the same bytes to disk with shutil.copyfileobj in the same run.
-Printed: the throughput ratio (goal >= 0.5x) and how much the serving worker's memory
-grew (peak RSS, goal < 50 MB).
+What it does, all on 127.0.0.1, in a scratch PostgreSQL database it creates and drops
+(named after the database in CRM_BENCH_DATABASE_URL, default
+postgresql+psycopg://postgres@127.0.0.1:5432/crm_bench, plus a random suffix):
+
+1. Migrates the database, creates an agency with an API key, starts the app under
+   gunicorn (one sync worker) with a scratch documents directory, submits a referral.
+2. Writes a 200 MiB DICOM (a multi-frame MR with a non-zero preamble, so the app has a
+   preamble to zero) or, with --zip, a stored ZIP of 400 DICOM slices of 512 KiB.
+3. In alternating rounds, from a separate client process, uploads the file as
+   multipart/form-data (POST /api/v1/referrals/{id}/documents, kind=mri_study) with a
+   streaming body (an http.client body object that reads the file in 1 MiB blocks and
+   sends a Content-Length, nothing held in memory); then, in this process, copies the
+   same bytes to a file in the same directory with shutil.copyfileobj plus fsync (the
+   store fsyncs before its rename too). A few bytes of the file change before each round
+   so every upload is new content (the store keeps identical content once).
+4. Reads VmRSS and VmHWM of the gunicorn worker from /proc before the first measured
+   upload (after a small warm-up upload) and after the last.
+
+Prints `upload throughput ratio: X.XXx (goal >= 0.5x)` (median app MB/s over median copy
+MB/s) and the worker's memory growth (goal < 50 MB). The server is stopped and the
+database dropped on the way out, errors included; exit status 0 when the run completes.
 """
 
 from __future__ import annotations
@@ -15,154 +31,328 @@ from __future__ import annotations
 import argparse
 import http.client
 import json
+import multiprocessing
 import os
+import secrets
 import shutil
+import signal
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
-import uuid
+import zipfile
+from contextlib import suppress
 from pathlib import Path
 
+from api import HOST, Databases, _app_env, _bin, _free_port, _submit_body, prepare_template
 from pydicom.dataset import FileDataset, FileMetaDataset
 from pydicom.uid import ExplicitVRLittleEndian, MRImageStorage, generate_uid
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-import api as common
+ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/crm_bench"
+RATIO_GOAL = 0.5
+RSS_GOAL_MB = 50
+MIB = 2**20
+FRAME = 512 * 512 * 2  # one 512x512 16-bit slice
+BLOCK = MIB
 
-CHUNK = 1024 * 1024
-BOUNDARY = "crm-bench-" + uuid.uuid4().hex
+
+# --------------------------------------------------------------------------- the study
 
 
-def _big_dicom(path: Path, megabytes: int) -> Path:
-    """A valid DICOM whose pixel data (written by pydicom from bytes) is `megabytes` long."""
-    side = 4096
-    frames = max(1, megabytes * 1024 * 1024 // (side * side))
+def _header(path: Path, frames: int, preamble: bytes) -> None:
+    """A valid MR header; PixelData is appended afterwards, streamed."""
     meta = FileMetaDataset()
     meta.MediaStorageSOPClassUID = MRImageStorage
     meta.MediaStorageSOPInstanceUID = generate_uid()
     meta.TransferSyntaxUID = ExplicitVRLittleEndian
-    dataset = FileDataset(str(path), {}, file_meta=meta, preamble=b"\0" * 128)
-    dataset.SOPClassUID, dataset.SOPInstanceUID = MRImageStorage, generate_uid()
-    dataset.Modality, dataset.BodyPartExamined = "MR", "LSPINE"
+    dataset = FileDataset(str(path), {}, file_meta=meta, preamble=preamble)
+    dataset.SOPClassUID = MRImageStorage
+    dataset.SOPInstanceUID = meta.MediaStorageSOPInstanceUID
+    dataset.Modality = "MR"
+    dataset.BodyPartExamined = "LSPINE"
+    dataset.StudyDate = "20261101"
     dataset.PatientName = "Weber^Jonas"
-    dataset.Rows = dataset.Columns = side
+    dataset.PatientBirthDate = "19800402"
+    dataset.Rows = dataset.Columns = 512
     dataset.NumberOfFrames = frames
-    dataset.BitsAllocated = dataset.BitsStored = 8
-    dataset.HighBit, dataset.SamplesPerPixel, dataset.PixelRepresentation = 7, 1, 0
+    dataset.BitsAllocated, dataset.BitsStored, dataset.HighBit = 16, 12, 11
+    dataset.SamplesPerPixel = 1
     dataset.PhotometricInterpretation = "MONOCHROME2"
-    dataset.PixelData = os.urandom(side * side * frames)
+    dataset.PixelRepresentation = 0
     dataset.save_as(path, enforce_file_format=True)
-    return path
 
 
-def _submit_referral(port: int, key: str) -> int:
-    connection = http.client.HTTPConnection(common.HOST, port, timeout=60)
-    body = common._submit_body(f"UP-{uuid.uuid4().hex[:8]}")
+def _append_pixels(handle, frames: int) -> None:
+    size = frames * FRAME
+    handle.write(b"\xe0\x7f\x10\x00OW\x00\x00" + size.to_bytes(4, "little"))
+    block = os.urandom(BLOCK)
+    for _ in range(size // BLOCK):
+        handle.write(block)
+    handle.write(block[: size % BLOCK])
+
+
+def write_dicom(path: Path, frames: int) -> None:
+    _header(path, frames, b"MZ" + b"\x90" * 126)  # a preamble the app must zero
+    with path.open("ab") as handle:
+        _append_pixels(handle, frames)
+
+
+def write_zip(path: Path, frames: int, work: Path) -> None:
+    slice_path = work / "slice.dcm"
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_STORED) as archive:
+        for n in range(frames):
+            _header(slice_path, 1, b"\0" * 128)
+            with slice_path.open("ab") as handle:
+                _append_pixels(handle, 1)
+            archive.write(slice_path, f"series1/IM{n:05d}.dcm")
+    slice_path.unlink()
+
+
+def make_unique(path: Path, round_no: int) -> None:
+    """New content each round (the last bytes are pixel data, or the ZIP's last slice is
+    not touched: its comment changes instead)."""
+    if path.suffix == ".zip":
+        with zipfile.ZipFile(path, "a") as archive:
+            archive.comment = f"round {round_no} {secrets.token_hex(4)}".encode()
+        return
+    with path.open("r+b") as handle:
+        handle.seek(-8, os.SEEK_END)
+        handle.write(secrets.token_bytes(8))
+
+
+# --------------------------------------------------------------------------- the client
+
+
+class MultipartBody:
+    """multipart/form-data read in blocks: the fields, the file, the closing boundary."""
+
+    def __init__(self, path: Path, fields: dict[str, str], filename: str) -> None:
+        self.boundary = "bench" + secrets.token_hex(12)
+        head = "".join(
+            f'--{self.boundary}\r\nContent-Disposition: form-data; name="{name}"\r\n\r\n'
+            + f"{value}\r\n"
+            for name, value in fields.items()
+        )
+        head += (
+            f'--{self.boundary}\r\nContent-Disposition: form-data; name="file"; '
+            f'filename="{filename}"\r\nContent-Type: application/octet-stream\r\n\r\n'
+        )
+        self._head = head.encode()
+        self._tail = f"\r\n--{self.boundary}--\r\n".encode()
+        self._file = path.open("rb")
+        self.length = len(self._head) + path.stat().st_size + len(self._tail)
+        self._stage = 0
+
+    def read(self, size: int = -1) -> bytes:
+        if self._stage == 0:
+            self._stage = 1
+            return self._head
+        if self._stage == 1:
+            if chunk := self._file.read(size if size > 0 else BLOCK):
+                return chunk
+            self._stage = 2
+            self._file.close()
+            return self._tail
+        return b""
+
+
+def upload_once(port: int, key: str, referral_id: int, path: str, results) -> None:
+    """Runs in its own process: one streamed upload; puts (seconds, status, body)."""
+    body = MultipartBody(Path(path), {"kind": "mri_study"}, Path(path).name)
+    connection = http.client.HTTPConnection(HOST, port, timeout=600, blocksize=BLOCK)
+    started = time.perf_counter()
+    connection.request(
+        "POST",
+        f"/api/v1/referrals/{referral_id}/documents",
+        body=body,
+        headers={
+            "Authorization": f"Bearer {key}",
+            "Content-Type": f"multipart/form-data; boundary={body.boundary}",
+            "Content-Length": str(body.length),
+        },
+    )
+    response = connection.getresponse()
+    text = response.read().decode(errors="replace")
+    results.put((time.perf_counter() - started, response.status, text[:500]))
+    connection.close()
+
+
+def timed_upload(port: int, key: str, referral_id: int, path: Path) -> float:
+    context = multiprocessing.get_context("spawn")
+    results = context.Queue()
+    process = context.Process(target=upload_once, args=(port, key, referral_id, str(path), results))
+    process.start()
+    seconds, status, text = results.get(timeout=900)
+    process.join(timeout=30)
+    if status != 201:
+        raise RuntimeError(f"upload answered {status}: {text}")
+    return seconds
+
+
+def timed_copy(source: Path, directory: Path) -> float:
+    target = directory / f"copy-{secrets.token_hex(4)}"
+    started = time.perf_counter()
+    with source.open("rb") as reader, target.open("wb") as writer:
+        shutil.copyfileobj(reader, writer, BLOCK)
+        writer.flush()
+        os.fsync(writer.fileno())
+    seconds = time.perf_counter() - started
+    target.unlink()
+    return seconds
+
+
+# --------------------------------------------------------------------------- the server
+
+
+def start_app(env: dict[str, str], log_path: Path) -> tuple[subprocess.Popen[bytes], int]:
+    port = _free_port()
+    command = [
+        _bin("gunicorn"),
+        *("--workers", "1", "--bind", f"{HOST}:{port}", "--chdir", str(ROOT)),
+        *("--log-level", "warning", "--timeout", "300", "wsgi:app"),
+    ]
+    with log_path.open("wb") as log:
+        process = subprocess.Popen(
+            command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )  # fmt: skip
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"gunicorn exited at start:\n{log_path.read_text()[-2000:]}")
+        with suppress(OSError, http.client.HTTPException):
+            connection = http.client.HTTPConnection(HOST, port, timeout=2)
+            connection.request("GET", "/healthz")
+            if connection.getresponse().status == 200:
+                connection.close()
+                return process, port
+        time.sleep(0.2)
+    raise RuntimeError(f"gunicorn not ready:\n{log_path.read_text()[-2000:]}")
+
+
+def stop_app(process: subprocess.Popen[bytes]) -> None:
+    if process.poll() is None:
+        with suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGTERM)  # its own session: only what it started
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            with suppress(ProcessLookupError):
+                os.killpg(process.pid, signal.SIGKILL)
+            process.wait(timeout=5)
+
+
+def worker_pid(master: int) -> int:
+    children = Path(f"/proc/{master}/task/{master}/children").read_text().split()
+    if len(children) != 1:
+        raise RuntimeError(f"expected one gunicorn worker under {master}, found {children}")
+    return int(children[0])
+
+
+def memory_mb(pid: int) -> dict[str, float]:
+    values = {}
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        name, _, rest = line.partition(":")
+        if name in {"VmRSS", "VmHWM"}:
+            values[name] = int(rest.split()[0]) / 1024
+    return values
+
+
+def _post_json(port: int, path: str, key: str, body: bytes) -> dict:
+    connection = http.client.HTTPConnection(HOST, port, timeout=30)
     headers = {"Authorization": f"Bearer {key}", "Content-Type": "application/json"}
-    connection.request("POST", "/api/v1/referrals", body=body, headers=headers)
+    connection.request("POST", path, body=body, headers=headers)
     response = connection.getresponse()
     payload = json.loads(response.read())
-    if response.status != 201:
-        raise RuntimeError(f"submit failed: {response.status} {payload}")
-    return payload["id"]
+    connection.close()
+    if response.status >= 300:
+        raise RuntimeError(f"POST {path} answered {response.status}: {payload}")
+    return payload
 
 
-def _stream_upload(port: int, key: str, referral_id: int, path: Path) -> float:
-    """Seconds to send the file as multipart and get the 201 back."""
-    head = (
-        f'--{BOUNDARY}\r\nContent-Disposition: form-data; name="kind"\r\n\r\nmri_study\r\n'
-        f'--{BOUNDARY}\r\nContent-Disposition: form-data; name="file"; '
-        f'filename="{path.name}"\r\nContent-Type: application/dicom\r\n\r\n'
-    ).encode()
-    tail = f"\r\n--{BOUNDARY}--\r\n".encode()
-    length = len(head) + path.stat().st_size + len(tail)
-    connection = http.client.HTTPConnection(common.HOST, port, timeout=600)
-    started = time.perf_counter()
-    connection.putrequest("POST", f"/api/v1/referrals/{referral_id}/documents")
-    connection.putheader("Authorization", f"Bearer {key}")
-    connection.putheader("Content-Type", f"multipart/form-data; boundary={BOUNDARY}")
-    connection.putheader("Content-Length", str(length))
-    connection.endheaders()
-    connection.send(head)
-    with path.open("rb") as handle:
-        while chunk := handle.read(CHUNK):
-            connection.send(chunk)
-    connection.send(tail)
-    response = connection.getresponse()
-    body = response.read()
-    elapsed = time.perf_counter() - started
-    if response.status != 201:
-        raise RuntimeError(f"upload failed: {response.status} {body[:500]!r}")
-    return elapsed
+# --------------------------------------------------------------------------- the run
 
 
-def _copy(path: Path, directory: Path) -> float:
-    target = directory / f"copy-{uuid.uuid4().hex}"
-    started = time.perf_counter()
-    with path.open("rb") as source, target.open("wb") as sink:
-        shutil.copyfileobj(source, sink, CHUNK)
-        sink.flush()
-        os.fsync(sink.fileno())
-    elapsed = time.perf_counter() - started
-    target.unlink()
-    return elapsed
+def _parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--mb", type=int, default=200, help="size of the study, MiB")
+    parser.add_argument("--rounds", type=int, default=3, help="measured rounds of each")
+    parser.add_argument("--zip", action="store_true", help="a ZIP of DICOM slices")
+    parser.add_argument("--keep", action="store_true", help="keep the scratch database")
+    return parser.parse_args(argv)
 
 
-def _workers(master_pid: int) -> list[int]:
-    children = Path(f"/proc/{master_pid}/task/{master_pid}/children").read_text().split()
-    return [int(pid) for pid in children]
-
-
-def _kb(pid: int, field: str) -> int:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith(field + ":"):
-            return int(line.split()[1])
-    return 0
+def _exit_on_signal(signum: int, _frame: object) -> None:
+    raise SystemExit(128 + signum)
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--megabytes", type=int, default=200)
-    parser.add_argument("--rounds", type=int, default=3)
-    args = parser.parse_args(argv)
-    url = os.environ.get("CRM_BENCH_DATABASE_URL", common.DEFAULT_URL)
-    dbs = common.Databases(url)
+    args = _parse_args(argv)
+    for signum in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(signum, _exit_on_signal)
+    dbs = Databases(os.environ.get("CRM_BENCH_DATABASE_URL", DEFAULT_URL))
+    name = f"{dbs.prefix}_{secrets.token_hex(3)}_upload"
     work = Path(tempfile.mkdtemp(prefix="crm-bench-upload-"))
-    servers = common.Servers(work)
+    process = None
     try:
-        name = f"{dbs.prefix}_{uuid.uuid4().hex[:8]}_upload"
-        credentials = common.prepare_template(dbs, name)
-        env = common._app_env(dbs.sqlalchemy_url(name))
-        env["CRM_DOCUMENTS_DIR"] = str(work / "documents")
-        server = servers.start("app", "wsgi:app", env, common.ROOT)
-        study = _big_dicom(work / "study.dcm", args.megabytes)
-        size_mb = study.stat().st_size / 2**20
-        baseline = [_copy(study, work) for _ in range(args.rounds)]
-        before = {pid: _kb(pid, "VmRSS") for pid in _workers(server.process.pid)}
-        uploads = []
-        for _ in range(args.rounds):
-            referral_id = _submit_referral(server.port, credentials.agency_key)
-            uploads.append(_stream_upload(server.port, credentials.agency_key, referral_id, study))
-        growth_mb = max((_kb(pid, "VmHWM") - rss) / 1024 for pid, rss in before.items())
-        copy_s, upload_s = statistics.median(baseline), statistics.median(uploads)
-        ratio = copy_s / upload_s
-        verdict = "meets" if ratio >= 0.5 else "MISSES"
-        memory = "meets" if growth_mb < 50 else "MISSES"
-        print(
-            f"upload throughput ratio: {ratio:.2f}x (app {size_mb / upload_s:.0f} MB/s, "
-            f"disk copy {size_mb / copy_s:.0f} MB/s; {size_mb:.0f} MB, median of "
-            f"{args.rounds}) - {verdict} goal >= 0.5x"
-        )
-        print(
-            f"worker memory growth: {growth_mb:.1f} MB peak RSS over the uploads - "
-            f"{memory} goal < 50 MB"
-        )
+        print(f"scratch database {name}: migrate, catalogue, agency, staff")
+        creds = prepare_template(dbs, name)
+        documents = work / "documents"
+        env = {**_app_env(dbs.sqlalchemy_url(name)), "CRM_DOCUMENTS_DIR": str(documents)}
+        process, port = start_app(env, work / "gunicorn.log")
+        referral = _post_json(port, "/api/v1/referrals", creds.agency_key, _submit_body("UP-1"))
+        frames = args.mb * MIB // FRAME
+        study = work / ("study.zip" if args.zip else "study.dcm")
+        print(f"writing a {args.mb} MiB {'ZIP of DICOM slices' if args.zip else 'DICOM'}")
+        write_zip(study, frames, work) if args.zip else write_dicom(study, frames)
+        size = study.stat().st_size
+        warm = work / "warm.dcm"
+        write_dicom(warm, 1)
+        timed_upload(port, creds.agency_key, referral["id"], warm)
+        worker = worker_pid(process.pid)
+        before = memory_mb(worker)
+        uploads, copies = [], []
+        for round_no in range(args.rounds):
+            make_unique(study, round_no)
+            uploads.append(timed_upload(port, creds.agency_key, referral["id"], study))
+            copies.append(timed_copy(study, documents))
+            print(
+                f"round {round_no + 1}: upload {size / MIB / uploads[-1]:7.1f} MiB/s, "
+                f"copy {size / MIB / copies[-1]:7.1f} MiB/s"
+            )
+        after = memory_mb(worker)
+        _summary(size, uploads, copies, before, after)
         return 0
     finally:
-        servers.stop_all()
-        dbs.drop_all()
-        shutil.rmtree(work, ignore_errors=True)
+        if process is not None:
+            stop_app(process)
+        if args.keep:
+            print(f"kept database {name}, files in {work}")
+        else:
+            dbs.drop_all()
+            shutil.rmtree(work, ignore_errors=True)
+
+
+def _summary(size, uploads, copies, before, after) -> None:
+    upload_rate = size / MIB / statistics.median(uploads)
+    copy_rate = size / MIB / statistics.median(copies)
+    ratio = upload_rate / copy_rate
+    rss_growth = after["VmRSS"] - before["VmRSS"]
+    peak_growth = after["VmHWM"] - before["VmRSS"]
+    print(f"file: {size / MIB:.0f} MiB; median upload {upload_rate:.1f} MiB/s, "
+          f"median copy {copy_rate:.1f} MiB/s")  # fmt: skip
+    print(f"upload throughput ratio: {ratio:.2f}x (goal >= {RATIO_GOAL}x)")
+    print(
+        f"worker RSS: {before['VmRSS']:.1f} MB before, {after['VmRSS']:.1f} MB after "
+        f"(growth {rss_growth:+.1f} MB); peak (VmHWM) {after['VmHWM']:.1f} MB, "
+        f"{peak_growth:+.1f} MB over the start (goal < {RSS_GOAL_MB} MB)"
+    )
+    print(
+        f"1-min load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs; "
+        "other work on the machine skews the ratio"
+    )
 
 
 if __name__ == "__main__":

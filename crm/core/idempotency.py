@@ -50,14 +50,43 @@ class IdempotencyKey(db.Model):
 
 
 def fingerprint_request() -> str:
+    digest = hashlib.sha256()
+    for part in (request.method.encode(), request.full_path.encode(), _canonical_body()):
+        digest.update(part + b"\0")
+    return digest.hexdigest()
+
+
+def _canonical_body() -> bytes:
+    """JSON canonically; a multipart form by its fields and each file's SHA-256, so an
+    upload of hundreds of MB is streamed to disk by the form parser, never read into memory
+    here (`get_data` would hold the whole body)."""
+    if request.mimetype == "multipart/form-data":
+        return _form_digest()
     body = request.get_data(cache=True)
     try:
-        canonical = json.dumps(json.loads(body), sort_keys=True, separators=(",", ":")).encode()
+        return json.dumps(json.loads(body), sort_keys=True, separators=(",", ":")).encode()
     except ValueError:
-        canonical = body
+        return body
+
+
+def _form_digest() -> bytes:
     digest = hashlib.sha256()
-    for part in (request.method.encode(), request.full_path.encode(), canonical):
-        digest.update(part + b"\0")
+    for name, value in sorted(request.form.items(multi=True)):
+        digest.update(f"field\0{name}\0{value}\0".encode())
+    for name, upload in sorted(request.files.items(multi=True), key=lambda item: item[0]):
+        digest.update(f"file\0{name}\0{upload.filename}\0".encode())
+        digest.update(_stream_sha256(upload.stream).encode() + b"\0")
+    return digest.digest()
+
+
+def _stream_sha256(stream: Any) -> str:
+    """A stream that hashed itself while written says so; any other is read in chunks."""
+    if isinstance(known := getattr(stream, "sha256", None), str):
+        return known
+    digest = hashlib.sha256()
+    while chunk := stream.read(2**20):
+        digest.update(chunk)
+    stream.seek(0)
     return digest.hexdigest()
 
 

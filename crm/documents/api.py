@@ -1,6 +1,8 @@
 from __future__ import annotations
 
-from pathlib import Path
+from collections.abc import Callable
+from functools import wraps
+from typing import Any
 
 from flask import request, send_file
 from flask_smorest import Blueprint
@@ -12,32 +14,43 @@ from crm.core.http import accepts
 from crm.core.idempotency import idempotent
 from crm.documents import operations, queries
 from crm.documents.schemas import DocumentSchema, UploadArgs, UploadFileArgs
-from crm.documents.upload import remove_leftover_temps, storage
+from crm.documents.upload import HashingTempFile, largest_upload, remove_leftover_temps, storage
 from crm.referrals.queries import referral_for
 
 blp = Blueprint("documents", __name__, description="Documents: MRI studies, reports, passports")
 
 
+def _referral_visible_first(view: Callable[..., Any]) -> Callable[..., Any]:
+    """Another agency's referral is a 404 before a byte of the body is read."""
+
+    @wraps(view)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        referral_for(current_actor(), kwargs["referral_id"])
+        return view(*args, **kwargs)
+
+    return wrapper
+
+
 @blp.post("/referrals/<int:referral_id>/documents")
 @accepts("multipart/form-data")
-@idempotent(lambda: current_actor().scope_key)
 @any_caller
+@_referral_visible_first
+@idempotent(lambda: current_actor().scope_key)
 @blp.arguments(UploadArgs, location="form")
 @blp.arguments(UploadFileArgs, location="files")
 @blp.response(201, DocumentSchema)
 def upload_document(form, files, referral_id: int):
     """Upload a document (multipart: `kind` and `file`); the type is read from the content.
 
-    An MRI for a referral waiting for one moves it to the specialist review.
+    The body is streamed to disk, never held in memory. An MRI for a referral in
+    `enquiry` or `awaiting_mri` moves it to `mri_review` and tells the specialists.
     """
     referral = referral_for(current_actor(), referral_id, for_update=True)
     upload = files["file"]
-    temp_path = Path(upload.stream.name) if hasattr(upload.stream, "name") else None
-    if temp_path is None:
+    if not isinstance(upload.stream, HashingTempFile):
         raise ValidationFailed({"file": "send the file as a multipart file part"})
-    upload.stream.close()
     return operations.store_document(
-        referral, form["kind"], upload.filename, temp_path, current_actor()
+        referral, form["kind"], upload.filename, upload.stream.received(), current_actor()
     )
 
 
@@ -72,9 +85,7 @@ def download_document(document_id: int):
 def _allow_large_bodies() -> None:
     """Uploads may be far larger than a JSON body; the per-kind limit is checked after."""
     if request.method == "POST" and request.path.endswith("/documents"):
-        request.max_content_length = (
-            max(operations.max_bytes("mri_study"), operations.max_bytes("other")) + 1024 * 1024
-        )
+        request.max_content_length = largest_upload() + 2**20  # + the multipart framing
 
 
 @blp.teardown_request

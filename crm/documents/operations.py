@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +18,7 @@ from crm.documents import dicom
 from crm.documents.models import Document
 from crm.documents.sniff import sniff
 from crm.documents.storage import sha256_of
-from crm.documents.upload import storage
+from crm.documents.upload import FileTooLarge, Received, storage
 from crm.documents.zipcheck import ZipLimits, ZipRefused, check_dicom_zip
 from crm.extensions import db
 from crm.messaging.outbox import enqueue
@@ -48,10 +49,6 @@ class UnsupportedFile(DomainError):
     status, code, title = 415, "unsupported-file", "This kind of file is not accepted"
 
 
-class FileTooLarge(DomainError):
-    status, code, title = 413, "file-too-large", "The file is larger than allowed"
-
-
 def max_bytes(kind: str) -> int:
     settings = current_app.config["CRM"]
     megabytes = (
@@ -76,50 +73,73 @@ def clean_filename(name: str | None) -> str:
     return (_UNSAFE_FILENAME.sub("_", base).strip(" .") or "upload")[:200]
 
 
-def _inspect(path: Path, kind: str) -> tuple[str, Path, dict[str, Any]]:
+def _refuse(reason: str) -> UnsupportedFile:
+    return UnsupportedFile(f"file: {reason}", field="file")
+
+
+def _inspect(received: Received, kind: str) -> tuple[str, Received, dict[str, Any]]:
     """(content type, the safe file to store, DICOM metadata); refuses what is not allowed."""
-    found = sniff(path)
+    found = sniff(received.path)
     if found == "zip":
         try:
-            check_dicom_zip(path, _zip_limits())
+            check_dicom_zip(received.path, _zip_limits())
         except ZipRefused as exc:
-            raise UnsupportedFile(f"file: {exc}", field="file") from exc
+            raise _refuse(str(exc)) from exc
         found = "dicom_zip"
     allowed = ALLOWED_CONTENT[kind]
     if found not in allowed:
         what = found or "not a DICOM, ZIP of DICOM, PDF, JPEG or PNG file"
-        raise UnsupportedFile(
-            f"file: {what} is not accepted as {kind} (accepted: {', '.join(sorted(allowed))})",
-            field="file",
-        )
-    if found == "dicom":
-        dicom.zero_preamble(path)
-        return found, path, dicom.read_file_metadata(path)
-    if found == "dicom_zip":
-        clean = path.with_suffix(".clean")
+        raise _refuse(f"{what} is not accepted as {kind} (accepted: {', '.join(sorted(allowed))})")
+    try:
+        if found == "dicom":  # its preamble was zeroed as it streamed in
+            return found, received, dicom.read_file_metadata(received.path)
+        if found == "dicom_zip":
+            clean = _clean_zip(received.path)
+            entries = check_dicom_zip(clean.path, _zip_limits())
+            return found, clean, dicom.read_zip_metadata(clean.path, entries)
+    except (dicom.NotDicom, ZipRefused) as exc:
+        raise _refuse(str(exc)) from exc
+    return found, received, {}
+
+
+def _clean_zip(path: Path) -> Received:
+    clean = path.with_suffix(".clean")
+    try:
         dicom.rewrite_zip_zeroing_preambles(path, clean)
-        path.unlink()
-        return found, clean, dicom.read_zip_metadata(clean, check_dicom_zip(clean, _zip_limits()))
-    return found, path, {}
+    except (zipfile.BadZipFile, EOFError, OSError) as exc:  # CRC or size not as declared
+        clean.unlink(missing_ok=True)
+        raise ZipRefused(f"the archive is damaged or lies about its contents ({exc})") from exc
+    finally:
+        path.unlink(missing_ok=True)
+    return Received(clean, sha256_of(clean), clean.stat().st_size)
 
 
 def store_document(
-    referral: Referral, kind: str, filename: str | None, temp_path: Path, actor: Actor
+    referral: Referral, kind: str, filename: str | None, upload: Received | Path, actor: Actor
 ) -> Document:
-    """Take ownership of an uploaded temp file: inspect, store, record, act."""
+    """Take ownership of an uploaded temp file: inspect, store, record, act.
+
+    `upload` is what the request streamed in (already hashed and sanitised), or a file on
+    disk (the demo, scripts), which is sanitised and hashed here.
+    """
+    received = upload if isinstance(upload, Received) else Received.of_path(upload)
+    stored: Received | None = None
     try:
-        size = temp_path.stat().st_size
-        if size == 0:
+        if received.size == 0:
             raise ValidationFailed({"file": "the file is empty"})
-        if size > max_bytes(kind):
-            raise FileTooLarge(f"file: {kind} may be at most {max_bytes(kind) // 2**20} MB")
-        content_type, safe_path, metadata = _inspect(temp_path, kind)
-        sha = sha256_of(safe_path)
-        size = safe_path.stat().st_size
-        storage().keep(safe_path, sha)
+        if received.size > max_bytes(kind):
+            raise FileTooLarge(
+                f"file: {kind} may be at most {max_bytes(kind) // 2**20} MB", field="file"
+            )
+        content_type, stored, metadata = _inspect(received, kind)
+        storage().keep(stored.path, stored.sha256)
     finally:
-        temp_path.unlink(missing_ok=True)
-    document = _record(referral, kind, filename, content_type, size, sha, metadata, actor)
+        received.path.unlink(missing_ok=True)
+        if stored is not None:
+            stored.path.unlink(missing_ok=True)
+    document = _record(
+        referral, kind, filename, content_type, stored.size, stored.sha256, metadata, actor
+    )
     if kind == "mri_study":
         _mri_arrived(referral, document, actor)
     return document
@@ -156,10 +176,8 @@ def _record(referral, kind, filename, content_type, size, sha, metadata, actor) 
 
 def _mri_arrived(referral: Referral, document: Document, actor: Actor) -> None:
     """An MRI for a referral waiting for one moves it to review and tells the specialists."""
-    if referral.stage == Stage.ENQUIRY:
-        move_to_stage(referral, Stage.AWAITING_MRI, actor, note="MRI uploaded")
-    if referral.stage != Stage.AWAITING_MRI:
-        return
+    if referral.stage not in (Stage.ENQUIRY, Stage.AWAITING_MRI):
+        return  # later stages keep their place; an extra study is simply on file
     move_to_stage(referral, Stage.MRI_REVIEW, actor, note="MRI uploaded")
     specialists = db.session.scalars(
         select(StaffUser).where(StaffUser.role == "specialist", StaffUser.active.is_(True))

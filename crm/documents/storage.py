@@ -48,10 +48,19 @@ class LocalStorage:
         return self.root / key[:2] / key[2:4] / key
 
     def keep(self, temp_path: Path, sha256: str) -> str:
+        """Durable, then visible: the bytes reach the disk before the rename publishes them,
+        so a crash leaves either no file or the whole file under its name."""
         target = self.path(sha256)
         target.parent.mkdir(parents=True, exist_ok=True)
         if target.exists():
             temp_path.unlink(missing_ok=True)
-        else:
-            os.replace(temp_path, target)  # atomic on one filesystem
+            return sha256
+        with temp_path.open("rb") as handle:
+            os.fsync(handle.fileno())
+        os.replace(temp_path, target)  # atomic on one filesystem
+        directory = os.open(target.parent, os.O_RDONLY)
+        try:
+            os.fsync(directory)
+        finally:
+            os.close(directory)
         return sha256

@@ -46,10 +46,19 @@ def check_dicom_zip(path: Path, limits: ZipLimits) -> list[zipfile.ZipInfo]:
         entries = [info for info in archive.infolist() if not info.is_dir()]
         _check_directory(entries, limits)
         for info in entries:
-            with archive.open(info) as member:
-                if not is_dicom(member.read(132)):
-                    raise ZipRefused(f"{info.filename!r} is not a DICOM file")
+            if not is_dicom(_head_of(archive, info)):
+                raise ZipRefused(f"{info.filename!r} is not a DICOM file")
         return entries
+
+
+def _head_of(archive: zipfile.ZipFile, info: zipfile.ZipInfo) -> bytes:
+    """The first bytes of an entry; an entry that fails its CRC or lies about its size
+    (zipfile stops at the declared size and checks) is refused, not a server error."""
+    try:
+        with archive.open(info) as member:
+            return member.read(132)
+    except (zipfile.BadZipFile, EOFError, NotImplementedError, RuntimeError) as exc:
+        raise ZipRefused(f"{info.filename!r} is damaged or unreadable ({exc})") from exc
 
 
 def _check_directory(entries: list[zipfile.ZipInfo], limits: ZipLimits) -> None:
