@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import event, func, inspect, select, update
+from sqlalchemy.engine import Connection
 
 from crm.catalogue.queries import procedure_by_code
 from crm.core import audit
@@ -21,6 +22,11 @@ from crm.referrals.operations import move_to_stage
 from crm.referrals.stages import PLAN_ACCEPTED_WITH_CONSENT, Stage
 
 REQUIRED_CONSENTS = ("treatment_information_acknowledged", "data_processing")
+
+
+# Where an acceptance came from, by who acted: the patient on the private link, or staff
+# recording an acceptance given another way (a signed form, a call).
+_SOURCES = {"patient": "patient_link", "staff": "staff"}
 
 
 class FrozenPlan(Conflict):
@@ -71,7 +77,7 @@ def _next_version(referral_id: int) -> int:
     return (latest or 0) + 1
 
 
-def _supersede_offered(referral_id: int, now) -> None:
+def _supersede_offered(referral_id: int, now: datetime) -> None:
     if db.session.scalar(
         select(TreatmentPlan.id).where(
             TreatmentPlan.referral_id == referral_id, TreatmentPlan.status == "accepted"
@@ -109,14 +115,24 @@ def _tell_about_offer(referral: Referral, plan: TreatmentPlan) -> None:
 
 
 def accept_plan(plan: TreatmentPlan, consents: dict[str, bool], actor: Actor) -> TreatmentPlan:
-    """The patient accepts this version, with both consents recorded."""
-    referral = db.session.get(Referral, plan.referral_id, with_for_update={"of": Referral})
+    """The patient accepts this version, with both consents recorded.
+
+    The referral's row lock serialises acceptances and new offers; the plan and the
+    referral are re-read under it, so a second click that waited on the lock sees the
+    first acceptance instead of the state it loaded before.
+    """
+    referral = db.session.get(
+        Referral, plan.referral_id, with_for_update={"of": Referral}, populate_existing=True
+    )
+    db.session.refresh(plan)
     if plan.status != "offered" or referral.stage != Stage.PLAN_OFFERED:
         raise Conflict("this plan is not open for acceptance", status=plan.status)
-    if plan.valid_until < date.today():
+    if plan.valid_until < utcnow().date():
         raise Conflict("this plan has expired; ask your coordinator for a new one")
     missing = {
-        name: "must be given to accept" for name in REQUIRED_CONSENTS if not consents.get(name)
+        name: "must be given (true) to accept"
+        for name in REQUIRED_CONSENTS
+        if consents.get(name) is not True
     }
     if missing:
         raise ValidationFailed(missing)
@@ -125,6 +141,7 @@ def accept_plan(plan: TreatmentPlan, consents: dict[str, bool], actor: Actor) ->
     plan.acceptance = {
         "consents": {name: True for name in REQUIRED_CONSENTS},
         "accepted_at": now.isoformat(),
+        "source": _SOURCES.get(actor.kind, actor.kind),
         "by": actor.label,
     }
     db.session.flush()
@@ -154,27 +171,35 @@ def register_guards() -> None:
     guards.register(PLAN_ACCEPTED_WITH_CONSENT, _accepted_with_consent)
 
 
-def _was_accepted(plan: TreatmentPlan) -> bool:
+# The freeze, below the operations: any ORM flush that would change or delete an accepted
+# plan or its items fails. The stored status is read on the flush's own connection, so an
+# object loaded before another transaction accepted the plan is caught too. Bulk
+# `update()`/`delete()` statements bypass mapper events; a PostgreSQL trigger (a migration)
+# would close that gap as well.
+
+
+def _stored_status(connection: Connection, plan_id: int | None) -> str | None:
+    if plan_id is None:
+        return None
+    return connection.scalar(select(TreatmentPlan.status).where(TreatmentPlan.id == plan_id))
+
+
+def _was_accepted(plan: TreatmentPlan, connection: Connection) -> bool:
     history = inspect(plan).attrs.status.history
     previous = history.deleted[0] if history.deleted else plan.status
-    return previous == "accepted"
+    return previous == "accepted" or _stored_status(connection, plan.id) == "accepted"
 
 
 @event.listens_for(TreatmentPlan, "before_update")
-def _freeze_plan(_mapper, _connection, plan: TreatmentPlan) -> None:
-    if _was_accepted(plan):
-        raise FrozenPlan(f"plan {plan.id} was accepted and is frozen")
-
-
 @event.listens_for(TreatmentPlan, "before_delete")
-def _keep_plan(_mapper, _connection, plan: TreatmentPlan) -> None:
-    if _was_accepted(plan):
+def _freeze_plan(_mapper, connection: Connection, plan: TreatmentPlan) -> None:
+    if _was_accepted(plan, connection):
         raise FrozenPlan(f"plan {plan.id} was accepted and is frozen")
 
 
+@event.listens_for(PlanLineItem, "before_insert")
 @event.listens_for(PlanLineItem, "before_update")
 @event.listens_for(PlanLineItem, "before_delete")
-def _freeze_items(_mapper, connection, item: PlanLineItem) -> None:
-    status = connection.scalar(select(TreatmentPlan.status).where(TreatmentPlan.id == item.plan_id))
-    if status == "accepted":
+def _freeze_items(_mapper, connection: Connection, item: PlanLineItem) -> None:
+    if _stored_status(connection, item.plan_id) == "accepted":
         raise FrozenPlan(f"plan {item.plan_id} was accepted and is frozen")

@@ -8,7 +8,7 @@ from crm.core.actors import Actor
 from crm.core.errors import NotFound
 from crm.extensions import db
 from crm.plans.models import TreatmentPlan
-from crm.referrals.queries import referral_for
+from crm.referrals.queries import MAX_ROW_ID, referral_for
 
 
 def plans_of(referral_id: int) -> Sequence[TreatmentPlan]:
@@ -33,7 +33,8 @@ def current_plan(referral_id: int) -> TreatmentPlan | None:
 
 
 def plan_for(actor: Actor, plan_id: int) -> TreatmentPlan:
-    plan = db.session.get(TreatmentPlan, plan_id)
+    # ids are `integer` columns: a larger number would fail in PostgreSQL, not find nothing
+    plan = db.session.get(TreatmentPlan, plan_id) if 0 < plan_id <= MAX_ROW_ID else None
     try:
         if plan is None:
             raise NotFound

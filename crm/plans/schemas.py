@@ -6,6 +6,7 @@ from typing import Any
 from babel.numbers import list_currencies
 from marshmallow import Schema, ValidationError, fields, validate, validates, validates_schema
 
+from crm.core.db import utcnow
 from crm.plans.models import LINE_KINDS
 
 MINOR = validate.Range(min=0, max=100_000_000_000)
@@ -46,8 +47,8 @@ class PlanArgs(Schema):
 
     @validates("valid_until")
     def in_the_future(self, value: date, **_: Any) -> None:
-        if value <= date.today():
-            raise ValidationError("must be a future date")
+        if value <= utcnow().date():
+            raise ValidationError("must be a future date (UTC)")
 
     @validates_schema
     def deposit_within_total(self, data: dict[str, Any], **_: Any) -> None:

@@ -19,6 +19,7 @@ from crm.portal.i18n import STRINGS, Words
 from crm.portal.links import resolve
 from crm.portal.ratelimit import FixedWindowLimiter
 from crm.referrals.models import Referral
+from crm.referrals.queries import MAX_ROW_ID
 
 portal = Blueprint("portal", __name__, template_folder="templates")
 _WOUND_STATES = ("healing_well", "red_or_swollen", "discharge", "opened")
@@ -108,7 +109,8 @@ def accept(token: str):
     referral = _referral(token)
     if referral is None:
         return _invalid()
-    plan = db.session.get(TreatmentPlan, request.form.get("plan_id", type=int) or 0)
+    plan_id = request.form.get("plan_id", type=int) or 0
+    plan = db.session.get(TreatmentPlan, plan_id) if 0 < plan_id <= MAX_ROW_ID else None
     if plan is None or plan.referral_id != referral.id:
         return _invalid()
     consents = {

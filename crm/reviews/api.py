@@ -23,7 +23,11 @@ blp = Blueprint("reviews", __name__, description="Specialist review queue and de
 @blp.response(200, QueueItemSchema(many=True))
 def review_queue(args):
     """Referrals in mri_review, oldest first, with the review SLA and breaches marked."""
-    return queries.review_queue(args["limit"], args["breached_only"])
+    queue = queries.review_queue(args["limit"], args["breached_only"])
+    if queue:  # it names patients: a read of their data, audited like the referral list
+        ids = [item["referral_id"] for item in queue]
+        audit.record(current_actor(), "review.queue", None, referral_ids=ids)
+    return queue
 
 
 @blp.post("/referrals/<int:referral_id>/reviews")

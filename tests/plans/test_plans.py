@@ -1,11 +1,12 @@
 """Treatment plans: versioned quotes in minor units, computed totals, frozen once accepted."""
 
-from datetime import date, timedelta
+from datetime import timedelta
 
 import pytest
 from sqlalchemy import select
 
 from crm.core.actors import Actor
+from crm.core.db import utcnow
 from crm.core.errors import Conflict, ValidationFailed
 from crm.plans.models import TreatmentPlan
 from crm.plans.operations import FrozenPlan, accept_plan
@@ -86,7 +87,7 @@ def test_a_total_cannot_be_entered(client, coordinator, candidate):
     [
         ({"currency": "EURO"}, "currency"),
         ({"currency": "XYZ"}, "currency"),
-        ({"valid_until": date.today().isoformat()}, "valid_until"),
+        ({"valid_until": utcnow().date().isoformat()}, "valid_until"),
         ({"deposit_minor": 10_000_000}, "deposit_minor"),
         ({"deposit_minor": -1}, "deposit_minor"),
         ({"items": []}, "items"),
@@ -139,7 +140,7 @@ def test_an_expired_or_superseded_plan_cannot_be_accepted(session, client, coord
     second = session.get(TreatmentPlan, _offer(client, coordinator, candidate).json["id"])
     with pytest.raises(Conflict):
         accept_plan(first, CONSENTS, _patient(candidate))
-    second.valid_until = date.today() - timedelta(days=1)
+    second.valid_until = utcnow().date() - timedelta(days=1)
     session.flush()
     with pytest.raises(Conflict, match="expired"):
         accept_plan(second, CONSENTS, _patient(candidate))

@@ -91,3 +91,8 @@ def test_a_red_flag_answer_tells_the_patient_to_call_and_opens_an_urgent_task(
     assert "Bitte rufen Sie uns sofort an" in page
     task = session.query(Task).filter_by(referral_id=referral.id, priority="urgent").one()
     assert task.source == "alert"
+
+
+def test_an_absurd_plan_id_is_a_plain_not_found(client, offered):
+    data = {"plan_id": str(2**40), "ack_info": "yes", "ack_data": "yes"}
+    assert client.post(_url(offered, "/accept"), data=data).status_code == 404
