@@ -25,6 +25,11 @@ def current_actor() -> Actor:
     return actor
 
 
+def caller_scope() -> str:
+    """Whose Idempotency-Keys these are: the calling agency or staff user."""
+    return current_actor().scope_key
+
+
 def _actor_from_header() -> Actor:
     header = request.headers.get("Authorization", "")
     scheme, _, secret = header.partition(" ")

@@ -7,7 +7,7 @@ from typing import Any
 from flask import request, send_file
 from flask_smorest import Blueprint
 
-from crm.auth.guards import any_caller, current_actor
+from crm.auth.guards import any_caller, caller_scope, current_actor
 from crm.core import audit
 from crm.core.errors import ValidationFailed
 from crm.core.http import accepts
@@ -35,7 +35,7 @@ def _referral_visible_first(view: Callable[..., Any]) -> Callable[..., Any]:
 @accepts("multipart/form-data")
 @any_caller
 @_referral_visible_first
-@idempotent(lambda: current_actor().scope_key)
+@idempotent(caller_scope)
 @blp.arguments(UploadArgs, location="form")
 @blp.arguments(UploadFileArgs, location="files")
 @blp.response(201, DocumentSchema)

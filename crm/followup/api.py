@@ -4,17 +4,13 @@ from __future__ import annotations
 
 from flask_smorest import Blueprint
 
-from crm.auth.guards import current_actor, staff_only
+from crm.auth.guards import caller_scope, current_actor, staff_only
 from crm.core.idempotency import idempotent
 from crm.followup import operations, queries
 from crm.followup.schemas import CheckInAnswersArgs, CheckInSchema
 from crm.referrals.queries import referral_for
 
 blp = Blueprint("followup", __name__, description="Follow-up check-ins")
-
-
-def _caller_scope() -> str:
-    return current_actor().scope_key
 
 
 @blp.get("/referrals/<int:referral_id>/check-ins")
@@ -26,7 +22,7 @@ def list_check_ins(referral_id: int):
 
 
 @blp.post("/referrals/<int:referral_id>/check-ins/<string:label>/answers")
-@idempotent(_caller_scope)
+@idempotent(caller_scope)
 @staff_only("coordinator", "manager")
 @blp.arguments(CheckInAnswersArgs)
 @blp.response(200, CheckInSchema)

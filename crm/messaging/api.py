@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from flask_smorest import Blueprint
 
-from crm.auth.guards import any_caller, current_actor, staff_only
+from crm.auth.guards import any_caller, caller_scope, current_actor, staff_only
 from crm.core.idempotency import idempotent
 from crm.messaging import operations, queries
 from crm.messaging.schemas import (
@@ -16,10 +16,6 @@ from crm.referrals.queries import referral_for
 blp = Blueprint("messages", __name__, description="Messages to and from patients")
 
 
-def _scope() -> str:
-    return current_actor().scope_key
-
-
 @blp.get("/referrals/<int:referral_id>/messages")
 @staff_only()
 @blp.response(200, TimelineSchema)
@@ -29,7 +25,7 @@ def message_timeline(referral_id: int):
 
 
 @blp.post("/referrals/<int:referral_id>/messages")
-@idempotent(_scope)
+@idempotent(caller_scope)
 @staff_only("coordinator", "manager")
 @blp.arguments(AdHocMessageArgs)
 @blp.response(201, OutboundSchema(many=True))

@@ -3,7 +3,7 @@ from __future__ import annotations
 from flask_smorest import Blueprint
 from sqlalchemy import select
 
-from crm.auth.guards import current_actor, staff_only
+from crm.auth.guards import caller_scope, current_actor, staff_only
 from crm.core import audit
 from crm.core.errors import Conflict, NotFound, ValidationFailed, flatten_marshmallow
 from crm.core.idempotency import idempotent
@@ -29,7 +29,7 @@ def list_rules():
 
 
 @blp.post("/nudge-rules")
-@idempotent(lambda: current_actor().scope_key)
+@idempotent(caller_scope)
 @staff_only("admin")
 @blp.arguments(NudgeRuleArgs)
 @blp.response(201, NudgeRuleSchema)

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from flask_smorest import Blueprint
 
-from crm.auth.guards import any_caller, current_actor, staff_only
+from crm.auth.guards import any_caller, caller_scope, current_actor, staff_only
 from crm.core import audit
 from crm.core.idempotency import idempotent
 from crm.plans import operations, queries
@@ -13,7 +13,7 @@ blp = Blueprint("plans", __name__, description="Treatment plans (versioned quote
 
 
 @blp.post("/referrals/<int:referral_id>/plans")
-@idempotent(lambda: current_actor().scope_key)
+@idempotent(caller_scope)
 @staff_only("coordinator", "manager")
 @blp.arguments(PlanArgs)
 @blp.response(201, TreatmentPlanSchema)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask_smorest import Blueprint
 from marshmallow import Schema, fields
 
-from crm.auth.guards import current_actor, staff_only
+from crm.auth.guards import caller_scope, current_actor, staff_only
 from crm.core import audit
 from crm.core.idempotency import idempotent
 from crm.portal import links
@@ -24,7 +24,7 @@ class RevokedSchema(Schema):
 
 
 @blp.post("/referrals/<int:referral_id>/patient-link")
-@idempotent(lambda: current_actor().scope_key)
+@idempotent(caller_scope)
 @staff_only("coordinator", "manager")
 @blp.response(201, PatientLinkSchema)
 def issue_link(referral_id: int):

@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask import url_for
 from flask_smorest import Blueprint
 
-from crm.auth.guards import agency_only, any_caller, current_actor, staff_only
+from crm.auth.guards import agency_only, any_caller, caller_scope, current_actor, staff_only
 from crm.core.idempotency import idempotent
 from crm.referrals import operations, queries
 from crm.referrals.schemas import (
@@ -24,16 +24,12 @@ from crm.referrals.schemas import (
 blp = Blueprint("referrals", __name__, description="Referrals through the pipeline")
 
 
-def _caller_scope() -> str:
-    return current_actor().scope_key
-
-
 def _detail(referral_id: int):
     return queries.referral_detail(current_actor(), referral_id)
 
 
 @blp.post("/referrals")
-@idempotent(_caller_scope)
+@idempotent(caller_scope)
 @any_caller
 @blp.arguments(ReferralCreateArgs)
 @blp.response(201, ReferralDetailSchema)
@@ -81,7 +77,7 @@ def update_patient_contact(args, referral_id: int):
 
 
 @blp.post("/referrals/<int:referral_id>/transitions")
-@idempotent(_caller_scope)
+@idempotent(caller_scope)
 @staff_only("coordinator", "specialist", "manager")
 @blp.arguments(TransitionArgs)
 @blp.response(201, TransitionSchema)
@@ -105,7 +101,7 @@ def assign_owner(args, referral_id: int):
 
 
 @blp.post("/referrals/<int:referral_id>/notes")
-@idempotent(_caller_scope)
+@idempotent(caller_scope)
 @staff_only()
 @blp.arguments(NoteArgs)
 @blp.response(201, NoteSchema)

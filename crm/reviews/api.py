@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from flask_smorest import Blueprint
 
-from crm.auth.guards import any_caller, current_actor, staff_only
+from crm.auth.guards import any_caller, caller_scope, current_actor, staff_only
 from crm.core import audit
 from crm.core.idempotency import idempotent
 from crm.referrals.queries import referral_for
@@ -31,7 +31,7 @@ def review_queue(args):
 
 
 @blp.post("/referrals/<int:referral_id>/reviews")
-@idempotent(lambda: current_actor().scope_key)
+@idempotent(caller_scope)
 @staff_only("specialist")
 @blp.arguments(ReviewArgs)
 @blp.response(201, ReviewSchema)

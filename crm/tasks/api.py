@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from flask_smorest import Blueprint
 
-from crm.auth.guards import current_actor, staff_only
+from crm.auth.guards import caller_scope, current_actor, staff_only
 from crm.core.idempotency import idempotent
 from crm.referrals.queries import referral_for
 from crm.tasks import operations, queries
@@ -19,10 +19,6 @@ from crm.tasks.schemas import (
 blp = Blueprint("tasks", __name__, description="Coordinator tasks")
 
 
-def _caller_scope() -> str:
-    return current_actor().scope_key
-
-
 @blp.get("/tasks")
 @staff_only("coordinator", "manager")
 @blp.arguments(TaskListArgs, location="query")
@@ -33,7 +29,7 @@ def list_tasks(args):
 
 
 @blp.post("/tasks")
-@idempotent(_caller_scope)
+@idempotent(caller_scope)
 @staff_only("coordinator", "manager")
 @blp.arguments(TaskCreateArgs)
 @blp.response(201, TaskSchema)

@@ -5,17 +5,13 @@ from __future__ import annotations
 from flask import Response
 from flask_smorest import Blueprint
 
-from crm.auth.guards import any_caller, current_actor, staff_only
+from crm.auth.guards import any_caller, caller_scope, current_actor, staff_only
 from crm.core.idempotency import idempotent
 from crm.referrals.queries import referral_for
 from crm.travel import operations, queries
 from crm.travel.schemas import MomentArgs, TripArgs, TripSchema
 
 blp = Blueprint("travel", __name__, description="Travel: itinerary, flights, hotel, visa letter")
-
-
-def _caller_scope() -> str:
-    return current_actor().scope_key
 
 
 def _locked_referral(referral_id: int):
@@ -74,7 +70,7 @@ def _record(step, args, referral_id: int):
 
 
 @blp.post("/referrals/<int:referral_id>/admission")
-@idempotent(_caller_scope)
+@idempotent(caller_scope)
 @staff_only("coordinator")
 @blp.arguments(MomentArgs)
 @blp.response(200, TripSchema)
@@ -84,7 +80,7 @@ def record_admission(args, referral_id: int):
 
 
 @blp.post("/referrals/<int:referral_id>/discharge")
-@idempotent(_caller_scope)
+@idempotent(caller_scope)
 @staff_only("coordinator")
 @blp.arguments(MomentArgs)
 @blp.response(200, TripSchema)
@@ -94,7 +90,7 @@ def record_discharge(args, referral_id: int):
 
 
 @blp.post("/referrals/<int:referral_id>/departure")
-@idempotent(_caller_scope)
+@idempotent(caller_scope)
 @staff_only("coordinator")
 @blp.arguments(MomentArgs)
 @blp.response(200, TripSchema)
