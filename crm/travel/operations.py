@@ -157,35 +157,68 @@ def _not_before(moment: datetime, earlier: datetime | None, what: str) -> None:
         raise ValidationFailed({"at": f"must be after the {what} ({earlier.isoformat()})"})
 
 
-def record_admission(referral: Referral, at: datetime | None, actor: Actor) -> Trip:
+def _stay_event(
+    referral: Referral,
+    at: datetime | None,
+    actor: Actor,
+    *,
+    column: str,
+    stage: Stage,
+    action: str,
+    note: str,
+    after: tuple[str, str] | None = None,
+) -> Trip:
+    """Record one step of the stay on the trip and move the referral to its stage.
+
+    `after` names the trip column (and its words) this step may not precede.
+    """
     trip = booked_trip(referral, for_update=True)
     moment = _moment(trip, at)
-    move_to_stage(referral, Stage.IN_TREATMENT, actor, note="admitted")
-    trip.admitted_at = moment
+    if after is not None:
+        _not_before(moment, getattr(trip, after[0]), after[1])
+    if stage is Stage.POST_OP:
+        schedule_check_ins(referral, moment)  # before the move, so they count from `moment`
+    move_to_stage(referral, stage, actor, note=note)
+    setattr(trip, column, moment)
     db.session.flush()
-    audit.record(actor, "trip.admission", referral.id)
+    audit.record(actor, action, referral.id)
     return trip
+
+
+def record_admission(referral: Referral, at: datetime | None, actor: Actor) -> Trip:
+    return _stay_event(
+        referral,
+        at,
+        actor,
+        column="admitted_at",
+        stage=Stage.IN_TREATMENT,
+        action="trip.admission",
+        note="admitted",
+    )
 
 
 def record_discharge(referral: Referral, at: datetime | None, actor: Actor) -> Trip:
-    """Discharged: post-op, and the follow-up check-ins are counted from now."""
-    trip = booked_trip(referral, for_update=True)
-    moment = _moment(trip, at)
-    _not_before(moment, trip.admitted_at, "admission")
-    schedule_check_ins(referral, moment)  # before the move, so they count from `moment`
-    move_to_stage(referral, Stage.POST_OP, actor, note="discharged")
-    trip.discharged_at = moment
-    db.session.flush()
-    audit.record(actor, "trip.discharge", referral.id)
-    return trip
+    """Discharged: post-op, and the follow-up check-ins are counted from the discharge."""
+    return _stay_event(
+        referral,
+        at,
+        actor,
+        column="discharged_at",
+        stage=Stage.POST_OP,
+        action="trip.discharge",
+        note="discharged",
+        after=("admitted_at", "admission"),
+    )
 
 
 def record_departure(referral: Referral, at: datetime | None, actor: Actor) -> Trip:
-    trip = booked_trip(referral, for_update=True)
-    moment = _moment(trip, at)
-    _not_before(moment, trip.discharged_at, "discharge")
-    move_to_stage(referral, Stage.FOLLOW_UP, actor, note="went home")
-    trip.departed_at = moment
-    db.session.flush()
-    audit.record(actor, "trip.departure", referral.id)
-    return trip
+    return _stay_event(
+        referral,
+        at,
+        actor,
+        column="departed_at",
+        stage=Stage.FOLLOW_UP,
+        action="trip.departure",
+        note="went home",
+        after=("discharged_at", "discharge"),
+    )
