@@ -134,3 +134,18 @@ def client(app: Flask, connection: Connection) -> FlaskClient:
 @pytest.fixture
 def factory(session) -> Factory:
     return Factory(session)
+
+
+@pytest.fixture
+def agency(factory: Factory):
+    return factory.agency()
+
+
+@pytest.fixture
+def coordinator(factory: Factory):
+    return factory.staff("coordinator")
+
+
+@pytest.fixture
+def specialist(factory: Factory):
+    return factory.staff("specialist")

@@ -22,11 +22,6 @@ PNG = b"\x89PNG\r\n\x1a\n" + b"\0" * 64
 
 
 @pytest.fixture
-def agency(factory):
-    return factory.agency()
-
-
-@pytest.fixture
 def referral(factory, agency):
     return factory.referral(agency, patient={"date_of_birth": "1980-04-02"})
 

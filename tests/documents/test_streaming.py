@@ -23,11 +23,6 @@ POLYGLOT = b"MZ\x90\x00" + b"payload".ljust(124, b"!")
 
 
 @pytest.fixture
-def agency(factory):
-    return factory.agency()
-
-
-@pytest.fixture
 def referral(factory, agency):
     return factory.referral(agency, patient={"date_of_birth": "1980-04-02"})
 

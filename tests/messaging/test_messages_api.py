@@ -21,16 +21,6 @@ def _daytime(app, monkeypatch):
 
 
 @pytest.fixture
-def agency(factory):
-    return factory.agency()
-
-
-@pytest.fixture
-def coordinator(factory):
-    return factory.staff("coordinator")
-
-
-@pytest.fixture
 def referral(factory, agency):
     return factory.referral(agency, patient={"phone": "+905321234567", "language": "en"})
 

@@ -20,16 +20,6 @@ CONSENTS = {"treatment_information_acknowledged": True, "data_processing": True}
 
 
 @pytest.fixture
-def agency(factory):
-    return factory.agency()
-
-
-@pytest.fixture
-def coordinator(factory):
-    return factory.staff("coordinator")
-
-
-@pytest.fixture
 def candidate(factory, agency, coordinator):
     return reviewed_as_candidate(factory, agency, coordinator)
 

@@ -13,21 +13,6 @@ from tests.plans.support import CANDIDATE, in_review
 API = "/api/v1"
 
 
-@pytest.fixture
-def agency(factory):
-    return factory.agency()
-
-
-@pytest.fixture
-def coordinator(factory):
-    return factory.staff("coordinator")
-
-
-@pytest.fixture
-def specialist(factory):
-    return factory.staff("specialist")
-
-
 def _review(client, specialist, referral, **body):
     return client.post(
         f"{API}/referrals/{referral.id}/reviews",

@@ -12,13 +12,3 @@ def _core_guards(monkeypatch):
 @pytest.fixture(autouse=True)
 def _no_quiet_hours(app, monkeypatch):
     monkeypatch.setitem(app.config["CRM"], "QUIET_HOURS", NO_QUIET_HOURS)
-
-
-@pytest.fixture
-def agency(factory):
-    return factory.agency()
-
-
-@pytest.fixture
-def coordinator(factory):
-    return factory.staff("coordinator")
