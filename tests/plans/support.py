@@ -6,6 +6,7 @@ from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
+from crm.core.actors import Actor
 from crm.documents.operations import store_document
 from crm.documents.samples import write_sample_mri
 from crm.documents.upload import storage
@@ -73,3 +74,28 @@ def plan_body(**overrides: Any) -> dict[str, Any]:
     }
     body.update(overrides)
     return body
+
+
+CONSENTS = {"treatment_information_acknowledged": True, "data_processing": True}
+
+
+def patient_of(referral: Referral) -> Actor:
+    return Actor("patient", referral.patient_id, "patient")
+
+
+def offer(client, caller: Caller, referral: Referral, **overrides: Any):
+    """POST a plan version through the API."""
+    return client.post(
+        f"/api/v1/referrals/{referral.id}/plans",
+        json=plan_body(**overrides),
+        headers=caller.headers(),
+    )
+
+
+def review(client, specialist: Caller, referral: Referral, **body: Any):
+    """POST a specialist review (a candidate unless `body` says otherwise)."""
+    return client.post(
+        f"/api/v1/referrals/{referral.id}/reviews",
+        json={**CANDIDATE, **body},
+        headers=specialist.headers(),
+    )

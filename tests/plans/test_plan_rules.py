@@ -3,7 +3,6 @@
 import pytest
 from sqlalchemy import select
 
-from crm.core.actors import Actor
 from crm.core.audit import AuditEvent
 from crm.core.db import utcnow
 from crm.core.errors import Conflict, ValidationFailed
@@ -13,33 +12,17 @@ from crm.plans.queries import current_plan
 from crm.referrals.models import Referral
 from crm.referrals.operations import move_to_stage
 from tests.messaging.support import outbox_for
-from tests.plans.support import plan_body, reviewed_as_candidate
+from tests.plans.support import CONSENTS, reviewed_as_candidate
+from tests.plans.support import offer as _offer
+from tests.plans.support import patient_of as _patient
 
 API = "/api/v1"
-CONSENTS = {"treatment_information_acknowledged": True, "data_processing": True}
-
-
-@pytest.fixture
-def candidate(factory, agency, coordinator):
-    return reviewed_as_candidate(factory, agency, coordinator)
-
-
-def _offer(client, caller, referral, **overrides):
-    return client.post(
-        f"{API}/referrals/{referral.id}/plans",
-        json=plan_body(**overrides),
-        headers=caller.headers(),
-    )
 
 
 def _offered(session, client, coordinator, referral) -> TreatmentPlan:
     response = _offer(client, coordinator, referral)
     assert response.status_code == 201, response.json
     return session.get(TreatmentPlan, response.json["id"])
-
-
-def _patient(referral) -> Actor:
-    return Actor("patient", referral.patient_id, "patient")
 
 
 def test_a_direct_referral_has_no_agency_to_tell(client, factory, coordinator):

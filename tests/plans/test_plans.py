@@ -5,33 +5,16 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import select
 
-from crm.core.actors import Actor
 from crm.core.db import utcnow
 from crm.core.errors import Conflict, ValidationFailed
 from crm.plans.models import TreatmentPlan
 from crm.plans.operations import FrozenPlan, accept_plan
 from tests.messaging.support import outbox_for
-from tests.plans.support import in_review, plan_body, reviewed_as_candidate
+from tests.plans.support import CONSENTS, in_review
+from tests.plans.support import offer as _offer
+from tests.plans.support import patient_of as _patient
 
 API = "/api/v1"
-CONSENTS = {"treatment_information_acknowledged": True, "data_processing": True}
-
-
-@pytest.fixture
-def candidate(factory, agency, coordinator):
-    return reviewed_as_candidate(factory, agency, coordinator)
-
-
-def _offer(client, coordinator, referral, **overrides):
-    return client.post(
-        f"{API}/referrals/{referral.id}/plans",
-        json=plan_body(**overrides),
-        headers=coordinator.headers(),
-    )
-
-
-def _patient(referral) -> Actor:
-    return Actor("patient", referral.patient_id, "patient")
 
 
 def test_the_first_offer_moves_the_referral_and_tells_patient_and_agency(

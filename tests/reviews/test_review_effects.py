@@ -10,17 +10,10 @@ from crm.core.db import utcnow
 from crm.referrals.models import Referral
 from crm.reviews.models import Review
 from tests.messaging.support import outbox_for
-from tests.plans.support import CANDIDATE, in_review
+from tests.plans.support import in_review
+from tests.plans.support import review as _review
 
 API = "/api/v1"
-
-
-def _review(client, specialist, referral, **body):
-    return client.post(
-        f"{API}/referrals/{referral.id}/reviews",
-        json={**CANDIDATE, **body},
-        headers=specialist.headers(),
-    )
 
 
 def _queue(client, caller, **params):

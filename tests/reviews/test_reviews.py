@@ -8,17 +8,10 @@ from sqlalchemy import update
 from crm.core.db import utcnow
 from crm.referrals.models import Referral
 from tests.messaging.support import outbox_for
-from tests.plans.support import CANDIDATE, in_review
+from tests.plans.support import in_review
+from tests.plans.support import review as _review
 
 API = "/api/v1"
-
-
-def _review(client, specialist, referral, **body):
-    return client.post(
-        f"{API}/referrals/{referral.id}/reviews",
-        json={**CANDIDATE, **body},
-        headers=specialist.headers(),
-    )
 
 
 def test_the_queue_is_oldest_first_with_breaches_of_the_sla_marked(
