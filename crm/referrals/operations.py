@@ -86,7 +86,7 @@ def move_to_stage(
         held_from=Stage(referral.held_from_stage) if referral.held_from_stage else None,
         reason=reason,
         note=note,
-        facts=guards.facts_for(referral),
+        facts=guards.facts_for(referral, Stage(target)),
     )
     try:
         plan = plan_transition(request, guards.active_guards())
