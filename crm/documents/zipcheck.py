@@ -57,6 +57,7 @@ def _head_of(archive: zipfile.ZipFile, info: zipfile.ZipInfo) -> bytes:
     try:
         with archive.open(info) as member:
             return member.read(132)
+    # zipfile raises NotImplementedError for a compression method it cannot read.
     except (zipfile.BadZipFile, EOFError, NotImplementedError, RuntimeError) as exc:
         raise ZipRefused(f"{info.filename!r} is damaged or unreadable ({exc})") from exc
 
