@@ -23,7 +23,7 @@ names are that database's name + "_msg_" + a random suffix) and dropped on the w
    load-nudge-rules`. Every referral has a fired nudge (and the SMS it sent, in the
    outbox) and most have a nudge pending in the future; the same 100 referrals (ids
    10, 20, ..., 1000, in both) have an `mri_missing_reminder` due now. After ANALYZE,
-   `crm.nudges.operations.sweep()` runs in an app context inside an outer transaction
+   `crm.nudges.jobs.sweep()` runs in an app context inside an outer transaction
    that is rolled back afterwards (the sweep's own commits become savepoints), so each
    run fires exactly those 100; one warm-up, then 5 timed runs per database,
    alternating. Goal: median(100k) / median(1k) <= 1.5.
@@ -673,7 +673,7 @@ def measure_sweep(
 ) -> dict[str, list[float]]:
     from crm import create_app
     from crm.extensions import db
-    from crm.nudges.operations import sweep
+    from crm.nudges.jobs import sweep
 
     sizes = {"1k": args.small, "100k": args.large}
     apps = {}

@@ -24,7 +24,7 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
     api = _init_extensions(app)
     _register_blueprints(app, api)
     _register_cli(app)
-    features.register()
+    features.wire(app)
     return app
 
 

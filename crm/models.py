@@ -9,9 +9,8 @@ from crm.documents.models import Document
 from crm.followup.models import CheckIn
 from crm.messaging.models import InboundMessage, OutboxMessage, TemplateOverride
 from crm.nudges.models import NudgeRule, ScheduledNudge
-from crm.patients.models import Patient, PatientConsent
+from crm.patients.models import Patient, PatientConsent, PatientLink
 from crm.plans.models import PlanLineItem, TreatmentPlan
-from crm.portal.models import PatientLink
 from crm.referrals.models import Referral, ReferralNote, StageTransition
 from crm.reviews.models import Review
 from crm.tasks.models import Task

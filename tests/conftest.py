@@ -20,12 +20,18 @@ from sqlalchemy.engine import Connection
 from crm import create_app
 from crm.catalogue.operations import load_catalogue
 from crm.extensions import db
+from crm.features import ALL_FEATURES, Wiring, build, install
 from crm.nudges.operations import load_rules
 from tests.factories import Factory
+from tests.messaging.support import NO_QUIET_HOURS
 
 ROOT = Path(__file__).resolve().parent.parent
 TEST_DATABASE_URL = os.environ.get("CRM_TEST_DATABASE_URL")
 ON_POSTGRES = bool(TEST_DATABASE_URL and TEST_DATABASE_URL.startswith("postgresql"))
+
+# The features whose only part in a move is a guard's fact (an MRI on file, a candidate
+# review, an accepted plan): tests about later stages walk the pipeline without them.
+CLINICAL_GUARD_FEATURES = frozenset({"documents", "reviews", "plans"})
 
 postgres_only = pytest.mark.skipif(
     not ON_POSTGRES,
@@ -149,3 +155,41 @@ def coordinator(factory: Factory):
 @pytest.fixture
 def specialist(factory: Factory):
     return factory.staff("specialist")
+
+
+class FeatureSwitch:
+    """Which features are wired for one test; the app's own wiring comes back after it."""
+
+    def __init__(self, app: Flask) -> None:
+        self._app = app
+        self.wiring: Wiring = app.extensions["crm.features"]
+
+    def only(self, *names: str) -> Wiring:
+        self.wiring = build(names)
+        install(self._app, self.wiring)
+        return self.wiring
+
+
+@pytest.fixture
+def features(app: Flask) -> Iterator[FeatureSwitch]:
+    """`features.only("nudges", "tasks")` switches on just those for this test;
+    `features.wiring.events.subscribe(...)` listens to what the test publishes."""
+    original = app.extensions["crm.features"]
+    install(app, build(original.features))  # a test's subscriptions never outlive it
+    switch = FeatureSwitch(app)
+    try:
+        yield switch
+    finally:
+        install(app, original)
+
+
+@pytest.fixture
+def without_clinical_guards(features: FeatureSwitch) -> Wiring:
+    """Walk the pipeline by the state machine alone: the facts behind the document, review
+    and plan guards belong to those features and are tested there."""
+    return features.only(*(name for name in ALL_FEATURES if name not in CLINICAL_GUARD_FEATURES))
+
+
+@pytest.fixture
+def no_quiet_hours(app: Flask, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(app.config["CRM"], "QUIET_HOURS", NO_QUIET_HOURS)

@@ -8,13 +8,15 @@ from pathlib import Path
 from typing import Any
 
 from flask import current_app
-from sqlalchemy import exists, select
+from sqlalchemy import select
 
 from crm.auth.models import StaffUser
 from crm.core import audit
 from crm.core.actors import Actor
 from crm.core.errors import DomainError, ValidationFailed
+from crm.core.events import publish
 from crm.documents import dicom
+from crm.documents.events import DocumentAdded
 from crm.documents.models import Document
 from crm.documents.sniff import sniff
 from crm.documents.storage import sha256_of
@@ -22,10 +24,9 @@ from crm.documents.upload import FileTooLarge, Received, storage
 from crm.documents.zipcheck import ZipLimits, ZipRefused, check_dicom_zip
 from crm.extensions import db
 from crm.messaging.outbox import enqueue
-from crm.referrals import guards
 from crm.referrals.models import Referral
 from crm.referrals.operations import move_to_stage
-from crm.referrals.stages import MRI_ON_FILE, Stage
+from crm.referrals.stages import Stage
 
 # Which content each kind may be: an MRI study is imaging, a passport a scan or a PDF.
 ALLOWED_CONTENT = {
@@ -140,6 +141,7 @@ def store_document(
     document = _record(
         referral, kind, filename, content_type, stored.size, stored.sha256, metadata, actor
     )
+    publish(DocumentAdded(referral, document, actor))
     if kind == "mri_study":
         _mri_arrived(referral, document, actor)
     return document
@@ -191,14 +193,3 @@ def _mri_arrived(referral: Referral, document: Document, actor: Actor) -> None:
             key=f"mri:{document.id}:specialist:{specialist.id}",
             staff=specialist,
         )
-
-
-def _has_mri(referral: Referral) -> dict[str, Any]:
-    present = db.session.scalar(
-        select(exists().where(Document.referral_id == referral.id, Document.kind == "mri_study"))
-    )
-    return {"has_mri": bool(present)}
-
-
-def register_guards() -> None:
-    guards.register(MRI_ON_FILE, _has_mri)

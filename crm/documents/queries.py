@@ -1,13 +1,15 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import exists, select
 
 from crm.core.actors import Actor
 from crm.core.errors import NotFound
 from crm.documents.models import Document
 from crm.extensions import db
+from crm.referrals.models import Referral
 from crm.referrals.queries import referral_for
 
 
@@ -27,3 +29,11 @@ def document_for(actor: Actor, document_id: int) -> Document:
     except NotFound as exc:
         raise NotFound(f"no document {document_id}") from exc
     return document
+
+
+def has_mri(referral: Referral) -> dict[str, Any]:
+    """The fact behind the guard `mri_document_present`."""
+    present = db.session.scalar(
+        select(exists().where(Document.referral_id == referral.id, Document.kind == "mri_study"))
+    )
+    return {"has_mri": bool(present)}

@@ -14,23 +14,23 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from marshmallow import ValidationError
-from sqlalchemy import select, update
+from sqlalchemy import select
 
 from crm.core import audit
 from crm.core.actors import SYSTEM, Actor
 from crm.core.db import utcnow
 from crm.core.errors import Conflict, Forbidden, ValidationFailed, flatten_marshmallow
+from crm.core.events import publish
 from crm.extensions import db
+from crm.followup.events import AlertRaised, CheckInAnswered
 from crm.followup.models import CheckIn
 from crm.followup.queries import check_ins_of, open_check_in
 from crm.followup.schemas import CheckInAnswersArgs
 from crm.messaging.outbox import enqueue
-from crm.nudges import operations as nudges
-from crm.nudges.models import NudgeRule, ScheduledNudge
+from crm.referrals.events import MilestoneDated, MilestoneSettled
 from crm.referrals.models import Referral
 from crm.referrals.operations import move_to_stage
 from crm.referrals.stages import Stage
-from crm.tasks.operations import open_task
 
 __all__ = ["assess", "open_check_in", "record_answers", "schedule_check_ins"]
 
@@ -82,10 +82,11 @@ def assess(answers: Mapping[str, Any], previous: Mapping[str, Any] | None) -> As
 def schedule_check_ins(
     referral: Referral, discharged_at: datetime, now: datetime | None = None
 ) -> list[CheckIn]:
-    """One check-in per point of the procedure's schedule, counted from discharge, each
-    with its `follow_up_checkin` nudge. Points already created are left as they are."""
+    """One check-in per point of the procedure's schedule, counted from discharge, each a
+    dated milestone (its messages say how long ago treatment was). Points already created
+    are left as they are."""
     existing = {c.label: c for c in check_ins_of(referral.id)}
-    created = []
+    created: list[tuple[CheckIn, int]] = []
     for position, point in enumerate(referral.procedure.follow_up_schedule):
         if point["label"] in existing:
             continue
@@ -96,23 +97,19 @@ def schedule_check_ins(
             due_at=discharged_at + timedelta(days=point["offset_days"]),
         )
         db.session.add(check_in)
-        created.append(check_in)
+        created.append((check_in, point["offset_days"]))
     db.session.flush()
-    for check_in in created:
-        nudges.schedule_for_date(referral, DATE_NAME, check_in.due_at, now, replace=False)
-    return created
-
-
-def _since_treatment(referral: Referral, due_at: datetime) -> dict[str, Any]:
-    """The nudge's template says how long ago treatment was: the point's offset."""
-    label = db.session.scalar(
-        select(CheckIn.label).where(CheckIn.referral_id == referral.id, CheckIn.due_at == due_at)
-    )
-    offsets = {p["label"]: p["offset_days"] for p in referral.procedure.follow_up_schedule}
-    return {"since_treatment": timedelta(days=offsets.get(label, 0))}
-
-
-nudges.register_date_context(DATE_NAME, _since_treatment)
+    for check_in, offset_days in created:
+        publish(
+            MilestoneDated(
+                referral,
+                DATE_NAME,
+                check_in.due_at,
+                series=True,
+                context={"since_treatment": offset_days},
+            )
+        )
+    return [check_in for check_in, _ in created]
 
 
 def _load(answers: Mapping[str, Any]) -> dict[str, Any]:
@@ -167,29 +164,15 @@ def record_answers(
     db.session.flush()
     referral = db.session.get(Referral, check_in.referral_id)
     assert referral is not None  # the foreign key
-    _cancel_reminder(check_in, now)
+    publish(MilestoneSettled(referral, DATE_NAME, check_in.due_at))  # its reminder is moot
     audit.record(
         actor, "check_in.answer", referral.id, label=check_in.label, alert=assessment.alert
     )
+    publish(CheckInAnswered(referral, check_in, actor, assessment.alert))
     if assessment.alert != "none":
         _raise_alert(referral, check_in, assessment, now)
     _complete_after_last(referral, check_in, assessment)
     return check_in
-
-
-def _cancel_reminder(check_in: CheckIn, now: datetime) -> None:
-    """Answered before its message went: the message is moot."""
-    rules = select(NudgeRule.id).where(NudgeRule.date_name == DATE_NAME)
-    db.session.execute(
-        update(ScheduledNudge)
-        .where(
-            ScheduledNudge.referral_id == check_in.referral_id,
-            ScheduledNudge.status == "pending",
-            ScheduledNudge.trigger_at == check_in.due_at,
-            ScheduledNudge.rule_id.in_(rules),
-        )
-        .values(status="cancelled", finished_at=now)
-    )
 
 
 def _raise_alert(
@@ -199,15 +182,7 @@ def _raise_alert(
         "; ".join(assessment.reasons)
     )
     key = f"check-in-alert:{check_in.id}"
-    open_task(
-        referral,
-        f"URGENT follow-up alert ({assessment.alert.replace('_', ' ')}): call the patient",
-        "alert",
-        detail=summary,
-        priority="urgent",
-        due_at=now,
-        dedupe_key=key,
-    )
+    publish(AlertRaised(referral, check_in, assessment.alert, summary, now))
     enqueue(
         referral,
         kind="follow_up_alert_coordinator",

@@ -18,6 +18,7 @@ from crm.core import audit
 from crm.core.actors import Actor
 from crm.core.db import utcnow
 from crm.core.errors import Forbidden, NotFound, ValidationFailed
+from crm.core.events import publish
 from crm.extensions import db
 from crm.messaging.keywords import InboundKind, classify
 from crm.messaging.models import InboundMessage, OutboxMessage
@@ -25,9 +26,9 @@ from crm.messaging.sms import mask_phone
 from crm.patients.links import read_unsubscribe_token
 from crm.patients.models import Patient
 from crm.patients.operations import set_consent
+from crm.referrals.events import AttentionNeeded
 from crm.referrals.models import Referral
 from crm.referrals.stages import TERMINAL
-from crm.tasks.operations import open_task
 
 log = logging.getLogger(__name__)
 webhooks = Blueprint("webhooks", __name__)
@@ -163,12 +164,14 @@ def _act_on(kind: str, patients: list[Patient], referral: Referral | None, sid: 
     if kind == InboundKind.HELP:
         return f"{settings['HOSPITAL_NAME']}: call us on {settings['HOSPITAL_PHONE']}."
     if referral is not None:
-        open_task(
-            referral,
-            "The patient replied by SMS",
-            "reply",
-            detail="Read the reply in the referral's message timeline.",
-            dedupe_key=f"reply:{sid}",
+        publish(
+            AttentionNeeded(
+                referral,
+                "The patient replied by SMS",
+                "reply",
+                detail="Read the reply in the referral's message timeline.",
+                dedupe_key=f"reply:{sid}",
+            )
         )
     return None
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import JSON, CheckConstraint, ForeignKey, Index, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
@@ -71,6 +72,9 @@ class ScheduledNudge(db.Model):
     status: Mapped[str] = mapped_column(String(10), default="pending")
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     finished_at: Mapped[datetime | None]
+    # What the feature that set the date lets its messages say (follow-up: time since
+    # treatment); the nudges know nothing of where a date comes from.
+    context: Mapped[dict[str, Any] | None] = mapped_column(JSON)
 
     rule: Mapped[NudgeRule] = relationship(lazy="joined")
     referral: Mapped[Referral] = relationship()

@@ -7,9 +7,8 @@ so its cost follows what is due, not how many referrals exist.
 
 from __future__ import annotations
 
-import logging
 import tomllib
-from collections.abc import Callable
+from collections.abc import Mapping
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -20,14 +19,14 @@ from sqlalchemy import select, update
 from crm.core.data_files import upsert_by_code
 from crm.core.db import utcnow
 from crm.core.errors import ValidationFailed, flatten_marshmallow
+from crm.core.events import publish
 from crm.extensions import db
 from crm.messaging.outbox import enqueue
 from crm.nudges.models import NudgeRule, ScheduledNudge
 from crm.nudges.schemas import NudgeRuleArgs
+from crm.referrals.events import AttentionNeeded
 from crm.referrals.models import Referral
-from crm.tasks.operations import open_task
 
-log = logging.getLogger(__name__)
 NEVER_NUDGED_STAGES = frozenset({"lost", "on_hold"})
 
 
@@ -96,11 +95,13 @@ def schedule_for_date(
     now: datetime | None = None,
     *,
     replace: bool = True,
+    context: Mapping[str, Any] | None = None,
 ) -> None:
     """A dated event (travel, admission, discharge) was set or moved: (re)schedule its rules.
 
     `replace=False` adds one more date of the same name (a series, such as the follow-up
-    check-ins) instead of moving the single pending one.
+    check-ins) instead of moving the single pending one. `context` is kept with each
+    nudge for its templates.
     """
     now = now or utcnow()
     rules = list(
@@ -135,10 +136,25 @@ def schedule_for_date(
             )
         )
         if existing is None:
-            _schedule(rule, referral, when, 0, now)
+            _schedule(rule, referral, when, 0, now, context)
         elif existing.status == "cancelled":  # the date moved away and back: due again
             existing.status, existing.finished_at = "pending", None
         # pending: already scheduled for this date; fired: never twice for one date
+
+
+def settle_date(referral: Referral, date_name: str, when: datetime, now: datetime) -> None:
+    """What the date was waiting for happened (a check-in answered): its reminders are moot."""
+    rules = select(NudgeRule.id).where(NudgeRule.date_name == date_name)
+    db.session.execute(
+        update(ScheduledNudge)
+        .where(
+            ScheduledNudge.referral_id == referral.id,
+            ScheduledNudge.status == "pending",
+            ScheduledNudge.trigger_at == when,
+            ScheduledNudge.rule_id.in_(rules),
+        )
+        .values(status="cancelled", finished_at=now)
+    )
 
 
 def _cancel_moot(referral: Referral, now: datetime) -> None:
@@ -155,7 +171,12 @@ def _cancel_moot(referral: Referral, now: datetime) -> None:
 
 
 def _schedule(
-    rule: NudgeRule, referral: Referral, trigger_at: datetime, occurrence: int, now: datetime
+    rule: NudgeRule,
+    referral: Referral,
+    trigger_at: datetime,
+    occurrence: int,
+    now: datetime,
+    context: Mapping[str, Any] | None = None,
 ) -> ScheduledNudge:
     due = trigger_at + timedelta(
         minutes=rule.offset_minutes + occurrence * rule.repeat_every_minutes
@@ -166,6 +187,7 @@ def _schedule(
         trigger_at=trigger_at,
         occurrence=occurrence,
         due_at=due,
+        context=dict(context) if context else None,
     )
     db.session.add(nudge)
     db.session.flush()
@@ -183,24 +205,12 @@ def _still_relevant(nudge: ScheduledNudge, referral: Referral) -> bool:
     return True
 
 
-DateContext = Callable[[Referral, datetime], dict[str, Any]]
-_date_contexts: dict[str, DateContext] = {}
-
-
-def register_date_context(date_name: str, provider: DateContext) -> None:
-    """Let the feature that owns a date add what its templates need (e.g. follow-up's
-    `since_treatment` for `check_in_due`); called with the referral and the date."""
-    _date_contexts[date_name] = provider
-
-
 def _trigger_context(
     rule: NudgeRule, nudge: ScheduledNudge, referral: Referral, now: datetime
 ) -> dict[str, Any]:
     """What the templates say about the trigger: the date itself, or time since the stage."""
     if rule.trigger == "date" and rule.date_name:
-        provider = _date_contexts.get(rule.date_name)
-        extra = provider(referral, nudge.trigger_at) if provider else {}
-        return {rule.date_name: nudge.trigger_at.date(), **extra}
+        return {rule.date_name: nudge.trigger_at.date(), **(nudge.context or {})}
     return {"since_treatment": max(now - nudge.trigger_at, timedelta(0))}
 
 
@@ -225,51 +235,16 @@ def fire(nudge: ScheduledNudge, now: datetime) -> None:
     )
     nudge.status = "fired"
     if result.held_by_cap:
-        open_task(
-            referral,
-            "SMS spend cap reached: a patient nudge is held",
-            "system",
-            detail=f"rule {rule.code}; cap {result.held_by_cap}",
-            dedupe_key=f"cap:{result.held_by_cap}:{key}",
+        publish(
+            AttentionNeeded(
+                referral,
+                "SMS spend cap reached: a patient nudge is held",
+                "system",
+                detail=f"rule {rule.code}; cap {result.held_by_cap}",
+                dedupe_key=f"cap:{result.held_by_cap}:{key}",
+            )
         )
     if nudge.occurrence < rule.max_repeats:
-        _schedule(rule, referral, nudge.trigger_at, nudge.occurrence + 1, now)
+        _schedule(rule, referral, nudge.trigger_at, nudge.occurrence + 1, now, nudge.context)
     elif rule.task_after_last:
-        open_task(referral, rule.task_after_last, "rule", dedupe_key=f"task:{key}")
-
-
-def _fire_isolated(nudge: ScheduledNudge, now: datetime) -> None:
-    """One nudge that cannot be written (bad data) is cancelled and logged; the rest go."""
-    nudge_id = nudge.id
-    try:
-        with db.session.begin_nested():
-            fire(nudge, now)
-    except Exception:
-        log.exception("nudge %s could not be fired; cancelled", nudge_id)
-        db.session.execute(
-            update(ScheduledNudge)
-            .where(ScheduledNudge.id == nudge_id)
-            .values(status="cancelled", finished_at=now)
-        )
-
-
-def sweep(now: datetime | None = None, batch_size: int = 200) -> int:
-    """Fire every due nudge; commits per batch. Safe with several sweepers at once."""
-    now = now or utcnow()
-    fired = 0
-    while True:
-        due = (
-            select(ScheduledNudge)
-            .where(ScheduledNudge.status == "pending", ScheduledNudge.due_at <= now)
-            .order_by(ScheduledNudge.due_at, ScheduledNudge.id)
-            .limit(batch_size)
-        )
-        if db.session.get_bind().dialect.name == "postgresql":
-            due = due.with_for_update(skip_locked=True, of=ScheduledNudge)
-        batch = list(db.session.scalars(due).unique())
-        for nudge in batch:
-            _fire_isolated(nudge, now)
-        db.session.commit()
-        fired += len(batch)
-        if len(batch) < batch_size:
-            return fired
+        publish(AttentionNeeded(referral, rule.task_after_last, "rule", dedupe_key=f"task:{key}"))

@@ -10,6 +10,8 @@ from crm.core import audit
 from crm.core.actors import Actor
 from crm.core.db import utcnow
 from crm.core.errors import ValidationFailed
+from crm.core.events import publish
+from crm.patients.events import ConsentChanged, ContactChanged
 from crm.patients.models import CHANNELS, Patient, PatientConsent
 from crm.patients.validation import normalise_phone
 
@@ -44,6 +46,8 @@ def update_contact(patient: Patient, data: dict[str, Any], actor: Actor, referra
         fields=changed,
         consents=consent_changes,
     )
+    if changed:
+        publish(ContactChanged(patient, referral_id, tuple(changed), actor))
 
 
 def set_consent(patient: Patient, channel: str, granted: bool, source: str) -> bool:
@@ -51,10 +55,11 @@ def set_consent(patient: Patient, channel: str, granted: bool, source: str) -> b
     current = patient.consent_for(channel)
     if current is None:
         patient.consents.append(PatientConsent(channel=channel, granted=granted, source=source))
-        return True
-    if current.granted == granted:
+    elif current.granted == granted:
         return False
-    current.granted, current.source, current.recorded_at = granted, source, utcnow()
+    else:
+        current.granted, current.source, current.recorded_at = granted, source, utcnow()
+    publish(ConsentChanged(patient, channel, granted, source))
     return True
 
 

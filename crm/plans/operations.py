@@ -13,16 +13,15 @@ from crm.core import audit
 from crm.core.actors import Actor
 from crm.core.db import utcnow
 from crm.core.errors import Conflict, NotFound, ValidationFailed
+from crm.core.events import publish
 from crm.extensions import db
 from crm.messaging.outbox import enqueue
+from crm.plans.events import PlanAccepted, PlanOffered
 from crm.plans.models import PlanLineItem, TreatmentPlan
-from crm.referrals import guards
+from crm.plans.queries import REQUIRED_CONSENTS
 from crm.referrals.models import Referral
 from crm.referrals.operations import move_to_stage
-from crm.referrals.stages import PLAN_ACCEPTED_WITH_CONSENT, Stage
-
-REQUIRED_CONSENTS = ("treatment_information_acknowledged", "data_processing")
-
+from crm.referrals.stages import Stage
 
 # Where an acceptance came from, by who acted: the patient on the private link, or staff
 # recording an acceptance given another way (a signed form, a call).
@@ -44,7 +43,7 @@ def offer_plan(referral: Referral, data: dict[str, Any], actor: Actor) -> Treatm
     except NotFound as exc:
         raise ValidationFailed({"procedure": "not in the catalogue"}) from exc
     now = utcnow()
-    _supersede_offered(referral.id, now)
+    superseded = _supersede_offered(referral.id, now)
     plan = TreatmentPlan(
         referral_id=referral.id,
         version=_next_version(referral.id),
@@ -67,6 +66,7 @@ def offer_plan(referral: Referral, data: dict[str, Any], actor: Actor) -> Treatm
     if referral.stage == Stage.MRI_REVIEW:
         move_to_stage(referral, Stage.PLAN_OFFERED, actor, note=f"plan v{plan.version}")
     _tell_about_offer(referral, plan)
+    publish(PlanOffered(referral, plan, actor, superseded))
     return plan
 
 
@@ -77,19 +77,27 @@ def _next_version(referral_id: int) -> int:
     return (latest or 0) + 1
 
 
-def _supersede_offered(referral_id: int, now: datetime) -> None:
+def _supersede_offered(referral_id: int, now: datetime) -> int | None:
+    """Close the version still open, if any; its number."""
     if db.session.scalar(
         select(TreatmentPlan.id).where(
             TreatmentPlan.referral_id == referral_id, TreatmentPlan.status == "accepted"
         )
     ):
         raise Conflict("the patient has accepted a plan; it can no longer be replaced")
-    db.session.execute(
-        update(TreatmentPlan)
-        .where(TreatmentPlan.referral_id == referral_id, TreatmentPlan.status == "offered")
-        .values(status="superseded", superseded_at=now)
-        .execution_options(synchronize_session="fetch")
+    open_version = db.session.scalar(
+        select(func.max(TreatmentPlan.version)).where(
+            TreatmentPlan.referral_id == referral_id, TreatmentPlan.status == "offered"
+        )
     )
+    if open_version is not None:
+        db.session.execute(
+            update(TreatmentPlan)
+            .where(TreatmentPlan.referral_id == referral_id, TreatmentPlan.status == "offered")
+            .values(status="superseded", superseded_at=now)
+            .execution_options(synchronize_session="fetch")
+        )
+    return open_version
 
 
 def _tell_about_offer(referral: Referral, plan: TreatmentPlan) -> None:
@@ -154,21 +162,8 @@ def accept_plan(plan: TreatmentPlan, consents: dict[str, bool], actor: Actor) ->
         channels=["email"],
         key=f"plan:{plan.id}:accepted",
     )
+    publish(PlanAccepted(referral, plan, actor))
     return plan
-
-
-def _accepted_with_consent(referral: Referral) -> dict[str, Any]:
-    plan = db.session.scalar(
-        select(TreatmentPlan).where(
-            TreatmentPlan.referral_id == referral.id, TreatmentPlan.status == "accepted"
-        )
-    )
-    consents = (plan.acceptance or {}).get("consents", {}) if plan else {}
-    return {"plan_accepted_with_consent": all(consents.get(n) for n in REQUIRED_CONSENTS)}
-
-
-def register_guards() -> None:
-    guards.register(PLAN_ACCEPTED_WITH_CONSENT, _accepted_with_consent)
 
 
 # The freeze, below the operations: any ORM flush that would change or delete an accepted

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 from sqlalchemy import select
 
@@ -8,7 +9,10 @@ from crm.core.actors import Actor
 from crm.core.errors import NotFound
 from crm.extensions import db
 from crm.plans.models import TreatmentPlan
+from crm.referrals.models import Referral
 from crm.referrals.queries import MAX_ROW_ID, referral_for
+
+REQUIRED_CONSENTS = ("treatment_information_acknowledged", "data_processing")
 
 
 def plans_of(referral_id: int) -> Sequence[TreatmentPlan]:
@@ -42,3 +46,14 @@ def plan_for(actor: Actor, plan_id: int) -> TreatmentPlan:
     except NotFound as exc:  # another agency's plan is 404, exactly as a missing one
         raise NotFound(f"no plan {plan_id}") from exc
     return plan
+
+
+def accepted_with_consent(referral: Referral) -> dict[str, Any]:
+    """The fact behind the guard `accepted_plan_and_consent`."""
+    plan = db.session.scalar(
+        select(TreatmentPlan).where(
+            TreatmentPlan.referral_id == referral.id, TreatmentPlan.status == "accepted"
+        )
+    )
+    consents = (plan.acceptance or {}).get("consents", {}) if plan else {}
+    return {"plan_accepted_with_consent": all(consents.get(n) for n in REQUIRED_CONSENTS)}

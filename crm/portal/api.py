@@ -8,7 +8,7 @@ from marshmallow import Schema, fields
 from crm.auth.guards import caller_scope, current_actor, staff_only
 from crm.core import audit
 from crm.core.idempotency import idempotent
-from crm.portal import links
+from crm.patients import links
 from crm.referrals.queries import referral_for
 
 blp = Blueprint("patient_links", __name__, description="Patients' private links")

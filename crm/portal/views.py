@@ -15,8 +15,8 @@ from crm.core import audit
 from crm.core.actors import Actor
 from crm.core.errors import DomainError
 from crm.extensions import db
+from crm.patients.links import resolve
 from crm.portal.i18n import STRINGS, Words
-from crm.portal.links import resolve
 from crm.portal.ratelimit import FixedWindowLimiter
 from crm.referrals.models import Referral
 from crm.referrals.queries import MAX_ROW_ID

@@ -12,10 +12,11 @@ from crm.core import audit
 from crm.core.actors import Actor
 from crm.core.db import utcnow
 from crm.core.errors import Conflict, GuardFailed, NotFound, ValidationFailed
+from crm.core.events import publish
 from crm.extensions import db
-from crm.nudges import operations as nudges
 from crm.patients.operations import create_patient, update_contact
-from crm.referrals import guards, hooks
+from crm.referrals.events import ReferralSubmitted, StageEntered
+from crm.referrals.guards import registry
 from crm.referrals.models import Referral, ReferralNote, StageTransition
 from crm.referrals.stages import (
     IllegalTransition,
@@ -53,7 +54,7 @@ def submit_referral(data: dict[str, Any], actor: Actor) -> Referral:
     _record_move(referral, None, Stage.ENQUIRY, actor, note="referral submitted")
     _flush_new_referral(reference)
     audit.record(actor, "referral.create", referral.id, procedure=procedure.code)
-    nudges.on_stage_entered(referral, new=True)
+    publish(ReferralSubmitted(referral, actor))
     return referral
 
 
@@ -80,6 +81,7 @@ def move_to_stage(
     reason: str | None = None,
     note: str | None = None,
 ) -> StageTransition:
+    guards = registry()
     request = TransitionRequest(
         current=Stage(referral.stage),
         target=Stage(target),
@@ -89,7 +91,7 @@ def move_to_stage(
         facts=guards.facts_for(referral, Stage(target)),
     )
     try:
-        plan = plan_transition(request, guards.active_guards())
+        plan = plan_transition(request, guards.active())
     except IllegalTransition as exc:
         allowed = sorted(allowed_targets(request.current, request.held_from))
         raise GuardFailed(str(exc), guard="allowed_transition", allowed=allowed) from exc
@@ -106,8 +108,7 @@ def move_to_stage(
     audit.record(
         actor, "referral.transition", referral.id, from_stage=plan.from_stage, to=plan.to_stage
     )
-    nudges.on_stage_entered(referral, resumed=plan.from_stage is Stage.ON_HOLD)
-    hooks.run_on_enter(referral)
+    publish(StageEntered(referral, plan.from_stage, plan.to_stage, actor, plan.reason, note))
     return transition
 
 

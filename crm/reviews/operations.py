@@ -8,14 +8,14 @@ from crm.catalogue.queries import procedure_by_code
 from crm.core import audit
 from crm.core.actors import Actor
 from crm.core.errors import Conflict, NotFound, ValidationFailed
+from crm.core.events import publish
 from crm.extensions import db
 from crm.messaging.outbox import enqueue
-from crm.referrals import guards
 from crm.referrals.models import Referral
 from crm.referrals.operations import move_to_stage
-from crm.referrals.stages import SPECIALIST_SAYS_CANDIDATE, Stage
+from crm.referrals.stages import Stage
+from crm.reviews.events import ReviewDecided
 from crm.reviews.models import Review
-from crm.reviews.queries import latest_review
 
 OUTCOME_WORDS = {
     "candidate": "the patient is a candidate; a treatment plan will follow",
@@ -41,6 +41,7 @@ def record_review(referral: Referral, data: dict[str, Any], actor: Actor) -> Rev
     db.session.flush()
     audit.record(actor, "review.record", referral.id, decision=review.decision)
     _act_on(review, referral, actor)
+    publish(ReviewDecided(referral, review, actor))
     return review
 
 
@@ -68,12 +69,3 @@ def _act_on(review: Review, referral: Referral, actor: Actor) -> None:
             key=f"{key}:agency",
             extra={"message": OUTCOME_WORDS[review.decision]},
         )
-
-
-def _is_candidate(referral: Referral) -> dict[str, Any]:
-    review = latest_review(referral.id)
-    return {"is_candidate": bool(review and review.decision == "candidate")}
-
-
-def register_guards() -> None:
-    guards.register(SPECIALIST_SAYS_CANDIDATE, _is_candidate)

@@ -23,6 +23,12 @@ def latest_review(referral_id: int) -> Review | None:
     )
 
 
+def is_candidate(referral: Referral) -> dict[str, Any]:
+    """The fact behind the guard `specialist_decided_candidate`: the latest decision."""
+    review = latest_review(referral.id)
+    return {"is_candidate": bool(review and review.decision == "candidate")}
+
+
 def reviews_of(referral_id: int) -> Sequence[Review]:
     return db.session.scalars(
         select(Review).where(Review.referral_id == referral_id).order_by(Review.created_at)

@@ -10,7 +10,7 @@ from crm.core.idempotency import purge_expired
 from crm.extensions import db
 from crm.messaging.dispatcher import Dispatcher, DispatchSettings
 from crm.messaging.transports import from_settings
-from crm.nudges.operations import sweep
+from crm.nudges.jobs import sweep
 
 log = logging.getLogger(__name__)
 

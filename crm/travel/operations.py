@@ -15,13 +15,14 @@ from crm.core import audit
 from crm.core.actors import Actor
 from crm.core.db import utcnow
 from crm.core.errors import Conflict, ValidationFailed
+from crm.core.events import publish
 from crm.extensions import db
-from crm.followup.operations import schedule_check_ins
 from crm.messaging.outbox import enqueue
-from crm.nudges.operations import schedule_for_date
+from crm.referrals.events import MilestoneDated
 from crm.referrals.models import Referral
 from crm.referrals.operations import move_to_stage
 from crm.referrals.stages import Stage
+from crm.travel.events import StayRecorded, TripBooked
 from crm.travel.itinerary import (
     FlightLeg,
     LocalTimeError,
@@ -39,6 +40,11 @@ CHANGEABLE_STAGES = frozenset(
     {Stage.TRAVEL_BOOKED, Stage.IN_TREATMENT, Stage.POST_OP, Stage.ON_HOLD}
 )
 CLOCK_SKEW = timedelta(minutes=5)
+STEP_COLUMNS = {
+    "admission": "admitted_at",
+    "discharge": "discharged_at",
+    "departure": "departed_at",
+}
 FLIGHT_FIELDS = (
     "flight_number",
     "departure_airport",
@@ -99,7 +105,8 @@ def book_trip(referral: Referral, data: dict[str, Any], actor: Actor) -> Trip:
     referral.updated_at = utcnow()
     db.session.flush()
     audit.record(actor, "trip.book" if created else "trip.update", referral.id)
-    schedule_for_date(referral, "travel_date", inbound["departs_at"])
+    publish(MilestoneDated(referral, "travel_date", inbound["departs_at"]))
+    publish(TripBooked(referral, trip, actor, created))
     _tell_patient(referral, trip)
     return trip
 
@@ -162,26 +169,26 @@ def _stay_event(
     at: datetime | None,
     actor: Actor,
     *,
-    column: str,
+    step: str,
     stage: Stage,
-    action: str,
     note: str,
     after: tuple[str, str] | None = None,
 ) -> Trip:
     """Record one step of the stay on the trip and move the referral to its stage.
 
-    `after` names the trip column (and its words) this step may not precede.
+    `after` names the trip column (and its words) this step may not precede. The step is
+    recorded and published before the move, so what follows from it (the check-ins after
+    a discharge) counts from `at`, not from the moment of the move.
     """
     trip = booked_trip(referral, for_update=True)
     moment = _moment(trip, at)
     if after is not None:
         _not_before(moment, getattr(trip, after[0]), after[1])
-    if stage is Stage.POST_OP:
-        schedule_check_ins(referral, moment)  # before the move, so they count from `moment`
-    move_to_stage(referral, stage, actor, note=note)
-    setattr(trip, column, moment)
+    setattr(trip, STEP_COLUMNS[step], moment)
     db.session.flush()
-    audit.record(actor, action, referral.id)
+    publish(StayRecorded(referral, step, moment, actor))
+    move_to_stage(referral, stage, actor, note=note)
+    audit.record(actor, f"trip.{step}", referral.id)
     return trip
 
 
@@ -190,9 +197,8 @@ def record_admission(referral: Referral, at: datetime | None, actor: Actor) -> T
         referral,
         at,
         actor,
-        column="admitted_at",
+        step="admission",
         stage=Stage.IN_TREATMENT,
-        action="trip.admission",
         note="admitted",
     )
 
@@ -203,9 +209,8 @@ def record_discharge(referral: Referral, at: datetime | None, actor: Actor) -> T
         referral,
         at,
         actor,
-        column="discharged_at",
+        step="discharge",
         stage=Stage.POST_OP,
-        action="trip.discharge",
         note="discharged",
         after=("admitted_at", "admission"),
     )
@@ -216,9 +221,8 @@ def record_departure(referral: Referral, at: datetime | None, actor: Actor) -> T
         referral,
         at,
         actor,
-        column="departed_at",
+        step="departure",
         stage=Stage.FOLLOW_UP,
-        action="trip.departure",
         note="went home",
         after=("discharged_at", "discharge"),
     )

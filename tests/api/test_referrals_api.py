@@ -12,9 +12,8 @@ from sqlalchemy import func, select, update
 from crm.catalogue.models import Procedure
 from crm.core.audit import AuditEvent
 from crm.patients.models import Patient
-from crm.referrals import guards
 from crm.referrals.models import Referral, ReferralNote, StageTransition
-from crm.referrals.stages import CORE_GUARDS, MRI_ON_FILE
+from crm.referrals.stages import MRI_ON_FILE
 from tests.api.helpers import API, assert_problem, field_errors
 from tests.factories import referral_payload
 
@@ -697,10 +696,9 @@ def test_on_hold_then_resume_returns_to_the_stage_it_left(client, factory, sessi
     ]
 
 
-def test_a_pluggable_guard_refuses_by_name_until_its_fact_holds(client, factory, monkeypatch):
+def test_a_pluggable_guard_refuses_by_name_until_its_fact_holds(client, factory, features):
     facts = {"has_mri": False}
-    monkeypatch.setattr(guards, "_guards", [*CORE_GUARDS, MRI_ON_FILE])
-    monkeypatch.setattr(guards, "_fact_providers", [lambda referral: dict(facts)])
+    features.only().guards.switch_on(MRI_ON_FILE, lambda referral: dict(facts))
     agency, specialist = factory.agency(), factory.staff("specialist")
     referral = factory.referral(agency)
     body = assert_problem(_move(client, specialist, referral.id, "mri_review"), 409, "guard-failed")

@@ -13,13 +13,15 @@ from crm.core.errors import Conflict, Forbidden, ValidationFailed
 from crm.followup.models import CheckIn
 from crm.followup.operations import assess, record_answers
 from crm.followup.queries import check_ins_of, open_check_in
+from crm.nudges.jobs import sweep
 from crm.nudges.models import NudgeRule, ScheduledNudge
-from crm.nudges.operations import sweep
 from crm.referrals.operations import assign_owner, move_to_stage
 from crm.tasks.models import Task
 from crm.travel.operations import record_departure
 from tests.messaging.support import outbox_for
 from tests.travel.support import discharged_referral
+
+pytestmark = pytest.mark.usefixtures("without_clinical_guards", "no_quiet_hours")
 
 DAY = timedelta(days=1)
 CALM = {

@@ -13,6 +13,8 @@ from tests.api.helpers import API, assert_problem, field_errors
 from tests.followup.test_check_ins import CALM
 from tests.travel.support import discharged_referral
 
+pytestmark = pytest.mark.usefixtures("without_clinical_guards", "no_quiet_hours")
+
 
 @pytest.fixture
 def discharged(factory, agency, coordinator):

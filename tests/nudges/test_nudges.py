@@ -9,14 +9,17 @@ from sqlalchemy import event, func, select, text
 
 from crm.core.db import utcnow
 from crm.followup.operations import schedule_check_ins
+from crm.nudges.jobs import sweep
 from crm.nudges.models import NudgeRule, ScheduledNudge
-from crm.nudges.operations import schedule_for_date, sweep
+from crm.nudges.operations import schedule_for_date
 from crm.referrals.operations import move_to_stage, submit_referral
 from crm.referrals.schemas import ReferralCreateArgs
 from crm.tasks.models import Task
 from tests.conftest import postgres_only
 from tests.factories import referral_payload
 from tests.messaging.support import NO_QUIET_HOURS, new_referral, outbox_count, outbox_for
+
+pytestmark = pytest.mark.usefixtures("without_clinical_guards")
 
 MINUTE, DAY = timedelta(minutes=1), timedelta(days=1)
 

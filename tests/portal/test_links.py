@@ -7,8 +7,8 @@ from sqlalchemy import select, update
 
 from crm.core.audit import AuditEvent
 from crm.core.db import utcnow
-from crm.portal import links
-from crm.portal.models import PatientLink
+from crm.patients import links
+from crm.patients.models import PatientLink
 
 
 @pytest.fixture

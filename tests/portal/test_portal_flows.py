@@ -3,12 +3,11 @@
 import pytest
 
 from crm.followup.queries import check_ins_of
+from crm.patients import links
 from crm.plans.queries import current_plan
-from crm.portal import links
 from crm.referrals.operations import move_to_stage
 from crm.tasks.models import Task
 from tests.plans.support import plan_body, reviewed_as_candidate
-from tests.travel.support import use_core_guards
 
 
 @pytest.fixture
@@ -63,9 +62,8 @@ def test_a_plan_of_another_referral_cannot_be_accepted_through_this_link(client,
 
 
 def test_a_red_flag_answer_tells_the_patient_to_call_and_opens_an_urgent_task(
-    client, session, factory, monkeypatch
+    client, session, factory, without_clinical_guards
 ):
-    use_core_guards(monkeypatch)
     coordinator = factory.staff("coordinator")
     referral = factory.referral(factory.agency())
     for stage in [

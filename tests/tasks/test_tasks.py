@@ -18,6 +18,8 @@ from crm.tasks.queries import day_bounds, list_tasks
 from tests.api.helpers import API, assert_problem, field_errors
 from tests.travel.support import utc
 
+pytestmark = pytest.mark.usefixtures("without_clinical_guards", "no_quiet_hours")
+
 ARGS = {"view": "mine", "due": "open", "limit": 50}
 
 

@@ -6,24 +6,13 @@ import copy
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import pytest
-
-from crm.referrals import guards
 from crm.referrals.models import Referral
 from crm.referrals.operations import move_to_stage
-from crm.referrals.stages import CORE_GUARDS
 from crm.travel import operations as travel
 from crm.travel.schemas import TripArgs
 from tests.factories import Caller, Factory
 
 TO_PLAN_ACCEPTED = ("awaiting_mri", "mri_review", "plan_offered", "plan_accepted")
-
-
-def use_core_guards(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Walk the pipeline by the state machine alone: the facts behind the document, review
-    and plan guards belong to other features and are tested there."""
-    monkeypatch.setattr(guards, "_guards", list(CORE_GUARDS))
-    monkeypatch.setattr(guards, "_fact_providers", [])
 
 
 def utc(*parts: int) -> datetime:

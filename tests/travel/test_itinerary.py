@@ -19,6 +19,8 @@ from crm.travel.itinerary import (
 )
 from tests.travel.support import utc
 
+pytestmark = pytest.mark.usefixtures("without_clinical_guards", "no_quiet_hours")
+
 MICRODISCECTOMY = StayRules(
     arrive_days_before_admission=1,
     hospital_nights_min=1,

@@ -14,6 +14,8 @@ from crm.travel.models import Trip
 from tests.api.helpers import API, assert_problem, field_errors
 from tests.travel.support import accepted_referral, trip_payload
 
+pytestmark = pytest.mark.usefixtures("without_clinical_guards", "no_quiet_hours")
+
 
 @pytest.fixture
 def booked(client, factory, agency, coordinator):

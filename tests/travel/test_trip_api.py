@@ -12,6 +12,8 @@ from tests.api.helpers import API, assert_problem, field_errors
 from tests.messaging.support import outbox_for
 from tests.travel.support import accepted_referral, trip_payload, utc
 
+pytestmark = pytest.mark.usefixtures("without_clinical_guards", "no_quiet_hours")
+
 
 def _put(client, caller, referral_id, payload):
     return client.put(f"{API}/referrals/{referral_id}/trip", json=payload, headers=caller.headers())

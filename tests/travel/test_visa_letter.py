@@ -14,6 +14,8 @@ from crm.travel.letter import VisaLetter, render_visa_letter, unicode_font
 from tests.api.helpers import API, assert_problem
 from tests.travel.support import accepted_referral, trip_payload
 
+pytestmark = pytest.mark.usefixtures("without_clinical_guards", "no_quiet_hours")
+
 LETTER = VisaLetter(
     reference="R-000042",
     issued_on=date(2030, 3, 1),

@@ -1,0 +1,30 @@
+"""What plans publish."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from crm.core.actors import Actor
+from crm.core.events import Event
+from crm.referrals.models import Referral
+
+if TYPE_CHECKING:
+    from crm.plans.models import TreatmentPlan
+
+
+@dataclass(frozen=True)
+class PlanOffered(Event):
+    """A new version; `superseded` is the version it replaced, if one was open."""
+
+    referral: Referral
+    plan: TreatmentPlan
+    actor: Actor
+    superseded: int | None = None
+
+
+@dataclass(frozen=True)
+class PlanAccepted(Event):
+    referral: Referral
+    plan: TreatmentPlan
+    actor: Actor

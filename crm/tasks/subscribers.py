@@ -1,0 +1,41 @@
+"""Tasks open themselves: for what needs a person, and for every follow-up alert."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from crm.followup.events import AlertRaised
+from crm.referrals.events import AttentionNeeded
+from crm.tasks.operations import open_task
+
+if TYPE_CHECKING:
+    from crm.features import Wiring
+
+
+def _attention_needed(event: AttentionNeeded) -> None:
+    open_task(
+        event.referral,
+        event.title,
+        event.source,
+        detail=event.detail,
+        priority=event.priority,
+        due_at=event.due_at,
+        dedupe_key=event.dedupe_key,
+    )
+
+
+def _alert_raised(event: AlertRaised) -> None:
+    open_task(
+        event.referral,
+        f"URGENT follow-up alert ({event.level.replace('_', ' ')}): call the patient",
+        "alert",
+        detail=event.summary,
+        priority="urgent",
+        due_at=event.raised_at,
+        dedupe_key=f"check-in-alert:{event.check_in.id}",
+    )
+
+
+def register(wiring: Wiring) -> None:
+    wiring.events.subscribe(AttentionNeeded, _attention_needed)
+    wiring.events.subscribe(AlertRaised, _alert_raised)
