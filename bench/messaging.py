@@ -266,7 +266,7 @@ def sdk_worker(args: argparse.Namespace) -> int:
     """--role sdk: a plain loop of Client.messages.create over this worker's share of jobs."""
     from twilio.rest import Client
 
-    from crm.messaging.sms import RebasingHttpClient
+    from crm.messaging.delivery.sms import RebasingHttpClient
 
     jobs = json.loads(Path(args.jobs).read_text())[args.index :: args.workers]
     client = Client(

@@ -61,8 +61,8 @@ def _register_blueprints(app: Flask, api: ProblemApi) -> None:
     from crm.documents.api import blp as documents_blp
     from crm.followup.api import blp as followup_blp
     from crm.messaging.api import blp as messages_blp
+    from crm.messaging.inbound.webhooks import webhooks
     from crm.messaging.template_api import blp as templates_blp
-    from crm.messaging.webhooks import webhooks
     from crm.nudges.api import blp as nudge_rules_blp
     from crm.plans.api import blp as plans_blp
     from crm.portal.api import blp as patient_links_blp

@@ -51,7 +51,7 @@ def _env_name(raw: str) -> str:
 
 
 def _quiet_hours(raw: str) -> str:
-    from crm.messaging.quiet_hours import parse_window
+    from crm.messaging.delivery.quiet_hours import parse_window
 
     parse_window(raw)
     return raw

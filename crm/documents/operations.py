@@ -23,7 +23,7 @@ from crm.documents.storage import sha256_of
 from crm.documents.upload import FileTooLarge, Received, storage
 from crm.documents.zipcheck import ZipLimits, ZipRefused, check_dicom_zip
 from crm.extensions import db
-from crm.messaging.outbox import enqueue
+from crm.messaging.composing.outbox import enqueue
 from crm.referrals.models import Referral
 from crm.referrals.operations import move_to_stage
 from crm.referrals.stages import Stage

@@ -26,7 +26,7 @@ from crm.followup.events import AlertRaised, CheckInAnswered
 from crm.followup.models import CheckIn
 from crm.followup.queries import check_ins_of, open_check_in
 from crm.followup.schemas import CheckInAnswersArgs
-from crm.messaging.outbox import enqueue
+from crm.messaging.composing.outbox import enqueue
 from crm.referrals.events import MilestoneDated, MilestoneSettled
 from crm.referrals.models import Referral
 from crm.referrals.operations import move_to_stage

@@ -5,8 +5,8 @@ from typing import Any
 
 from crm.core import audit
 from crm.core.actors import Actor
+from crm.messaging.composing.outbox import enqueue
 from crm.messaging.models import OutboxMessage
-from crm.messaging.outbox import enqueue
 from crm.referrals.models import Referral
 
 

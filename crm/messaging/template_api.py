@@ -4,7 +4,7 @@ from flask_smorest import Blueprint
 from marshmallow import Schema, fields, validate
 
 from crm.auth.guards import current_actor, staff_only
-from crm.messaging import template_admin
+from crm.messaging.composing import overrides
 
 blp = Blueprint("message_templates", __name__, description="Message templates per language")
 
@@ -41,7 +41,7 @@ TEMPLATE = "/message-templates/<string:kind>/<string:language>"
 @blp.response(200, TemplateFieldSchema(many=True))
 def list_templates():
     """Every template field in every language, with admins' edits marked."""
-    return template_admin.listing()
+    return overrides.listing()
 
 
 @blp.get(f"{TEMPLATE}/preview")
@@ -49,7 +49,7 @@ def list_templates():
 @blp.response(200, PreviewSchema)
 def preview_template(kind: str, language: str):
     """The SMS and the email as a patient would get them, with sample values."""
-    return template_admin.preview(kind, language)
+    return overrides.preview(kind, language)
 
 
 @blp.put(f"{TEMPLATE}/<string:field>")
@@ -58,7 +58,7 @@ def preview_template(kind: str, language: str):
 @blp.response(200, PreviewSchema)
 def override_template(args, kind: str, language: str, field: str):
     """Replace one field (sms, subject, text, html); checked and previewed before saving."""
-    return template_admin.save_override(kind, language, field, args["source"], current_actor())
+    return overrides.save_override(kind, language, field, args["source"], current_actor())
 
 
 @blp.delete(f"{TEMPLATE}/<string:field>")
@@ -66,4 +66,4 @@ def override_template(args, kind: str, language: str, field: str):
 @blp.response(204)
 def revert_template(kind: str, language: str, field: str):
     """Go back to the shipped template for this field."""
-    template_admin.remove_override(kind, language, field, current_actor())
+    overrides.remove_override(kind, language, field, current_actor())

@@ -21,7 +21,7 @@ from crm.core.db import utcnow
 from crm.core.errors import ValidationFailed, flatten_marshmallow
 from crm.core.events import publish
 from crm.extensions import db
-from crm.messaging.outbox import enqueue
+from crm.messaging.composing.outbox import enqueue
 from crm.nudges.models import NudgeRule, ScheduledNudge
 from crm.nudges.schemas import NudgeRuleArgs
 from crm.referrals.events import AttentionNeeded

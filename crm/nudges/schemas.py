@@ -6,7 +6,7 @@ from typing import Any
 
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
-from crm.messaging.templates import KINDS
+from crm.messaging.composing.templates import KINDS
 from crm.referrals.stages import ALL_STAGES
 
 CHANNEL = validate.OneOf(["sms", "email"])

@@ -15,7 +15,7 @@ from crm.core.db import utcnow
 from crm.core.errors import Conflict, NotFound, ValidationFailed
 from crm.core.events import publish
 from crm.extensions import db
-from crm.messaging.outbox import enqueue
+from crm.messaging.composing.outbox import enqueue
 from crm.plans.events import PlanAccepted, PlanOffered
 from crm.plans.models import PlanLineItem, TreatmentPlan
 from crm.plans.queries import REQUIRED_CONSENTS

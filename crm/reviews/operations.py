@@ -10,7 +10,7 @@ from crm.core.actors import Actor
 from crm.core.errors import Conflict, NotFound, ValidationFailed
 from crm.core.events import publish
 from crm.extensions import db
-from crm.messaging.outbox import enqueue
+from crm.messaging.composing.outbox import enqueue
 from crm.referrals.models import Referral
 from crm.referrals.operations import move_to_stage
 from crm.referrals.stages import Stage

@@ -1,4 +1,8 @@
-"""What the scheduler runs. Each job opens an app context and commits per unit of work."""
+"""How the scheduler runs a job: in an app context, a failure logged and counted.
+
+The jobs themselves live in their packages' `jobs.py` and commit per unit of work there;
+this module only calls them.
+"""
 
 from __future__ import annotations
 
@@ -6,10 +10,9 @@ import logging
 
 from flask import Flask
 
-from crm.core.idempotency import purge_expired
+from crm.core.jobs import purge_idempotency_keys
 from crm.extensions import db
-from crm.messaging.dispatcher import Dispatcher, DispatchSettings
-from crm.messaging.transports import from_settings
+from crm.messaging.delivery import jobs as delivery
 from crm.nudges.jobs import sweep
 
 log = logging.getLogger(__name__)
@@ -20,10 +23,7 @@ class Jobs:
 
     def __init__(self, app: Flask, name: str) -> None:
         self.app = app
-        settings = app.config["CRM"]
-        self.dispatcher = Dispatcher(
-            from_settings(settings), DispatchSettings.from_config(settings), name=name
-        )
+        self.dispatcher = delivery.dispatcher_for(app, name)
         self.failures = 0  # jobs that raised (logged); `--once` exits non-zero on any
 
     def _run(self, job, *args):
@@ -44,17 +44,12 @@ class Jobs:
     def dispatch(self) -> int:
         """Drain what is due, batch after batch, then wait for the next tick."""
         handled = 0
-        while count := self._run(self.dispatcher.run_once):
+        while count := self._run(delivery.dispatch_batch, self.dispatcher):
             handled += count
         return handled
 
     def reconcile(self) -> int | None:
-        return self._run(self.dispatcher.reconcile_stale)
+        return self._run(delivery.reconcile, self.dispatcher)
 
     def purge_idempotency_keys(self) -> int | None:
-        def purge() -> int:
-            removed = purge_expired()
-            db.session.commit()
-            return removed
-
-        return self._run(purge)
+        return self._run(purge_idempotency_keys)

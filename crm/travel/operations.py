@@ -17,7 +17,7 @@ from crm.core.db import utcnow
 from crm.core.errors import Conflict, ValidationFailed
 from crm.core.events import publish
 from crm.extensions import db
-from crm.messaging.outbox import enqueue
+from crm.messaging.composing.outbox import enqueue
 from crm.referrals.events import MilestoneDated
 from crm.referrals.models import Referral
 from crm.referrals.operations import move_to_stage

@@ -16,7 +16,7 @@ accepted it, the case reconciliation exists for.
 
 Pointing the official SDK (twilio 9.x) at it: the SDK builds absolute URLs from
 ``https://api.twilio.com`` and hands them to its ``HttpClient``; the supported seam
-is a custom http client, so ``crm.messaging.sms.RebasingHttpClient`` (a
+is a custom http client, so ``crm.messaging.delivery.sms.RebasingHttpClient`` (a
 ``TwilioHttpClient`` subclass) rewrites ``https://*.twilio.com`` to this server's
 ``base_url`` and refuses any other host. Use
 ``TwilioGateway(..., base_url=fake.base_url)`` or

@@ -9,8 +9,8 @@ from sqlalchemy import select
 
 from crm.core.db import utcnow
 from crm.tasks.models import Task
-from tests.api.helpers import API, assert_problem, field_errors
 from tests.followup.test_check_ins import CALM
+from tests.helpers import API, assert_problem, field_errors
 from tests.travel.support import discharged_referral
 
 pytestmark = pytest.mark.usefixtures("without_clinical_guards", "no_quiet_hours")

@@ -19,7 +19,7 @@ import pytest
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, Envelope, LoginPassword, Session
 
-from crm.messaging.sms import TwilioGateway
+from crm.messaging.delivery.sms import TwilioGateway
 from tests.fakes.twilio_server import FakeTwilio, running_fake_twilio
 
 SMTP_USER, SMTP_PASSWORD = "mailer", "s3cret-for-tests"

@@ -9,8 +9,8 @@ from typing import Any
 from sqlalchemy import func, select, update
 
 from crm.extensions import db
+from crm.messaging.delivery.sms import ProviderMessage, ProviderResult
 from crm.messaging.models import OutboxMessage
-from crm.messaging.sms import ProviderMessage, ProviderResult
 from crm.referrals.models import Referral
 from tests.factories import Factory
 

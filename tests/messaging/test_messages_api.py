@@ -9,7 +9,7 @@ from twilio.request_validator import RequestValidator
 
 from crm.core.db import utcnow
 from crm.core.errors import PROBLEM_MEDIA_TYPE, PROBLEM_TYPE_BASE
-from crm.messaging.outbox import sms_sent_since
+from crm.messaging.composing.outbox import sms_sent_since
 from tests.messaging.support import NO_QUIET_HOURS, outbox_for
 
 API = "/api/v1"

@@ -15,7 +15,7 @@ from crm.referrals.operations import assign_owner
 from crm.tasks.models import Task
 from crm.tasks.operations import open_task
 from crm.tasks.queries import day_bounds, list_tasks
-from tests.api.helpers import API, assert_problem, field_errors
+from tests.helpers import API, assert_problem, field_errors
 from tests.travel.support import utc
 
 pytestmark = pytest.mark.usefixtures("without_clinical_guards", "no_quiet_hours")

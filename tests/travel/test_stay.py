@@ -11,7 +11,7 @@ from sqlalchemy import select
 from crm.core.db import utcnow
 from crm.followup.models import CheckIn
 from crm.travel.models import Trip
-from tests.api.helpers import API, assert_problem, field_errors
+from tests.helpers import API, assert_problem, field_errors
 from tests.travel.support import accepted_referral, trip_payload
 
 pytestmark = pytest.mark.usefixtures("without_clinical_guards", "no_quiet_hours")

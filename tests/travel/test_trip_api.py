@@ -8,7 +8,7 @@ from sqlalchemy import select
 from crm.core.audit import AuditEvent
 from crm.nudges.models import NudgeRule, ScheduledNudge
 from crm.travel.models import Flight, Trip
-from tests.api.helpers import API, assert_problem, field_errors
+from tests.helpers import API, assert_problem, field_errors
 from tests.messaging.support import outbox_for
 from tests.travel.support import accepted_referral, trip_payload, utc
 

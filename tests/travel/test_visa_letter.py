@@ -11,7 +11,7 @@ from sqlalchemy import select
 
 from crm.core.audit import AuditEvent
 from crm.travel.letter import VisaLetter, render_visa_letter, unicode_font
-from tests.api.helpers import API, assert_problem
+from tests.helpers import API, assert_problem
 from tests.travel.support import accepted_referral, trip_payload
 
 pytestmark = pytest.mark.usefixtures("without_clinical_guards", "no_quiet_hours")

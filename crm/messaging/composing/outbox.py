@@ -1,0 +1,259 @@
+"""Writing messages to the outbox, in the caller's transaction, once per idempotency key.
+
+Everything that decides whether and when a message may go is applied here, so a message
+in the outbox is already addressed, rendered, consented (or `suppressed` with the
+reason) and timed for the patient's waking hours. The dispatcher checks consent and
+quiet hours again at send time, since both can change while a message waits.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from flask import current_app
+from sqlalchemy import func, select
+
+from crm.auth.models import StaffUser
+from crm.core.db import utcnow
+from crm.core.errors import RateLimited
+from crm.extensions import db
+from crm.messaging.composing.overrides import catalogue_for
+from crm.messaging.delivery.quiet_hours import next_allowed_send, parse_window
+from crm.messaging.models import OutboxMessage
+from crm.patients.links import patient_link, unsubscribe_url
+from crm.referrals.models import Referral
+
+_COUNTED_STATUSES = ("queued", "sending", "sent", "delivered", "undelivered")
+
+
+@dataclass(frozen=True)
+class Recipient:
+    audience: str
+    channel: str
+    address: str | None
+    name: str
+    language: str
+    time_zone: str
+    consented: bool
+
+
+def _settings() -> dict[str, Any]:
+    return current_app.config["CRM"]
+
+
+def _patient_recipients(referral: Referral, channels: list[str]) -> list[Recipient]:
+    patient = referral.patient
+    addresses = {"sms": patient.phone, "email": patient.email}
+    return [
+        Recipient(
+            "patient",
+            channel,
+            addresses.get(channel),
+            patient.given_name,
+            patient.language,
+            patient.time_zone,
+            patient.may_contact(channel),
+        )
+        for channel in channels
+    ]
+
+
+def _staff_recipient(referral: Referral, audience: str) -> Recipient:
+    if audience == "agency":
+        agency = referral.agency
+        address = agency.contact_email if agency else None
+        name = agency.name if agency else ""
+    elif referral.owner is not None:
+        address, name = referral.owner.email, referral.owner.name
+    else:
+        address, name = _settings()["COORDINATOR_EMAIL"], "coordinators"
+    return Recipient(audience, "email", address, name, "en", "UTC", True)
+
+
+def recipients(referral: Referral, audience: str, channels: list[str]) -> list[Recipient]:
+    if audience == "patient":
+        return _patient_recipients(referral, channels)
+    return [_staff_recipient(referral, audience)]
+
+
+def choose(candidates: list[Recipient], fallback: bool) -> tuple[list[Recipient], str | None]:
+    """The recipients to send to; with none, the reason the first one is suppressed."""
+    usable = [r for r in candidates if r.address and r.consented]
+    if usable:
+        return (usable[:1] if fallback else usable), None
+    if not candidates:
+        return [], None
+    first = candidates[0]
+    return [first], ("no_address" if not first.address else "no_consent")
+
+
+def message_context(referral: Referral, recipient: Recipient, extra: dict[str, Any]) -> dict:
+    settings = _settings()
+    base = settings["PUBLIC_BASE_URL"].rstrip("/")
+    # Staff and agencies work through the API until the console exists.
+    link = (
+        patient_link(referral.id)
+        if recipient.audience == "patient"
+        else f"{base}/api/v1/referrals/{referral.id}"
+    )
+    context = {
+        "patient_first_name": referral.patient.given_name,
+        "recipient_name": recipient.name,
+        "hospital_name": settings["HOSPITAL_NAME"],
+        "hospital_phone": settings["HOSPITAL_PHONE"],
+        "link": link,
+        "referral_ref": f"R-{referral.id:06d}",
+        "procedure_name": referral.procedure.name,
+        "agency_name": referral.agency.name if referral.agency else "direct enquiry",
+        "days_waiting": max((utcnow() - referral.stage_entered_at).days, 0),
+        "message": "",
+        "subject": "",
+        "since_treatment": "",
+        "travel_date": None,
+        "valid_until": None,
+        "unsubscribe_url": (
+            unsubscribe_url(referral.patient_id) if recipient.audience == "patient" else None
+        ),
+    }
+    context.update(extra)
+    return context
+
+
+def sms_sent_since(since: datetime, agency_id: int | None = None) -> int:
+    statement = select(func.count(OutboxMessage.id)).where(
+        OutboxMessage.channel == "sms",
+        OutboxMessage.created_at >= since,
+        OutboxMessage.status.in_(_COUNTED_STATUSES),
+    )
+    if agency_id is not None:
+        statement = statement.where(OutboxMessage.agency_id == agency_id)
+    return db.session.scalar(statement) or 0
+
+
+def sms_cap_reached(agency_id: int | None, now: datetime) -> str | None:
+    """Which spend cap one more SMS would pass, if any."""
+    settings = _settings()
+    if sms_sent_since(now - timedelta(hours=1)) >= settings["SMS_CAP_GLOBAL_HOURLY"]:
+        return "global_hourly"
+    if agency_id is not None:
+        day = now - timedelta(days=1)
+        if sms_sent_since(day, agency_id) >= settings["SMS_CAP_AGENCY_DAILY"]:
+            return "agency_daily"
+    return None
+
+
+def _due_at(recipient: Recipient, now: datetime) -> datetime:
+    if recipient.channel != "sms" or recipient.audience != "patient":
+        return now
+    window = parse_window(_settings()["QUIET_HOURS"])
+    return next_allowed_send(now, recipient.time_zone, window)
+
+
+def _existing(key: str) -> list[OutboxMessage]:
+    """What an earlier call with this cause key wrote, on whichever channels it chose."""
+    keys = [f"{key}:{channel}" for channel in ("sms", "email")]
+    return list(
+        db.session.scalars(
+            select(OutboxMessage)
+            .where(OutboxMessage.idempotency_key.in_(keys))
+            .order_by(OutboxMessage.id)
+        )
+    )
+
+
+@dataclass(frozen=True)
+class Enqueued:
+    messages: list[OutboxMessage]
+    held_by_cap: str | None = None
+
+
+def enqueue(
+    referral: Referral,
+    *,
+    kind: str,
+    audience: str,
+    channels: list[str],
+    key: str,
+    fallback: bool = True,
+    rule_code: str | None = None,
+    extra: dict[str, Any] | None = None,
+    over_cap: str = "hold",
+    now: datetime | None = None,
+    staff: StaffUser | None = None,
+) -> Enqueued:
+    """Write the messages for one cause. `key` names the cause: the same key twice is a no-op.
+
+    `over_cap="reject"` raises 429 when an SMS would pass a spend cap (API callers);
+    `"hold"` keeps it queued until the next window (nudges) and reports the cap.
+    `staff` sends a hospital-staff message to that user (a specialist) by email.
+    """
+    now = now or utcnow()
+    if existing := _existing(key):
+        return Enqueued(existing)  # the cause was handled, even if consent has changed since
+    candidates = (
+        [Recipient(audience, "email", staff.email, staff.name, "en", staff.time_zone, True)]
+        if staff is not None
+        else recipients(referral, audience, channels)
+    )
+    chosen, suppressed_reason = choose(candidates, fallback)
+    written, held = [], None
+    for recipient in chosen:
+        message_key = f"{key}:{recipient.channel}"
+        message = _build(referral, recipient, kind, message_key, extra or {}, now, rule_code)
+        if suppressed_reason:
+            message.status, message.suppressed_reason = "suppressed", suppressed_reason
+        elif recipient.channel == "sms":
+            held = _apply_spend_guard(message, referral, now, over_cap) or held
+        db.session.add(message)
+        written.append(message)
+    db.session.flush()
+    return Enqueued(written, held)
+
+
+def _apply_spend_guard(
+    message: OutboxMessage, referral: Referral, now: datetime, over_cap: str
+) -> str | None:
+    cap = sms_cap_reached(referral.agency_id, now)
+    if cap is None:
+        return None
+    if over_cap == "reject":
+        raise RateLimited(f"The SMS spend cap ({cap}) is reached; try again later.", cap=cap)
+    window = timedelta(hours=1) if cap == "global_hourly" else timedelta(days=1)
+    message.next_attempt_at = max(message.next_attempt_at, now + window)
+    return cap
+
+
+def _build(
+    referral: Referral,
+    recipient: Recipient,
+    kind: str,
+    key: str,
+    extra: dict[str, Any],
+    now: datetime,
+    rule_code: str | None,
+) -> OutboxMessage:
+    rendered = catalogue_for(kind).render(
+        kind, recipient.channel, recipient.language, message_context(referral, recipient, extra)
+    )
+    return OutboxMessage(
+        idempotency_key=key,
+        referral_id=referral.id,
+        agency_id=referral.agency_id,
+        patient_id=referral.patient_id if recipient.audience == "patient" else None,
+        audience=recipient.audience,
+        channel=recipient.channel,
+        kind=kind,
+        language=rendered.language,
+        to_address=recipient.address or "",
+        time_zone=recipient.time_zone,
+        subject=rendered.subject,
+        body_text=rendered.text,
+        body_html=rendered.html,
+        segments=rendered.segments,
+        status="queued",
+        next_attempt_at=_due_at(recipient, now),
+        rule_code=rule_code,
+        created_at=now,
+    )

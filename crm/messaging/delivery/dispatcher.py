@@ -1,0 +1,359 @@
+"""Sending what the outbox holds: claim, send, record; retry the transient, never twice.
+
+A dispatcher claims a small batch of due rows (`FOR UPDATE SKIP LOCKED` on PostgreSQL,
+so any number run at once; on SQLite the guarded UPDATE alone keeps claims exclusive),
+marks them `sending` and commits *before* calling the provider. The batch's outcomes
+commit together at its end (a commit per message would cost a disk flush per message). A
+process killed before that commit leaves its rows in `sending`; `reconcile_stale` later
+asks the provider what it holds for each number since the claim and adopts the message it
+finds, or requeues the row if there is none: nothing is lost and no SMS goes twice. An SMS
+send that gets no answer at all (a timeout) is ambiguous in the same way and is left in
+`sending` for the same reconciliation, rather than resent blindly.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import bindparam, case, func, or_, select, update
+
+from crm.core.db import utcnow
+from crm.extensions import db
+from crm.messaging.delivery.email import EmailError, OutgoingEmail
+from crm.messaging.delivery.quiet_hours import next_allowed_send, parse_window
+from crm.messaging.delivery.sms import PermanentSmsError, SmsError, mask_phone
+from crm.messaging.delivery.transports import Transports
+from crm.messaging.models import OutboxMessage
+from crm.patients.links import unsubscribe_url
+from crm.patients.models import Patient, PatientConsent
+from crm.patients.operations import set_consent
+
+log = logging.getLogger(__name__)
+
+BACKOFF_BASE = timedelta(seconds=30)
+BACKOFF_CAP = timedelta(hours=2)
+
+
+@dataclass(frozen=True)
+class DispatchSettings:
+    batch_size: int = 20
+    max_attempts: int = 6
+    stale_after: timedelta = timedelta(seconds=120)
+    quiet_hours: str = "21:00-08:30"
+
+    @classmethod
+    def from_config(cls, settings: dict) -> DispatchSettings:
+        return cls(
+            batch_size=settings["DISPATCH_BATCH_SIZE"],
+            max_attempts=settings["DISPATCH_MAX_ATTEMPTS"],
+            stale_after=timedelta(seconds=settings["DISPATCH_STALE_SECONDS"]),
+            quiet_hours=settings["QUIET_HOURS"],
+        )
+
+
+def backoff(attempt: int, rng: random.Random | None = None) -> timedelta:
+    """Exponential with full jitter: a random wait up to base * 2**(attempt-1), capped."""
+    ceiling = min(BACKOFF_BASE * (2 ** max(attempt - 1, 0)), BACKOFF_CAP)
+    return ceiling * (rng or random).uniform(0.5, 1.0)
+
+
+def _is_postgres() -> bool:
+    return db.session.get_bind().dialect.name == "postgresql"
+
+
+def _consents(patient_ids: list[int | None]) -> dict[tuple[int, str], bool]:
+    """Every consent of the batch's patients in one read: (patient id, channel) -> granted.
+
+    A patient with no row at all is recorded as (id, "exists") so deletion is told apart.
+    """
+    ids = sorted({pid for pid in patient_ids if pid is not None})
+    if not ids:
+        return {}
+    found: dict[tuple[int, str], bool] = {
+        (pid, "exists"): True
+        for pid in db.session.scalars(select(Patient.id).where(Patient.id.in_(ids)))
+    }
+    rows = db.session.execute(
+        select(PatientConsent.patient_id, PatientConsent.channel, PatientConsent.granted).where(
+            PatientConsent.patient_id.in_(ids)
+        )
+    )
+    found.update({(pid, channel): granted for pid, channel, granted in rows})
+    return found
+
+
+_OUTBOX = OutboxMessage.__table__
+# Spelled out rather than IN (...): an expanding IN cannot go through executemany.
+_EARLY_PROVIDER_STATUS = or_(
+    *(_OUTBOX.c.provider_status == status for status in ("accepted", "queued", "sending"))
+)
+_RECORD_SENT = (
+    update(_OUTBOX)
+    .where(_OUTBOX.c.id == bindparam("b_id"), _OUTBOX.c.claimed_by == bindparam("b_token"))
+    .values(
+        status=case((_OUTBOX.c.status == "sending", "sent"), else_=_OUTBOX.c.status),
+        provider_id=func.coalesce(_OUTBOX.c.provider_id, bindparam("b_provider")),
+        sent_at=func.coalesce(_OUTBOX.c.sent_at, bindparam("b_now")),
+        provider_status=case(
+            (or_(_OUTBOX.c.provider_status.is_(None), _EARLY_PROVIDER_STATUS), "sent"),
+            else_=_OUTBOX.c.provider_status,
+        ),
+        updated_at=bindparam("b_now"),
+    )
+)
+
+
+def _record_sent(sent: list[dict]) -> None:
+    """Every message of the batch the provider accepted, in one executemany.
+
+    A status callback (?outbox=) may have got there first: status and provider status only
+    ever move forward.
+    """
+    if sent:
+        db.session.connection().execute(_RECORD_SENT, sent)
+
+
+def _withheld(message: Claimed, consents: dict[tuple[int, str], bool]) -> str | None:
+    """Consent is checked again at send time: a STOP may have arrived meanwhile."""
+    if message.audience != "patient" or message.patient_id is None:
+        return None
+    if (message.patient_id, "exists") not in consents:
+        return "patient_deleted"
+    granted = consents.get((message.patient_id, message.channel), False)
+    return None if granted else "consent_withdrawn"
+
+
+@dataclass(frozen=True)
+class Claimed:
+    """What sending one message needs, read once when the batch is claimed."""
+
+    id: int
+    token: str
+    channel: str
+    audience: str
+    patient_id: int | None
+    to_address: str
+    time_zone: str
+    subject: str | None
+    body_text: str
+    body_html: str | None
+    attempts: int
+
+
+_CLAIMED_COLUMNS = (
+    OutboxMessage.id,
+    OutboxMessage.claimed_by,
+    OutboxMessage.channel,
+    OutboxMessage.audience,
+    OutboxMessage.patient_id,
+    OutboxMessage.to_address,
+    OutboxMessage.time_zone,
+    OutboxMessage.subject,
+    OutboxMessage.body_text,
+    OutboxMessage.body_html,
+    OutboxMessage.attempts,
+)
+
+
+class Dispatcher:
+    """Per message: the provider call and one guarded UPDATE. Per batch: one claim (SELECT
+    ... SKIP LOCKED, UPDATE ... RETURNING), one consent read and one commit of outcomes."""
+
+    def __init__(self, transports: Transports, settings: DispatchSettings, name: str = "") -> None:
+        self.transports = transports
+        self.settings = settings
+        self.name = name or f"dispatcher-{uuid.uuid4().hex[:8]}"
+        self.quiet_window = parse_window(settings.quiet_hours)
+
+    def run_once(self, now: datetime | None = None) -> int:
+        """Claim one batch and send it; returns how many rows were handled."""
+        batch = self.claim(now or utcnow())
+        consents = _consents([m.patient_id for m in batch if m.audience == "patient"])
+        sent: list[dict] = []
+        for message in batch:
+            try:
+                self._send(message, consents, sent)
+            except Exception:
+                # An unforeseen error must not stop the batch. Its rows stay `sending`; the
+                # reconciler adopts the provider's copies or requeues them, up to max attempts.
+                db.session.rollback()
+                log.exception("dispatch failed", extra={"outbox_id": message.id})
+        _record_sent(sent)
+        db.session.commit()
+        return len(batch)
+
+    def claim(self, now: datetime) -> list[Claimed]:
+        token = f"{self.name}:{uuid.uuid4().hex[:12]}"
+        due = (
+            select(OutboxMessage.id)
+            .where(OutboxMessage.status == "queued", OutboxMessage.next_attempt_at <= now)
+            .order_by(OutboxMessage.next_attempt_at, OutboxMessage.id)
+            .limit(self.settings.batch_size)
+        )
+        if _is_postgres():
+            due = due.with_for_update(skip_locked=True)
+        # Two statements on purpose: inside `UPDATE ... WHERE id IN (SELECT ... LIMIT n FOR
+        # UPDATE SKIP LOCKED)` PostgreSQL may evaluate the subquery more than once.
+        ids = list(db.session.scalars(due))
+        if not ids:
+            db.session.commit()
+            return []
+        claimed = db.session.execute(
+            update(OutboxMessage)
+            .where(OutboxMessage.id.in_(ids), OutboxMessage.status == "queued")
+            .values(
+                status="sending",
+                claimed_by=token,
+                claimed_at=now,
+                attempts=OutboxMessage.attempts + 1,
+            )
+            .returning(*_CLAIMED_COLUMNS)
+            .execution_options(synchronize_session=False)
+        ).all()
+        db.session.commit()
+        return sorted((Claimed(*row) for row in claimed), key=lambda m: m.id)
+
+    def _send(
+        self, message: Claimed, consents: dict[tuple[int, str], bool], sent: list[dict]
+    ) -> None:
+        now = utcnow()
+        if withheld := _withheld(message, consents):
+            self._settle_row(message, status="suppressed", suppressed_reason=withheld)
+            return
+        if message.channel == "sms" and message.audience == "patient":
+            allowed = next_allowed_send(now, message.time_zone, self.quiet_window)
+            if allowed > now:
+                self._requeue(message, allowed, count_attempt=False)
+                return
+        try:
+            provider_id = self._hand_over(message)
+        except (SmsError, EmailError) as exc:
+            self._failed_attempt(message, exc, now)
+            return
+        sent.append(
+            {"b_id": message.id, "b_token": message.token, "b_provider": provider_id, "b_now": now}
+        )
+        log.info("message sent", extra={"outbox_id": message.id, "channel": message.channel})
+
+    def _mine(self, message: Claimed):
+        return (
+            update(OutboxMessage)
+            .where(OutboxMessage.id == message.id, OutboxMessage.claimed_by == message.token)
+            .execution_options(synchronize_session=False)
+        )
+
+    def _settle_row(self, message: Claimed, **values) -> None:
+        db.session.execute(self._mine(message).values(**values))
+
+    def _hand_over(self, message: Claimed) -> str:
+        if message.channel == "sms":
+            callback = self.transports.status_callback_url
+            if callback:
+                callback = f"{callback}?outbox={message.id}"
+            result = self.transports.sms.send(message.to_address, message.body_text, callback)
+            return result.provider_id
+        return self.transports.email.send(
+            OutgoingEmail(
+                to=message.to_address,
+                subject=message.subject or "",
+                text=message.body_text,
+                html=message.body_html,
+                headers={"X-CRM-Message": str(message.id)},
+                unsubscribe_url=(
+                    unsubscribe_url(message.patient_id) if message.patient_id else None
+                ),
+            )
+        )
+
+    def _failed_attempt(self, message: Claimed, exc: Exception, now: datetime) -> None:
+        error = {
+            "error_code": str(getattr(exc, "code", "") or "") or None,
+            "error_message": str(exc)[:500],
+        }
+        if getattr(exc, "transient", False) and message.attempts < self.settings.max_attempts:
+            if isinstance(exc, SmsError) and exc.status is None:
+                # No answer (timeout, dropped connection): Twilio may have accepted it.
+                # Stay `sending`; reconcile_stale adopts the provider's copy or requeues.
+                self._settle_row(message, **error)
+                return
+            self._requeue(message, now + backoff(message.attempts), **error)
+            return
+        self._settle_row(message, status="failed", **error)
+        if isinstance(exc, PermanentSmsError) and exc.opted_out and message.patient_id:
+            patient = db.session.get(Patient, message.patient_id)
+            if patient is not None:
+                set_consent(patient, "sms", False, "carrier opt-out (Twilio 21610)")
+        log.warning(
+            "message failed",
+            extra={"outbox_id": message.id, "to": mask_phone(message.to_address)},
+        )
+
+    def _requeue(
+        self, message: Claimed, when: datetime, count_attempt: bool = True, **values
+    ) -> None:
+        attempts = message.attempts if count_attempt else max(message.attempts - 1, 0)
+        self._settle_row(
+            message,
+            status="queued",
+            next_attempt_at=when,
+            claimed_by=None,
+            attempts=attempts,
+            **values,
+        )
+
+    def reconcile_stale(self, now: datetime | None = None) -> int:
+        """Settle rows left in `sending` by a dispatcher that died mid-send."""
+        now = now or utcnow()
+        stale = (
+            select(OutboxMessage)
+            .where(
+                OutboxMessage.status == "sending",
+                OutboxMessage.claimed_at < now - self.settings.stale_after,
+            )
+            .order_by(OutboxMessage.claimed_at)
+            .limit(self.settings.batch_size)
+        )
+        if _is_postgres():
+            stale = stale.with_for_update(skip_locked=True)
+        rows = list(db.session.scalars(stale))
+        for message in rows:
+            self._settle(message, now)
+        db.session.commit()
+        return len(rows)
+
+    def _settle(self, message: OutboxMessage, now: datetime) -> None:
+        if message.channel == "sms":
+            try:
+                found = self._provider_copy(message)
+            except SmsError as exc:
+                log.warning("reconcile: provider unavailable, retry later: %s", exc)
+                return  # the provider cannot tell us now: ask again next time, never guess
+            if found is not None:
+                message.status, message.provider_id = "sent", found
+                message.sent_at = message.sent_at or now
+                return
+        # Nothing at the provider (or email, which no SMTP server lets us ask about):
+        # send again. Email keeps at-least-once semantics here; see README. The claim
+        # counted an attempt and it stays counted, so a message whose sends never get an
+        # answer still reaches max_attempts.
+        message.status, message.next_attempt_at, message.claimed_by = "queued", now, None
+
+    def _provider_copy(self, message: OutboxMessage) -> str | None:
+        since = message.claimed_at or message.created_at
+        candidates = self.transports.sms.messages_to(message.to_address, since)
+        adopted = set(
+            db.session.scalars(
+                select(OutboxMessage.provider_id).where(
+                    OutboxMessage.to_address == message.to_address,
+                    OutboxMessage.provider_id.is_not(None),
+                )
+            )
+        )
+        for candidate in candidates:
+            if candidate.body == message.body_text and candidate.provider_id not in adopted:
+                return candidate.provider_id
+        return None

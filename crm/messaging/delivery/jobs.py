@@ -1,0 +1,28 @@
+"""The delivery jobs the scheduler runs: send what is due, settle what a crash left.
+
+The dispatcher commits inside its own protocol (claim and commit, call the provider,
+record the batch and commit), so a job here is one dispatcher call per unit of work.
+"""
+
+from __future__ import annotations
+
+from flask import Flask
+
+from crm.messaging.delivery.dispatcher import Dispatcher, DispatchSettings
+from crm.messaging.delivery.transports import from_settings
+
+
+def dispatcher_for(app: Flask, name: str) -> Dispatcher:
+    """One dispatcher (and its provider connections) for the life of a process."""
+    settings = app.config["CRM"]
+    return Dispatcher(from_settings(settings), DispatchSettings.from_config(settings), name=name)
+
+
+def dispatch_batch(dispatcher: Dispatcher) -> int:
+    """Claim, send and record one batch; how many messages it handled."""
+    return dispatcher.run_once()
+
+
+def reconcile(dispatcher: Dispatcher) -> int:
+    """Settle messages left in `sending` by a dispatcher that died mid-batch."""
+    return dispatcher.reconcile_stale()

@@ -1,0 +1,204 @@
+"""Twilio's webhooks (delivery status, inbound SMS) and the email unsubscribe link.
+
+Twilio requests are verified with the SDK's RequestValidator against the public URL we
+are configured with, so the check holds behind a proxy that rewrites Host or scheme.
+"""
+
+from __future__ import annotations
+
+import logging
+from xml.sax.saxutils import escape
+
+from flask import Blueprint, Response, current_app, render_template_string, request
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from twilio.request_validator import RequestValidator
+
+from crm.core import audit
+from crm.core.actors import Actor
+from crm.core.db import utcnow
+from crm.core.errors import Forbidden, NotFound, ValidationFailed
+from crm.core.events import publish
+from crm.extensions import db
+from crm.messaging.delivery.sms import mask_phone
+from crm.messaging.inbound.keywords import InboundKind, classify
+from crm.messaging.models import InboundMessage, OutboxMessage
+from crm.patients.links import read_unsubscribe_token
+from crm.patients.models import Patient
+from crm.patients.operations import set_consent
+from crm.referrals.events import AttentionNeeded
+from crm.referrals.models import Referral
+from crm.referrals.stages import TERMINAL
+
+log = logging.getLogger(__name__)
+webhooks = Blueprint("webhooks", __name__)
+
+# Twilio statuses by progress; a callback never moves a message backwards.
+_RANK = {
+    "accepted": 0,
+    "queued": 0,
+    "sending": 1,
+    "sent": 2,
+    "delivered": 3,
+    "undelivered": 3,
+    "failed": 3,
+    "read": 4,
+}
+_OUR_STATUS = {"sent": "sent", "delivered": "delivered", "read": "delivered"}
+_OUR_STATUS |= {"undelivered": "undelivered", "failed": "failed"}
+
+
+def _verify_twilio() -> None:
+    settings = current_app.config["CRM"]
+    token = settings["TWILIO_AUTH_TOKEN"]
+    signature = request.headers.get("X-Twilio-Signature", "")
+    if not token or not signature:
+        raise Forbidden("unsigned request")
+    url = settings["PUBLIC_BASE_URL"].rstrip("/") + request.full_path.rstrip("?")
+    if not RequestValidator(token).validate(url, request.form.to_dict(), signature):
+        raise Forbidden("signature does not match")
+
+
+def _twiml(message: str | None = None) -> Response:
+    body = f"<Message>{escape(message)}</Message>" if message else ""
+    return Response(
+        f"<?xml version='1.0' encoding='UTF-8'?><Response>{body}</Response>", mimetype="text/xml"
+    )
+
+
+@webhooks.post("/webhooks/twilio/status")
+def twilio_status() -> Response:
+    _verify_twilio()
+    sid, status = request.form.get("MessageSid", ""), request.form.get("MessageStatus", "")
+    if not sid or status not in _RANK:
+        raise ValidationFailed({"MessageStatus": f"unknown status {status!r}"})
+    message = _message_for_callback(sid)
+    if message is None:
+        raise NotFound("no message with this id")
+    _apply_status(message, status, request.form.get("ErrorCode"))
+    return Response(status=204)
+
+
+def _message_for_callback(sid: str) -> OutboxMessage | None:
+    outbox_id = request.args.get("outbox", type=int)
+    if outbox_id is not None:
+        message = db.session.get(OutboxMessage, outbox_id, with_for_update=True)
+        if message is not None and message.provider_id in (None, sid):
+            message.provider_id = sid  # the callback may beat our own "sent" commit
+            return message
+    return db.session.scalar(
+        select(OutboxMessage).where(OutboxMessage.provider_id == sid).with_for_update()
+    )
+
+
+_FINAL_PROVIDER_STATUSES = frozenset({"delivered", "undelivered", "failed", "read"})
+
+
+def _apply_status(message: OutboxMessage, status: str, error_code: str | None) -> None:
+    current = _RANK.get(message.provider_status or "queued", 0)
+    if _RANK[status] < current or message.provider_status == status:
+        return
+    if message.provider_status in _FINAL_PROVIDER_STATUSES and status != "read":
+        return  # a final answer stands; only "read" may follow "delivered"
+    message.provider_status = status
+    ours = _OUR_STATUS.get(status)
+    if ours and message.status in {"sending", "sent", "queued"} | {ours}:
+        message.status = ours
+    if status in {"delivered", "read"}:
+        message.delivered_at = message.delivered_at or utcnow()
+    if error_code:
+        message.error_code = error_code[:20]
+
+
+@webhooks.post("/webhooks/twilio/inbound")
+def twilio_inbound() -> Response:
+    _verify_twilio()
+    sid = request.form.get("MessageSid") or request.form.get("SmsSid") or ""
+    sender, body = request.form.get("From", ""), request.form.get("Body", "")
+    if not sid or not sender:
+        raise ValidationFailed({"MessageSid": "required", "From": "required"})
+    if db.session.scalar(select(InboundMessage.id).where(InboundMessage.provider_id == sid)):
+        return _twiml()  # a replay: already handled
+    classified = classify(body)
+    patients = list(db.session.scalars(select(Patient).where(Patient.phone == sender)))
+    referral = _latest_referral(patients)
+    inbound = InboundMessage(
+        provider_id=sid,
+        from_address=sender,
+        body=body[:2000],
+        classification=classified.kind,
+        patient_id=patients[0].id if patients else None,
+        referral_id=referral.id if referral else None,
+    )
+    try:
+        with db.session.begin_nested():
+            db.session.add(inbound)
+            db.session.flush()
+    except IntegrityError:
+        return _twiml()  # the same message is being handled by a concurrent replay
+    reply = _act_on(classified.kind, patients, referral, sid)
+    db.session.flush()
+    log.info("inbound sms", extra={"from": mask_phone(sender), "kind": str(classified.kind)})
+    return _twiml(reply)
+
+
+def _latest_referral(patients: list[Patient]) -> Referral | None:
+    if not patients:
+        return None
+    return db.session.scalar(
+        select(Referral)
+        .where(Referral.patient_id.in_([p.id for p in patients]))
+        .order_by(Referral.stage.in_([str(s) for s in TERMINAL]), Referral.updated_at.desc())
+        .limit(1)
+    )
+
+
+def _act_on(kind: str, patients: list[Patient], referral: Referral | None, sid: str) -> str | None:
+    settings = current_app.config["CRM"]
+    if kind in {InboundKind.OPT_OUT, InboundKind.OPT_IN}:
+        granted = kind == InboundKind.OPT_IN
+        for patient in patients:
+            if set_consent(patient, "sms", granted, f"sms keyword ({sid})"):
+                audit.record(_patient_actor(patient), "consent.sms", None, granted=granted)
+        return None
+    if kind == InboundKind.HELP:
+        return f"{settings['HOSPITAL_NAME']}: call us on {settings['HOSPITAL_PHONE']}."
+    if referral is not None:
+        publish(
+            AttentionNeeded(
+                referral,
+                "The patient replied by SMS",
+                "reply",
+                detail="Read the reply in the referral's message timeline.",
+                dedupe_key=f"reply:{sid}",
+            )
+        )
+    return None
+
+
+def _patient_actor(patient: Patient) -> Actor:
+    return Actor("patient", patient.id, f"patient {patient.id}")
+
+
+_UNSUBSCRIBE_PAGE = """<!doctype html><html><head><meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>Unsubscribe</title></head>
+<body style="font-family: sans-serif; max-width: 32rem; margin: 2rem auto; padding: 0 1rem">
+{% if done %}<p>You will not receive these emails any more.</p>
+{% else %}<p>Stop receiving emails about your enquiry?</p>
+<form method="post"><button type="submit">Unsubscribe</button></form>{% endif %}
+</body></html>"""
+
+
+@webhooks.route("/unsubscribe/<token>", methods=["GET", "POST"])
+def unsubscribe(token: str) -> Response | str:
+    """GET asks; POST (the button, or a mail client's one-click) withdraws email consent."""
+    found = read_unsubscribe_token(token)
+    patient = db.session.get(Patient, found[0]) if found else None
+    if patient is None:
+        return Response("This link is not valid.", status=404, mimetype="text/plain")
+    if request.method == "GET":
+        return render_template_string(_UNSUBSCRIBE_PAGE, done=False)
+    if set_consent(patient, found[1], False, "unsubscribe link"):
+        audit.record(_patient_actor(patient), f"consent.{found[1]}", None, granted=False)
+    return render_template_string(_UNSUBSCRIBE_PAGE, done=True)
