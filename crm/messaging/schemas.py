@@ -2,8 +2,10 @@ from __future__ import annotations
 
 from marshmallow import Schema, fields, validate
 
+from crm.core.schemas import Args
 
-class AdHocMessageArgs(Schema):
+
+class AdHocMessageArgs(Args):
     channels = fields.List(
         fields.String(validate=validate.OneOf(["sms", "email"])),
         load_default=lambda: ["sms", "email"],
