@@ -35,6 +35,7 @@ class Parser(FlaskParser):
 
 def _refuse_unstorable_parts(parts: Any) -> None:
     problems = []
+    parts = getattr(parts, "data", parts)  # webargs' MultiDictProxy wraps the MultiDict
     for name, value in parts.items(multi=True):
         text = value if isinstance(value, str) else getattr(value, "filename", None) or ""
         reason = unstorable_reason(name) or unstorable_reason(text)

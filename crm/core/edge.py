@@ -32,8 +32,26 @@ _JSON_BRACKET = re.compile(rb"[\[\]{}]")
 HARMLESS_QUERY_PARAMETERS: frozenset[str] = frozenset()
 
 
+def digits_up_to(limit: int) -> str:
+    """A regex for the decimal numbers 1..limit, no leading zeros: a route whose id is out
+    of range then matches no rule at all (a converter's refusal alone would make werkzeug
+    answer 405 where the same path takes another method)."""
+    text, alternatives = str(limit), []
+    if len(text) > 1:
+        alternatives.append(f"[1-9][0-9]{{0,{len(text) - 2}}}")
+    for position, digit in enumerate(text):
+        lowest = 1 if position == 0 else 0
+        if int(digit) > lowest:
+            rest = len(text) - position - 1
+            alternatives.append(f"{text[:position]}[{lowest}-{int(digit) - 1}][0-9]{{{rest}}}")
+    alternatives.append(text)
+    return "(?:" + "|".join(alternatives) + ")"
+
+
 class IdConverter(IntegerConverter):
     """`<int:...>` in every route: 1..2^31-1, so an id no row can have is a 404 at routing."""
+
+    regex = digits_up_to(MAX_ID)
 
     def __init__(self, map: Any, *args: Any, **kwargs: Any) -> None:
         kwargs.setdefault("min", 1)
@@ -127,8 +145,16 @@ def _check_json_body() -> list[dict[str, str]]:
     try:
         body = request.get_json()
     except BadRequest as exc:
-        raise BadRequest(_json_error(exc.__context__)) from None
+        raise BadRequest(_json_error(_decode_error(exc))) from None
     return text_problems(body)
+
+
+def _decode_error(exc: BaseException) -> BaseException | None:
+    """The ValueError behind Flask's BadRequest (it wraps werkzeug's, which wraps it)."""
+    seen: BaseException | None = exc
+    while seen is not None and not isinstance(seen, ValueError):
+        seen = seen.__cause__ or seen.__context__
+    return seen
 
 
 def _json_error(cause: BaseException | None) -> str:
