@@ -2,8 +2,9 @@
 
 `Args` makes the rules every endpoint keeps hold for every field, whoever writes the
 schema: an integer is taken only as an integer (7.5 is refused, never stored as 7) and
-only within what its column holds; an unknown field is refused; a wrong choice names
-the value that was wrong.
+only within what its column holds; a text field without a declared length takes at
+most DEFAULT_MAX_TEXT characters; an unknown field is refused; a wrong choice names the
+value that was wrong.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from __future__ import annotations
 from marshmallow import RAISE, Schema, fields, validate
 
 MIN_INT, MAX_INT = -(2**31), 2**31 - 1  # every integer column is a 32-bit `integer`
+DEFAULT_MAX_TEXT = 200  # a text field that declares no length: a code, a name, a zone
 
 _ONE_OF_DEFAULT = validate.OneOf.default_message
 
@@ -31,6 +33,8 @@ class Args(Schema):
         for field in _with_inner_fields(field_obj):
             if isinstance(field, fields.Integer):
                 _bound_integer(field, strict=not self.integers_from_text)
+            if isinstance(field, fields.String) and not _has_max_length(field):
+                field.validators.append(validate.Length(max=DEFAULT_MAX_TEXT))
             for validator in field.validators:
                 if isinstance(validator, validate.OneOf) and validator.error == _ONE_OF_DEFAULT:
                     validator.error = "{input!r} is not one of: {choices}"
@@ -54,6 +58,10 @@ class QueryArgs(Args):
     """A query string's (or a form's) arguments: every value arrives as text."""
 
     integers_from_text = True
+
+
+def _has_max_length(field: fields.Field) -> bool:
+    return any(isinstance(v, validate.Length) and v.max is not None for v in field.validators)
 
 
 def _bound_integer(field: fields.Integer, *, strict: bool) -> None:

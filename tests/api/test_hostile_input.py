@@ -239,6 +239,14 @@ def test_every_input_schema_derives_from_the_shared_base(app):
         assert isinstance(schema, base) or issubclass(schema, base), (endpoint, schema)
 
 
+def test_a_text_field_that_declares_no_length_takes_at_most_200_characters(client, factory):
+    agency = factory.agency()
+    payload = referral_payload(procedure="m" * 201)
+    response = client.post(f"{API}/referrals", json=payload, headers=agency.headers())
+    body = assert_problem(response, 422, "validation-failed")
+    assert "200" in field_errors(body)["procedure"]
+
+
 # --- text the database cannot store ------------------------------------------------------
 
 
@@ -283,6 +291,16 @@ def test_a_nul_in_the_portal_check_in_form_is_422(client, referral):
     response = client.post(f"/p/{token}/check-in", data={"free_text": "it\x00hurts"})
     body = assert_problem(response, 422, "validation-failed")
     assert "free_text" in field_errors(body)
+
+
+def test_a_portal_score_in_other_digits_is_no_answer_rather_than_a_crash():
+    from werkzeug.datastructures import MultiDict
+
+    from crm.portal.views import _answers
+
+    answers = _answers(MultiDict({"back_pain": "²", "leg_pain": "٣" * 40}))
+    assert answers["back_pain"] is None
+    assert answers["leg_pain"] is None
 
 
 def test_a_nul_in_a_multipart_field_is_422_naming_it(client, admin, referral):
