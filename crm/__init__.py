@@ -36,6 +36,7 @@ def _configure_logging(level: str) -> None:
 def _init_extensions(app: Flask) -> ProblemApi:
     from crm import models  # noqa: F401  (every model registered before migrations look)
     from crm.core.db import enforce_sqlite_foreign_keys
+    from crm.core.edge import IdConverter, id_parameter_schema
     from crm.core.errors import register_error_handlers
     from crm.core.http import register_docs_assets, register_request_lifecycle
     from crm.extensions import db, migrate
@@ -44,7 +45,9 @@ def _init_extensions(app: Flask) -> ProblemApi:
     with app.app_context():
         enforce_sqlite_foreign_keys(db.engine)
     migrate.init_app(app, db, directory=str(app.root_path + "/../migrations"))
+    app.url_map.converters["int"] = IdConverter  # before any route: ids are 1..2^31-1
     api = ProblemApi(app)  # one per app: its OpenAPI document belongs to this app alone
+    api.register_converter(IdConverter, id_parameter_schema)
     api.spec.components.security_scheme(
         "bearerAuth",
         {"type": "http", "scheme": "bearer", "description": "Agency API key or staff token"},

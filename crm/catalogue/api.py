@@ -1,8 +1,7 @@
-from flask_smorest import Blueprint
-
 from crm.auth.guards import any_caller
 from crm.catalogue import queries
 from crm.catalogue.schemas import ProcedureSchema
+from crm.core.blueprint import Blueprint
 
 blp = Blueprint("catalogue", __name__, description="The procedure catalogue")
 

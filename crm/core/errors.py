@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from flask import Flask, Response, json, request
+from sqlalchemy.exc import DataError
 from werkzeug.exceptions import HTTPException
 
 log = logging.getLogger(__name__)
@@ -88,12 +89,13 @@ def problem(
 
 
 def flatten_marshmallow(messages: Any, prefix: str = "") -> list[dict[str, str]]:
-    """{"patient": {"phone": ["Not a valid number."]}} -> [{"field": "patient.phone", ...}]"""
+    """{"patient": {"phone": ["Not a valid number."]}} -> [{"field": "patient.phone", ...}]
+
+    A list index reads `stage[0]`; a schema-wide error (`_schema`) is the object's own."""
     errors: list[dict[str, str]] = []
     if isinstance(messages, Mapping):
         for key, value in messages.items():
-            field = f"{prefix}.{key}" if prefix else str(key)
-            errors.extend(flatten_marshmallow(value, field))
+            errors.extend(flatten_marshmallow(value, _field_path(prefix, key)))
     elif isinstance(messages, list) and all(isinstance(m, str) for m in messages):
         errors.extend({"field": prefix or "body", "reason": m} for m in messages)
     elif isinstance(messages, list):
@@ -102,6 +104,14 @@ def flatten_marshmallow(messages: Any, prefix: str = "") -> list[dict[str, str]]
     else:
         errors.append({"field": prefix or "body", "reason": str(messages)})
     return errors
+
+
+def _field_path(prefix: str, key: Any) -> str:
+    if key == "_schema":
+        return prefix
+    if isinstance(key, int):
+        return f"{prefix}[{key}]"
+    return f"{prefix}.{key}" if prefix else str(key)
 
 
 def _webargs_errors(exc: HTTPException) -> list[dict[str, str]]:
@@ -140,6 +150,25 @@ def register_error_handlers(app: Flask) -> None:
     @app.errorhandler(HTTPException)
     def _http(exc: HTTPException) -> Response:
         return http_problem(exc)
+
+    @app.errorhandler(DataError)
+    def _unstorable(exc: DataError) -> Response:
+        """A value the database refused (out of range, not text): the edge and the schemas
+        should have caught it, so it is logged, but the caller's error is still a 422."""
+        log.warning(  # the class and SQLSTATE only: the message may quote the value
+            "database refused a value on %s %s: %s %s",
+            request.method,
+            request.path,
+            type(exc.orig).__name__,
+            getattr(exc.orig, "sqlstate", ""),
+        )
+        return problem(
+            422,
+            ValidationFailed.code,
+            ValidationFailed.title,
+            "A value is out of range or is not text the database can store.",
+            errors=[{"field": "body", "reason": "a value is out of range or is not storable"}],
+        )
 
     @app.errorhandler(Exception)
     def _unexpected(exc: Exception) -> Response:

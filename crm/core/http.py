@@ -4,18 +4,17 @@ from __future__ import annotations
 
 import re
 import uuid
-from typing import Any
 
 from flask import Flask, Response, request
 from swagger_ui_bundle import swagger_ui_path
 from werkzeug.exceptions import UnsupportedMediaType
 
-from crm.core.errors import ValidationFailed
+from crm.core.edge import BODY_METHODS as _BODY_METHODS
+from crm.core.edge import check_request
 from crm.extensions import db
 
 JSON_ONLY = frozenset({"application/json"})
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
-_BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
 
 
 def accepts(*media_types: str):
@@ -48,35 +47,6 @@ def _check_media_type() -> None:
         raise UnsupportedMediaType(f"Send the body as {wanted}, not {request.mimetype or 'none'}.")
 
 
-def _refuse_nul_characters() -> None:
-    """PostgreSQL text cannot hold U+0000: a 422 naming the field, not a 500 from the driver."""
-    if not request.path.startswith("/api/"):
-        return
-    fields = [f"query.{name}" for name, value in request.args.items(multi=True) if "\x00" in value]
-    if request.method in _BODY_METHODS and request.is_json:
-        fields.extend(_fields_with_nul(request.get_json(silent=True), ""))
-    if fields:
-        raise ValidationFailed(
-            {field: "must not contain NUL (U+0000) characters" for field in fields}
-        )
-
-
-def _fields_with_nul(value: Any, path: str) -> list[str]:
-    if isinstance(value, str):
-        return [path or "body"] if "\x00" in value else []
-    if isinstance(value, dict):
-        items: Any = value.items()
-    elif isinstance(value, list):
-        items = enumerate(value)
-    else:
-        return []
-    return [
-        field
-        for key, item in items
-        for field in _fields_with_nul(item, f"{path}.{key}" if path else str(key))
-    ]
-
-
 def _view_function(endpoint: str | None):
     from flask import current_app
 
@@ -98,7 +68,7 @@ def _finish(response: Response) -> Response:
 def register_request_lifecycle(app: Flask) -> None:
     app.before_request(_assign_request_id)
     app.before_request(_check_media_type)
-    app.before_request(_refuse_nul_characters)
+    app.before_request(check_request)
     app.after_request(_finish)
 
 

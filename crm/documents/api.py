@@ -5,10 +5,10 @@ from functools import wraps
 from typing import Any
 
 from flask import request, send_file
-from flask_smorest import Blueprint
 
 from crm.auth.guards import any_caller, caller_scope, current_actor
 from crm.core import audit
+from crm.core.blueprint import Blueprint
 from crm.core.errors import ValidationFailed
 from crm.core.http import accepts
 from crm.core.idempotency import idempotent

@@ -2,14 +2,15 @@ from __future__ import annotations
 
 from marshmallow import Schema, fields, validate
 
+from crm.core.schemas import Args, QueryArgs
 from crm.documents.models import DOCUMENT_KINDS
 
 
-class UploadArgs(Schema):
+class UploadArgs(QueryArgs):
     kind = fields.String(required=True, validate=validate.OneOf(DOCUMENT_KINDS))
 
 
-class UploadFileArgs(Schema):
+class UploadFileArgs(Args):
     file = fields.Raw(
         required=True,
         metadata={

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from marshmallow import Schema, fields, validate
 
+from crm.core.schemas import Args
+
 SCORE = validate.Range(min=0, max=10)
 WOUND_STATES = ("healing_well", "red_or_swollen", "discharge", "opened")
 ALERTS = ("none", "rising", "high_score", "red_flag")  # least to most severe
 
 
-class CheckInAnswersArgs(Schema):
+class CheckInAnswersArgs(Args):
     back_pain = fields.Integer(required=True, validate=SCORE, metadata={"description": "0-10"})
     leg_pain = fields.Integer(required=True, validate=SCORE, metadata={"description": "0-10"})
     numbness = fields.Boolean(required=True)

@@ -1,8 +1,7 @@
 from __future__ import annotations
 
-from flask_smorest import Blueprint
-
 from crm.auth.guards import any_caller, caller_scope, current_actor, staff_only
+from crm.core.blueprint import Blueprint
 from crm.core.idempotency import idempotent
 from crm.messaging import operations, queries
 from crm.messaging.schemas import (

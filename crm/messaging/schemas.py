@@ -1,13 +1,20 @@
 from __future__ import annotations
 
-from marshmallow import Schema, fields, validate
+from marshmallow import Schema, ValidationError, fields, validate
+
+from crm.core.schemas import Args
 
 
-class AdHocMessageArgs(Schema):
+def no_repeats(values: list[str]) -> None:
+    if len(set(values)) != len(values):
+        raise ValidationError("names a channel twice; give each channel once")
+
+
+class AdHocMessageArgs(Args):
     channels = fields.List(
         fields.String(validate=validate.OneOf(["sms", "email"])),
         load_default=lambda: ["sms", "email"],
-        validate=validate.Length(min=1, max=2),
+        validate=[validate.Length(min=1, max=2), no_repeats],
     )
     fallback = fields.Boolean(
         load_default=False, metadata={"description": "only the first permitted channel"}

@@ -1,9 +1,10 @@
 from __future__ import annotations
 
-from flask_smorest import Blueprint
 from marshmallow import Schema, fields, validate
 
 from crm.auth.guards import current_actor, staff_only
+from crm.core.blueprint import Blueprint
+from crm.core.schemas import Args
 from crm.messaging.composing import overrides
 
 blp = Blueprint("message_templates", __name__, description="Message templates per language")
@@ -18,7 +19,7 @@ class TemplateFieldSchema(Schema):
     updated_at = fields.DateTime(allow_none=True)
 
 
-class TemplateSourceArgs(Schema):
+class TemplateSourceArgs(Args):
     source = fields.String(required=True, validate=validate.Length(min=1, max=20_000))
 
 

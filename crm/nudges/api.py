@@ -1,10 +1,10 @@
 from __future__ import annotations
 
-from flask_smorest import Blueprint
 from sqlalchemy import select
 
 from crm.auth.guards import caller_scope, current_actor, staff_only
 from crm.core import audit
+from crm.core.blueprint import Blueprint
 from crm.core.errors import Conflict, NotFound, ValidationFailed, flatten_marshmallow
 from crm.core.idempotency import idempotent
 from crm.extensions import db

@@ -6,6 +6,7 @@ from typing import Any
 
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
+from crm.core.schemas import Args
 from crm.messaging.composing.templates import KINDS
 from crm.referrals.stages import ALL_STAGES
 
@@ -13,7 +14,7 @@ CHANNEL = validate.OneOf(["sms", "email"])
 MINUTES = validate.Range(min=-525_600, max=525_600)
 
 
-class NudgeRuleArgs(Schema):
+class NudgeRuleArgs(Args):
     code = fields.String(
         required=True, validate=validate.Regexp(r"^[a-z][a-z0-9_]{1,63}$", error="lower_snake_case")
     )
@@ -65,7 +66,7 @@ class NudgeRuleArgs(Schema):
             raise ValidationError(errors)
 
 
-class NudgeRuleUpdateArgs(Schema):
+class NudgeRuleUpdateArgs(Args):
     description = fields.String(validate=validate.Length(max=2000))
     offset_minutes = fields.Integer(validate=MINUTES)
     channels = fields.List(fields.String(validate=CHANNEL), validate=validate.Length(min=1, max=2))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from marshmallow import fields
+from marshmallow import ValidationError, fields
 
 from crm.patients import validation
 
@@ -41,4 +41,6 @@ class Phone(fields.String):
 
     def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> str:
         text = super()._deserialize(value, attr, data, **kwargs).strip()
+        if not text:
+            raise ValidationError("is empty: give a phone number, or null for none")
         return validation.normalise_phone(text) if text.startswith("+") else text

@@ -6,6 +6,7 @@ from typing import Any
 
 from marshmallow import Schema, ValidationError, fields, post_load, validate, validates_schema
 
+from crm.core.schemas import Args
 from crm.patients import validation
 from crm.patients.fields import Country, Email, Language, Phone, TimeZone
 from crm.patients.models import CHANNELS, SEXES
@@ -13,7 +14,7 @@ from crm.patients.models import CHANNELS, SEXES
 NAME = validate.Length(min=1, max=100)
 
 
-class ConsentArgs(Schema):
+class ConsentArgs(Args):
     sms = fields.Boolean()
     email = fields.Boolean()
     source = fields.String(
@@ -22,7 +23,7 @@ class ConsentArgs(Schema):
     )
 
 
-class ContactArgs(Schema):
+class ContactArgs(Args):
     phone = Phone(
         allow_none=True,
         validate=validate.Length(max=32),

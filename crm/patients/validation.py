@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import zoneinfo
 from datetime import date
 from functools import cache
@@ -14,7 +15,9 @@ from marshmallow import ValidationError
 
 @cache
 def _countries() -> frozenset[str]:
-    return frozenset(code for code in Locale("en").territories if len(code) == 2 and code.isalpha())
+    """ISO 3166-1 alpha-2 codes with a telephone numbering plan, from phonenumbers' data:
+    babel's territory list also holds codes that are no country (ZZ, EU, UN, QO, XA)."""
+    return frozenset(phonenumbers.SUPPORTED_REGIONS)
 
 
 @cache
@@ -54,13 +57,27 @@ def normalise_country(value: str) -> str:
     return code
 
 
+_LANGUAGE_TAG = re.compile(r"[A-Za-z]{2,3}(?:[-_](?:[A-Za-z]{2}|[0-9]{3}))?")
+
+
 def normalise_language(value: str) -> str:
-    """A BCP 47 language tag that babel knows, returned in canonical form (en, pt-BR)."""
+    """A language, optionally with a region (en, pt-BR, es-419), that babel knows as given.
+
+    Nothing is dropped or replaced: a tag babel would read as another (en-ZZ as en-US,
+    iw as he, en-xxxx as en) is refused with what to send instead."""
+    tag = value.strip()
+    if not _LANGUAGE_TAG.fullmatch(tag):
+        raise ValidationError(
+            "not a language tag: send a language, optionally with a region, e.g. en, pt-BR"
+        )
     try:
-        locale = Locale.parse(value.strip().replace("_", "-"), sep="-")
+        locale = Locale.parse(tag.replace("_", "-"), sep="-")
     except (ValueError, UnknownLocaleError) as exc:
         raise ValidationError("not a known language tag, e.g. en, tr, ar, ru, de") from exc
-    return f"{locale.language}-{locale.territory}" if locale.territory else locale.language
+    canonical = f"{locale.language}-{locale.territory}" if locale.territory else locale.language
+    if locale.script or locale.variant or canonical.lower() != tag.replace("_", "-").lower():
+        raise ValidationError(f"not a known language tag as given (did you mean {canonical}?)")
+    return canonical
 
 
 def check_date_of_birth(value: date) -> None:

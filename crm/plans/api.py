@@ -1,9 +1,8 @@
 from __future__ import annotations
 
-from flask_smorest import Blueprint
-
 from crm.auth.guards import any_caller, caller_scope, current_actor, staff_only
 from crm.core import audit
+from crm.core.blueprint import Blueprint
 from crm.core.idempotency import idempotent
 from crm.plans import operations, queries
 from crm.plans.schemas import PlanArgs, TreatmentPlanSchema

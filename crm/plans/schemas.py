@@ -7,12 +7,13 @@ from babel.numbers import list_currencies
 from marshmallow import Schema, ValidationError, fields, validate, validates, validates_schema
 
 from crm.core.db import utcnow
+from crm.core.schemas import Args
 from crm.plans.models import LINE_KINDS
 
 MINOR = validate.Range(min=0, max=100_000_000_000)
 
 
-class LineItemArgs(Schema):
+class LineItemArgs(Args):
     kind = fields.String(required=True, validate=validate.OneOf(LINE_KINDS))
     description = fields.String(required=True, validate=validate.Length(min=1, max=300))
     quantity = fields.Integer(load_default=1, strict=True, validate=validate.Range(min=1, max=1000))
@@ -24,7 +25,7 @@ class LineItemArgs(Schema):
     )
 
 
-class PlanArgs(Schema):
+class PlanArgs(Args):
     """A new plan version. Totals are computed from the items: a `total` is refused."""
 
     procedure = fields.String(required=True, metadata={"example": "microdiscectomy"})
@@ -57,7 +58,7 @@ class PlanArgs(Schema):
             raise ValidationError("may not exceed the plan's total", "deposit_minor")
 
 
-class AcceptanceArgs(Schema):
+class AcceptanceArgs(Args):
     treatment_information_acknowledged = fields.Boolean(required=True)
     data_processing = fields.Boolean(required=True)
 

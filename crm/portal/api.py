@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from flask_smorest import Blueprint
 from marshmallow import Schema, fields
 
 from crm.auth.guards import caller_scope, current_actor, staff_only
 from crm.core import audit
+from crm.core.blueprint import Blueprint
 from crm.core.idempotency import idempotent
 from crm.patients import links
 from crm.referrals.queries import referral_for

@@ -148,7 +148,7 @@ def check_in(token: str):
 def _answers(form) -> dict[str, Any]:
     def score(name: str) -> int | None:
         raw = form.get(name, "").strip()
-        return int(raw) if raw.isdigit() else None
+        return int(raw) if raw.isascii() and raw.isdigit() and len(raw) <= 9 else None
 
     return {
         "back_pain": score("back_pain"),

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from flask import url_for
-from flask_smorest import Blueprint
 
 from crm.auth.guards import agency_only, any_caller, caller_scope, current_actor, staff_only
+from crm.core.blueprint import Blueprint
 from crm.core.idempotency import idempotent
 from crm.referrals import operations, queries
 from crm.referrals.schemas import (

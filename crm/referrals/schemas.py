@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from marshmallow import Schema, fields, post_dump, validate
 
+from crm.core.schemas import Args, QueryArgs
 from crm.patients.schemas import ContactArgs, PatientArgs, PatientSchema
 from crm.referrals.queries import MAX_ROW_ID
 from crm.referrals.stages import ALL_STAGES, LostReason
@@ -14,7 +15,7 @@ STAGE = validate.OneOf([str(stage) for stage in ALL_STAGES])
 ROW_ID = validate.Range(min=1, max=MAX_ROW_ID)
 
 
-class TreatmentTriedArgs(Schema):
+class TreatmentTriedArgs(Args):
     treatment = fields.String(
         required=True,
         validate=validate.Length(min=1, max=100),
@@ -23,7 +24,7 @@ class TreatmentTriedArgs(Schema):
     duration_weeks = fields.Integer(required=True, validate=WEEKS)
 
 
-class IntakeArgs(Schema):
+class IntakeArgs(Args):
     complaints = fields.List(
         fields.String(validate=validate.Length(min=1, max=200)),
         load_default=list,
@@ -38,7 +39,7 @@ class IntakeArgs(Schema):
     notes = fields.String(load_default="", validate=validate.Length(max=5000))
 
 
-class ReferralCreateArgs(Schema):
+class ReferralCreateArgs(Args):
     procedure = fields.String(required=True, metadata={"example": "microdiscectomy"})
     agency_reference = fields.String(
         validate=validate.Length(min=1, max=100),
@@ -53,7 +54,7 @@ class ContactUpdateArgs(ContactArgs):
     pass
 
 
-class ReferralListArgs(Schema):
+class ReferralListArgs(QueryArgs):
     stage = fields.List(fields.String(validate=STAGE))
     updated_since = fields.AwareDateTime(
         default_timezone=None, metadata={"description": "ISO 8601 with a zone"}
@@ -74,7 +75,7 @@ class StaffReferralListArgs(ReferralListArgs):
     )
 
 
-class TransitionArgs(Schema):
+class TransitionArgs(Args):
     to = fields.String(required=True, validate=STAGE, metadata={"example": "awaiting_mri"})
     reason = fields.String(
         validate=validate.OneOf([str(reason) for reason in LostReason]),
@@ -83,11 +84,11 @@ class TransitionArgs(Schema):
     note = fields.String(validate=validate.Length(max=5000))
 
 
-class OwnerArgs(Schema):
+class OwnerArgs(Args):
     owner_id = fields.Integer(required=True, allow_none=True, validate=ROW_ID)
 
 
-class NoteArgs(Schema):
+class NoteArgs(Args):
     body = fields.String(required=True, validate=validate.Length(min=1, max=10000))
 
 

@@ -4,10 +4,11 @@ from typing import Any
 
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
+from crm.core.schemas import Args, QueryArgs
 from crm.reviews.models import DECISIONS
 
 
-class ReviewArgs(Schema):
+class ReviewArgs(Args):
     decision = fields.String(required=True, validate=validate.OneOf(DECISIONS))
     findings = fields.String(load_default="", validate=validate.Length(max=10_000))
     disc_level = fields.String(
@@ -57,6 +58,6 @@ class QueueItemSchema(Schema):
     hours_waiting = fields.Integer()
 
 
-class QueueArgs(Schema):
+class QueueArgs(QueryArgs):
     limit = fields.Integer(load_default=50, validate=validate.Range(min=1, max=100))
     breached_only = fields.Boolean(load_default=False)

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from flask_smorest import Blueprint
-
 from crm.auth.guards import caller_scope, current_actor, staff_only
+from crm.core.blueprint import Blueprint
 from crm.core.idempotency import idempotent
 from crm.referrals.queries import referral_for
 from crm.tasks import operations, queries

@@ -6,6 +6,7 @@ from typing import Any
 
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
+from crm.core.schemas import Args, QueryArgs
 from crm.referrals.schemas import ROW_ID
 from crm.tasks.models import TASK_PRIORITIES, TASK_SOURCES
 
@@ -14,7 +15,7 @@ DUE = ("open", "today", "overdue")
 STATUSES = ("open", "done", "cancelled")
 
 
-class TaskListArgs(Schema):
+class TaskListArgs(QueryArgs):
     view = fields.String(
         load_default="mine",
         validate=validate.OneOf(VIEWS),
@@ -32,7 +33,7 @@ class TaskListArgs(Schema):
     limit = fields.Integer(load_default=50, validate=validate.Range(min=1, max=200))
 
 
-class TaskCreateArgs(Schema):
+class TaskCreateArgs(Args):
     referral_id = fields.Integer(required=True, validate=ROW_ID)
     title = fields.String(required=True, validate=validate.Length(min=1, max=200))
     detail = fields.String(load_default="", validate=validate.Length(max=5000))
@@ -48,7 +49,7 @@ class TaskCreateArgs(Schema):
     )
 
 
-class TaskUpdateArgs(Schema):
+class TaskUpdateArgs(Args):
     status = fields.String(validate=validate.OneOf(STATUSES))
     owner_id = fields.Integer(allow_none=True, validate=ROW_ID)
     due_at = fields.AwareDateTime()

@@ -11,6 +11,7 @@ from typing import Any
 
 from marshmallow import Schema, ValidationError, fields, post_load, pre_load, validate
 
+from crm.core.schemas import Args
 from crm.travel.itinerary import LocalTimeError, local, to_utc, zone
 
 DEFAULT_TRIP_ZONE = "Europe/Istanbul"
@@ -56,7 +57,7 @@ def _resolve(data: dict[str, Any], pairs: tuple[tuple[str, str], ...]) -> dict[s
 IATA = validate.Regexp(r"^[A-Z]{3}$", error="a 3-letter IATA airport code")
 
 
-class FlightArgs(Schema):
+class FlightArgs(Args):
     flight_number = fields.String(
         required=True,
         validate=validate.Regexp(r"^[A-Z0-9]{2}[A-Z]?[0-9]{1,4}[A-Z]?$", error="e.g. TK1524"),
@@ -94,7 +95,7 @@ class FlightArgs(Schema):
         )
 
 
-class FlightsArgs(Schema):
+class FlightsArgs(Args):
     inbound = fields.Nested(FlightArgs, required=True)
     outbound = fields.Nested(
         FlightArgs,
@@ -104,12 +105,12 @@ class FlightsArgs(Schema):
     )
 
 
-class HotelArgs(Schema):
+class HotelArgs(Args):
     name = fields.String(load_default="", validate=validate.Length(max=200))
     address = fields.String(load_default="", validate=validate.Length(max=500))
 
 
-class CompanionArgs(Schema):
+class CompanionArgs(Args):
     name = fields.String(required=True, validate=validate.Length(min=1, max=200))
     passport_country = fields.String(
         required=True,
@@ -124,7 +125,7 @@ class CompanionArgs(Schema):
         return data
 
 
-class TripArgs(Schema):
+class TripArgs(Args):
     admission_at = LocalOrAwareDateTime(
         required=True,
         metadata={"description": "ISO 8601; without an offset, local to time_zone"},
@@ -151,7 +152,7 @@ class TripArgs(Schema):
         return _resolve(data, (("admission_at", "time_zone"),))
 
 
-class MomentArgs(Schema):
+class MomentArgs(Args):
     at = LocalOrAwareDateTime(
         load_default=None,
         allow_none=True,

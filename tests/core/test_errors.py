@@ -263,7 +263,7 @@ def test_a_nul_character_in_a_submitted_string_is_422_naming_the_field(client, f
     )
     response = client.post(f"{API}/referrals", json=payload, headers=agency.headers())
     body = assert_problem(response, 422, "validation-failed")
-    assert {e["field"] for e in body["errors"]} == {"patient.given_name", "intake.complaints.1"}
+    assert {e["field"] for e in body["errors"]} == {"patient.given_name", "intake.complaints[1]"}
     assert _counts(session) == before
 
 

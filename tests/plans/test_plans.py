@@ -66,7 +66,7 @@ def test_a_total_cannot_be_entered(client, coordinator, candidate):
         ({"items": []}, "items"),
         (
             {"items": [{"kind": "surgery", "description": "x", "unit_price_minor": 1.5}]},
-            "items.0.unit_price_minor",
+            "items[0].unit_price_minor",
         ),
         (
             {
@@ -74,9 +74,9 @@ def test_a_total_cannot_be_entered(client, coordinator, candidate):
                     {"kind": "surgery", "description": "x", "quantity": 0, "unit_price_minor": 1}
                 ]
             },
-            "items.0.quantity",
+            "items[0].quantity",
         ),
-        ({"items": [{"kind": "spa", "description": "x", "unit_price_minor": 1}]}, "items.0.kind"),
+        ({"items": [{"kind": "spa", "description": "x", "unit_price_minor": 1}]}, "items[0].kind"),
         ({"procedure": "teleportation"}, "procedure"),
     ],
 )

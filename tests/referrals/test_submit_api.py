@@ -102,7 +102,7 @@ def test_an_email_alone_is_enough_to_reach_the_patient(client, factory):
         ({"intake": {"symptom_duration_weeks": -3}}, "intake.symptom_duration_weeks"),
         (
             {"intake": {"treatments_tried": [{"treatment": "rest", "duration_weeks": -1}]}},
-            "intake.treatments_tried.0.duration_weeks",
+            "intake.treatments_tried[0].duration_weeks",
         ),
         ({"procedure": "time_travel"}, "procedure"),
     ],

@@ -94,8 +94,9 @@ def _screen_sms(source: str) -> None:
     found = _HEALTH_WORDS.search(source)
     named = next((n for n in names if n.lower() in source.lower()), None)
     if found or named:
+        word = found.group() if found else named
         raise ValidationFailed(
-            {"source": f"an SMS may not carry health detail or prices ({found or named!r})"}
+            {"source": f"an SMS may not carry health detail or prices: it says {word!r}"}
         )
 
 
