@@ -87,6 +87,12 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("ZIP_MAX_ENTRIES", 5000, _positive_int, "files allowed in an MRI study ZIP"),
     Setting("ZIP_MAX_UNPACKED_MB", 4096, _positive_int, "largest unpacked size of a ZIP, MB"),
     Setting("ZIP_MAX_RATIO", 100, _positive_int, "largest compression ratio of a ZIP entry"),
+    Setting(
+        "DOCUMENT_ORPHAN_GRACE_HOURS",
+        6,
+        _positive_int,
+        "a stored file no document references is removed once this old",
+    ),
     Setting("REVIEW_SLA_HOURS", 48, _positive_int, "hours a specialist has to review an MRI"),
     Setting("PATIENT_LINK_DAYS", 180, _positive_int, "how long a patient's private link lives"),
     Setting("PORTAL_RATE_PER_MINUTE", 30, _positive_int, "patient page requests per IP a minute"),

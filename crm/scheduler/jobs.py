@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import logging
+from datetime import timedelta
 
 from flask import Flask
 
 from crm.core.idempotency import purge_expired
+from crm.documents.jobs import sweep_orphan_blobs
+from crm.documents.storage import LocalStorage
 from crm.extensions import db
 from crm.messaging.dispatcher import Dispatcher, DispatchSettings
 from crm.messaging.transports import from_settings
@@ -58,3 +61,9 @@ class Jobs:
             return removed
 
         return self._run(purge)
+
+    def sweep_documents(self) -> int | None:
+        settings = self.app.config["CRM"]
+        store = LocalStorage(settings["DOCUMENTS_DIR"])
+        grace = timedelta(hours=settings["DOCUMENT_ORPHAN_GRACE_HOURS"])
+        return self._run(sweep_orphan_blobs, store, grace)
