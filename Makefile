@@ -30,7 +30,7 @@ run: $(STAMP)
 serve: $(STAMP)
 	$(BIN)/python -m crm.scheduler & scheduler=$$!; \
 	trap 'kill $$scheduler 2>/dev/null' EXIT INT TERM; \
-	$(BIN)/gunicorn --workers 2 --bind $(HOST):$(PORT) --access-logfile - wsgi:app
+	$(BIN)/gunicorn --config config/gunicorn.conf.py --workers 2 --bind $(HOST):$(PORT) wsgi:app
 
 test: $(STAMP)
 	$(BIN)/python -m pytest

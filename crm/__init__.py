@@ -10,6 +10,7 @@ from flask import Flask
 
 from crm import features
 from crm.config import flask_settings, load_config
+from crm.core.redact import install_filter
 from crm.documents.upload import StreamingRequest
 from crm.extensions import ProblemApi
 
@@ -30,6 +31,7 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
 
 def _configure_logging(level: str) -> None:
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    install_filter()  # no token, key or Authorization header in any line the app logs
     logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)
 
 

@@ -87,6 +87,12 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("ZIP_MAX_ENTRIES", 5000, _positive_int, "files allowed in an MRI study ZIP"),
     Setting("ZIP_MAX_UNPACKED_MB", 4096, _positive_int, "largest unpacked size of a ZIP, MB"),
     Setting("ZIP_MAX_RATIO", 100, _positive_int, "largest compression ratio of a ZIP entry"),
+    Setting(
+        "DOCUMENT_ORPHAN_GRACE_HOURS",
+        6,
+        _positive_int,
+        "a stored file no document references is removed once this old",
+    ),
     Setting("REVIEW_SLA_HOURS", 48, _positive_int, "hours a specialist has to review an MRI"),
     Setting("PATIENT_LINK_DAYS", 180, _positive_int, "how long a patient's private link lives"),
     Setting("PORTAL_RATE_PER_MINUTE", 30, _positive_int, "patient page requests per IP a minute"),
@@ -201,8 +207,11 @@ def validate(values: Mapping[str, Any]) -> None:
 
 def flask_settings(values: Mapping[str, Any]) -> dict[str, Any]:
     """Map our settings onto the names Flask and its extensions read."""
-    # pool_recycle rather than pool_pre_ping: no extra round trip on every checkout.
-    engine_options: dict[str, Any] = {"pool_recycle": 1800}
+    # pool_pre_ping: a connection the server dropped (a restart, a failover,
+    # pg_terminate_backend, an idle timeout in a proxy) is noticed at checkout and replaced,
+    # so the caller never sees it; one `SELECT 1` round trip per checkout, which is cheap
+    # beside a request. pool_recycle also retires connections before idle timeouts bite.
+    engine_options: dict[str, Any] = {"pool_pre_ping": True, "pool_recycle": 1800}
     if values["DATABASE_URL"].startswith("sqlite"):
         engine_options = {"connect_args": {"timeout": 30}}
     return {

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +20,7 @@ from crm.documents.models import Document
 from crm.documents.sniff import sniff
 from crm.documents.storage import sha256_of
 from crm.documents.upload import FileTooLarge, Received, storage
-from crm.documents.zipcheck import ZipLimits, ZipRefused, check_dicom_zip
+from crm.documents.zipcheck import UNREADABLE_ENTRY, ZipLimits, ZipRefused, check_dicom_zip
 from crm.extensions import db
 from crm.messaging.composing.outbox import enqueue
 from crm.referrals.models import Referral
@@ -104,15 +103,20 @@ def _inspect(received: Received, kind: str) -> tuple[str, Received, dict[str, An
 
 
 def _clean_zip(path: Path) -> Received:
+    """The archive rewritten with its preambles zeroed; whatever happens, the original is
+    removed, and the rewrite too unless it is handed back."""
     clean = path.with_suffix(".clean")
     try:
         dicom.rewrite_zip_zeroing_preambles(path, clean)
-    except (zipfile.BadZipFile, EOFError, OSError) as exc:  # CRC or size not as declared
+        return Received(clean, sha256_of(clean), clean.stat().st_size)
+    except (*UNREADABLE_ENTRY, OSError) as exc:  # CRC, size or deflate stream not as declared
         clean.unlink(missing_ok=True)
         raise ZipRefused(f"the archive is damaged or lies about its contents ({exc})") from exc
+    except BaseException:
+        clean.unlink(missing_ok=True)
+        raise
     finally:
         path.unlink(missing_ok=True)
-    return Received(clean, sha256_of(clean), clean.stat().st_size)
 
 
 def store_document(
@@ -133,17 +137,19 @@ def store_document(
                 f"file: {kind} may be at most {max_bytes(kind) // 2**20} MB", field="file"
             )
         content_type, stored, metadata = _inspect(received, kind)
+        document = _record(
+            referral, kind, filename, content_type, stored.size, stored.sha256, metadata, actor
+        )
+        publish(DocumentAdded(referral, document, actor))
+        if kind == "mri_study":
+            _mri_arrived(referral, document, actor)
+        # Last, so a refusal or a failed step above stores nothing. Should the transaction
+        # still roll back after this, `jobs.sweep_orphan_blobs` removes the blob later.
         storage().keep(stored.path, stored.sha256)
     finally:
         received.path.unlink(missing_ok=True)
         if stored is not None:
             stored.path.unlink(missing_ok=True)
-    document = _record(
-        referral, kind, filename, content_type, stored.size, stored.sha256, metadata, actor
-    )
-    publish(DocumentAdded(referral, document, actor))
-    if kind == "mri_study":
-        _mri_arrived(referral, document, actor)
     return document
 
 

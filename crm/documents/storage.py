@@ -52,7 +52,11 @@ class LocalStorage:
         so a crash leaves either no file or the whole file under its name."""
         target = self.path(sha256)
         target.parent.mkdir(parents=True, exist_ok=True)
-        if target.exists():
+        try:
+            os.utime(target)  # already stored: fresh again, so the orphan sweep spares it
+        except FileNotFoundError:
+            pass
+        else:
             temp_path.unlink(missing_ok=True)
             return sha256
         with temp_path.open("rb") as handle:

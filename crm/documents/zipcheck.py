@@ -1,17 +1,21 @@
 """A ZIP of DICOM files, checked before anything is extracted from it.
 
 Refused: too many entries, too much uncompressed data, a suspicious compression ratio
-(zip bombs), encrypted entries, symbolic links, and names that are absolute or climb out
-of the folder. Every file inside must itself be DICOM. The check reads only the central
-directory and the first 132 bytes of each entry.
+(zip bombs), encrypted entries, symbolic links, and names that could land outside the
+folder on any system: absolute or climbing paths, Windows drive letters (`C:/x`, `C:x`),
+backslashes (`..\\x`, UNC `\\\\server\\share`) and control characters. Every file
+inside must itself be DICOM. The check reads only the central directory and the first
+132 bytes of each entry.
 """
 
 from __future__ import annotations
 
+import re
 import stat
 import zipfile
+import zlib
 from dataclasses import dataclass
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 
 from crm.documents.sniff import is_dicom
 
@@ -27,9 +31,29 @@ class ZipRefused(ValueError):
     pass
 
 
-def _safe_name(name: str) -> bool:
-    path = PurePosixPath(name.replace("\\", "/"))
-    return not (path.is_absolute() or ".." in path.parts or name.startswith(("/", "\\")))
+# What reading a damaged or hostile entry can raise (CRC, sizes, deflate, method, password).
+UNREADABLE_ENTRY = (zipfile.BadZipFile, EOFError, NotImplementedError, RuntimeError, zlib.error)
+_DRIVE = re.compile(r"^[A-Za-z]:")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
+def unsafe_name(name: str) -> str | None:
+    """Why an entry name could be written outside the folder (on POSIX or Windows), or None.
+
+    Judged on the raw name, never a normalised one: a backslash is a separator on Windows,
+    so `..\\x`, `\\\\server\\share\\x` and `dir\\x` are refused rather than reinterpreted.
+    """
+    if "\\" in name:
+        return "has a backslash"
+    if _CONTROL.search(name):
+        return "has a control character"
+    if name.startswith("/"):
+        return "is an absolute path"
+    if _DRIVE.match(name):
+        return "names a drive"
+    if ".." in name.split("/"):
+        return "climbs out of the folder"
+    return None
 
 
 def _is_symlink(info: zipfile.ZipInfo) -> bool:
@@ -57,8 +81,9 @@ def _head_of(archive: zipfile.ZipFile, info: zipfile.ZipInfo) -> bytes:
     try:
         with archive.open(info) as member:
             return member.read(132)
-    # zipfile raises NotImplementedError for a compression method it cannot read.
-    except (zipfile.BadZipFile, EOFError, NotImplementedError, RuntimeError) as exc:
+    # zipfile raises NotImplementedError for a compression method it cannot read, and
+    # lets zlib.error through for a deflate stream that is not one.
+    except UNREADABLE_ENTRY as exc:
         raise ZipRefused(f"{info.filename!r} is damaged or unreadable ({exc})") from exc
 
 
@@ -71,8 +96,8 @@ def _check_directory(entries: list[zipfile.ZipInfo], limits: ZipLimits) -> None:
     if total > limits.max_total_bytes:
         raise ZipRefused("the archive unpacks to more than the limit")
     for info in entries:
-        if not _safe_name(info.filename):
-            raise ZipRefused(f"{info.filename!r} would be written outside the folder")
+        if why := unsafe_name(info.filename):
+            raise ZipRefused(f"{info.filename!r} would be written outside the folder ({why})")
         if _is_symlink(info):
             raise ZipRefused(f"{info.filename!r} is a symbolic link")
         if info.flag_bits & 0x1:

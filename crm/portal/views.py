@@ -171,10 +171,20 @@ def _fields_of(exc: DomainError) -> str:
 
 @portal.get("/p/<token>/visa-letter.pdf")
 def visa_letter(token: str):
-    from crm.travel.letter import visa_letter_response
+    """The invitation letter the trip asks for; the same plain 404 when there is none."""
+    from crm.travel.letter import render_visa_letter, unicode_font
+    from crm.travel.queries import trip_of, visa_letter_of
 
     referral = _referral(token)
     if referral is None:
         return _invalid()
+    trip = trip_of(referral)
+    if trip is None or not trip.visa_letter_needed:
+        return _invalid()
     audit.record(_patient_actor(referral), "portal.visa_letter", referral.id)
-    return visa_letter_response(referral)
+    pdf = render_visa_letter(visa_letter_of(referral, trip), font=unicode_font())
+    return Response(
+        pdf,
+        mimetype="application/pdf",
+        headers={"Content-Disposition": f'attachment; filename="invitation-{referral.id}.pdf"'},
+    )

@@ -45,6 +45,9 @@ def build_scheduler(jobs: Jobs, dispatch_seconds: float, sweep_seconds: float) -
     scheduler.add_job(
         jobs.purge_idempotency_keys, "interval", hours=1, id="purge", misfire_grace_time=600
     )
+    scheduler.add_job(
+        jobs.sweep_documents, "interval", hours=1, id="documents", misfire_grace_time=600
+    )
     return scheduler
 
 

@@ -11,6 +11,7 @@ import logging
 from flask import Flask
 
 from crm.core.jobs import purge_idempotency_keys
+from crm.documents.jobs import sweep_orphans
 from crm.extensions import db
 from crm.messaging.delivery import jobs as delivery
 from crm.nudges.jobs import sweep
@@ -53,3 +54,6 @@ class Jobs:
 
     def purge_idempotency_keys(self) -> int | None:
         return self._run(purge_idempotency_keys)
+
+    def sweep_documents(self) -> int | None:
+        return self._run(sweep_orphans)

@@ -34,6 +34,9 @@ class _Jobs:
     def purge_idempotency_keys(self) -> int:
         return 0
 
+    def sweep_documents(self) -> int:
+        return 0
+
 
 @pytest.fixture
 def started_jobs():
@@ -42,7 +45,7 @@ def started_jobs():
     thread = threading.Thread(target=scheduler.start, kwargs={"paused": True}, daemon=True)
     thread.start()
     for _ in range(200):
-        if scheduler.running and len(scheduler.get_jobs()) == 4:
+        if scheduler.running and len(scheduler.get_jobs()) == 5:
             break
         threading.Event().wait(0.01)
     try:
@@ -52,8 +55,8 @@ def started_jobs():
         thread.join(timeout=5)
 
 
-def test_the_scheduler_runs_sweep_dispatch_reconcile_and_purge(started_jobs):
-    assert set(started_jobs) == {"dispatch", "sweep", "reconcile", "purge"}
+def test_the_scheduler_runs_sweep_dispatch_reconcile_purge_and_the_document_sweep(started_jobs):
+    assert set(started_jobs) == {"dispatch", "sweep", "reconcile", "purge", "documents"}
     intervals = {
         job_id: job.trigger.interval
         for job_id, job in started_jobs.items()
@@ -64,6 +67,7 @@ def test_the_scheduler_runs_sweep_dispatch_reconcile_and_purge(started_jobs):
         "sweep": timedelta(seconds=60),
         "reconcile": timedelta(seconds=60),
         "purge": timedelta(hours=1),
+        "documents": timedelta(hours=1),
     }
 
 
@@ -72,7 +76,7 @@ def test_jobs_coalesce_never_overlap_and_have_a_misfire_grace(started_jobs):
         assert job.coalesce is True
         assert job.max_instances == 1
     grace = {job_id: job.misfire_grace_time for job_id, job in started_jobs.items()}
-    assert grace == {"dispatch": 10, "sweep": 30, "reconcile": 30, "purge": 600}
+    assert grace == {"dispatch": 10, "sweep": 30, "reconcile": 30, "purge": 600, "documents": 600}
 
 
 def test_the_job_callables_are_the_ones_given():
@@ -81,6 +85,7 @@ def test_the_job_callables_are_the_ones_given():
     by_id = {job.id: job for job in scheduler.get_jobs()}
     assert by_id["dispatch"].func == jobs.dispatch
     assert by_id["sweep"].func == jobs.sweep_nudges
+    assert by_id["documents"].func == jobs.sweep_documents
     assert by_id["dispatch"].trigger.interval == timedelta(seconds=2.5)
     assert by_id["sweep"].trigger.interval == timedelta(seconds=30)
 

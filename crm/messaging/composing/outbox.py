@@ -13,7 +13,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from flask import current_app
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 
 from crm.auth.models import StaffUser
 from crm.core.db import utcnow
@@ -212,9 +212,29 @@ def enqueue(
     return Enqueued(written, held)
 
 
+# The advisory-lock class of the spend caps ("SMS"); the second key is the scope: 0 for
+# the global cap, the agency's id for its own.
+_CAP_LOCK_CLASS = 0x534D53
+
+
+def _lock_cap_scopes(agency_id: int | None) -> None:
+    """Count-then-insert holds only if no one else counts in between: on PostgreSQL each
+    cap scope an SMS counts against is locked until this transaction ends, always global
+    first, then the agency, so two writers never wait on each other in a circle. SQLite
+    allows a single writer at a time and needs nothing."""
+    if db.session.get_bind().dialect.name != "postgresql":
+        return
+    for scope in (0, agency_id) if agency_id is not None else (0,):
+        db.session.execute(
+            text("SELECT pg_advisory_xact_lock(:class, :scope)"),
+            {"class": _CAP_LOCK_CLASS, "scope": scope},
+        )
+
+
 def _apply_spend_guard(
     message: OutboxMessage, referral: Referral, now: datetime, over_cap: str
 ) -> str | None:
+    _lock_cap_scopes(referral.agency_id)
     cap = sms_cap_reached(referral.agency_id, now)
     if cap is None:
         return None

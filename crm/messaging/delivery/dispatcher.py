@@ -160,8 +160,9 @@ _CLAIMED_COLUMNS = (
 
 
 class Dispatcher:
-    """Per message: the provider call and one guarded UPDATE. Per batch: one claim (SELECT
-    ... SKIP LOCKED, UPDATE ... RETURNING), one consent read and one commit of outcomes."""
+    """Per message: a savepoint, the provider call and one guarded UPDATE. Per batch: one
+    claim (SELECT ... SKIP LOCKED, UPDATE ... RETURNING), one consent read and one commit
+    of outcomes."""
 
     def __init__(self, transports: Transports, settings: DispatchSettings, name: str = "") -> None:
         self.transports = transports
@@ -176,11 +177,13 @@ class Dispatcher:
         sent: list[dict] = []
         for message in batch:
             try:
-                self._send(message, consents, sent)
+                # A savepoint per message: an unforeseen error undoes that message's writes
+                # alone, never the outcomes already recorded for the others of the batch.
+                with db.session.begin_nested():
+                    self._send(message, consents, sent)
             except Exception:
-                # An unforeseen error must not stop the batch. Its rows stay `sending`; the
-                # reconciler adopts the provider's copies or requeues them, up to max attempts.
-                db.session.rollback()
+                # It must not stop the batch either. The row stays `sending`; the reconciler
+                # adopts the provider's copy or requeues it, up to max attempts.
                 log.exception("dispatch failed", extra={"outbox_id": message.id})
         _record_sent(sent)
         db.session.commit()

@@ -7,6 +7,7 @@ are configured with, so the check holds behind a proxy that rewrites Host or sch
 from __future__ import annotations
 
 import logging
+import re
 from xml.sax.saxutils import escape
 
 from flask import Blueprint, Response, current_app, render_template_string, request
@@ -28,6 +29,7 @@ from crm.patients.models import Patient
 from crm.patients.operations import set_consent
 from crm.referrals.events import AttentionNeeded
 from crm.referrals.models import Referral
+from crm.referrals.queries import MAX_ROW_ID
 from crm.referrals.stages import TERMINAL
 
 log = logging.getLogger(__name__)
@@ -46,6 +48,7 @@ _RANK = {
 }
 _OUR_STATUS = {"sent": "sent", "delivered": "delivered", "read": "delivered"}
 _OUR_STATUS |= {"undelivered": "undelivered", "failed": "failed"}
+_DIGITS = re.compile(r"[0-9]{1,10}", re.ASCII)
 
 
 def _verify_twilio() -> None:
@@ -79,8 +82,20 @@ def twilio_status() -> Response:
     return Response(status=204)
 
 
+def _outbox_hint() -> int | None:
+    """The `?outbox=` id our own callback URL carries, if it is one a row could have. The
+    URL is signed, but we are not the only signer's client: anything else (`-1`, `abc`,
+    `2147483648`, which the `integer` column cannot even compare) is ignored, and the
+    message is found by its provider id alone."""
+    raw = request.args.get("outbox", "")
+    if not _DIGITS.fullmatch(raw):
+        return None
+    outbox_id = int(raw)
+    return outbox_id if 0 < outbox_id <= MAX_ROW_ID else None
+
+
 def _message_for_callback(sid: str) -> OutboxMessage | None:
-    outbox_id = request.args.get("outbox", type=int)
+    outbox_id = _outbox_hint()
     if outbox_id is not None:
         message = db.session.get(OutboxMessage, outbox_id, with_for_update=True)
         if message is not None and message.provider_id in (None, sid):

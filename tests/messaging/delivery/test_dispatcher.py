@@ -383,3 +383,44 @@ def test_a_status_callback_that_beats_our_own_commit_is_not_overwritten(
     assert message.status == "delivered" and message.provider_status == "delivered"
     assert message.provider_id == fake_twilio.messages[0]["sid"]
     assert message.sent_at is not None and message.delivered_at is not None
+
+
+class _FailingOnce:
+    """An SMS gateway whose first send raises what no one foresaw; later sends succeed."""
+
+    def __init__(self, gateway) -> None:
+        self.gateway, self.calls = gateway, 0
+
+    def send(self, to, body, status_callback=None):
+        self.calls += 1
+        if self.calls == 1:
+            raise RuntimeError("an unforeseen bug in the gateway")
+        return self.gateway.send(to, body, status_callback)
+
+    def messages_to(self, to, since):
+        return self.gateway.messages_to(to, since)
+
+
+def test_an_unforeseen_error_on_one_message_keeps_the_outcomes_of_the_others(
+    app, factory, transports, fake_twilio, session, monkeypatch
+):
+    monkeypatch.setitem(app.config["CRM"], "QUIET_HOURS", NO_QUIET_HOURS)
+    withdrawn, failing, fine = (new_referral(factory, patient={"language": "en"}) for _ in "abc")
+    quiet_outbox()
+    [suppressed] = _queue(withdrawn, key="iso:1")  # settled first: consent is gone
+    set_consent(withdrawn.patient, "sms", False, "sms keyword (STOP)")
+    [broken] = _queue(failing, key="iso:2")
+    [sent] = _queue(fine, key="iso:3")
+    session.commit()
+    isolated = Dispatcher(
+        Transports(_FailingOnce(transports.sms), transports.email, CALLBACK),
+        DispatchSettings(quiet_hours=NO_QUIET_HOURS),
+        name="isolation",
+    )
+    assert isolated.run_once() == 3
+    for message in (suppressed, broken, sent):
+        session.refresh(message)
+    assert (suppressed.status, suppressed.suppressed_reason) == ("suppressed", "consent_withdrawn")
+    assert broken.status == "sending"  # left for the reconciler, as before
+    assert sent.status == "sent" and sent.provider_id
+    assert len(fake_twilio.messages) == 1

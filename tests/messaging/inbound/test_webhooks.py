@@ -176,6 +176,25 @@ def test_an_outbox_id_that_belongs_to_another_provider_message_is_not_trusted(
     assert (sent_sms.provider_id, sent_sms.status) == ("SMwebhook1", "sent")
 
 
+# Past the integer column, negative, zero, not a number, and an Arabic-Indic digit one.
+_OUT_OF_RANGE_OUTBOX_IDS = ["2147483648", "99999999999999999999", "-1", "0", "abc", "\u0661"]
+
+
+@pytest.mark.parametrize("outbox", _OUT_OF_RANGE_OUTBOX_IDS)
+def test_an_outbox_id_no_row_could_have_is_ignored_and_the_message_found_by_its_sid(
+    signed, sent_sms, session, outbox
+):
+    response = _status(signed, "SMwebhook1", "delivered", query=f"?outbox={outbox}")
+    assert response.status_code == 204, response.get_data(as_text=True)
+    session.refresh(sent_sms)
+    assert sent_sms.status == "delivered"
+
+
+@pytest.mark.parametrize("outbox", _OUT_OF_RANGE_OUTBOX_IDS)
+def test_an_outbox_id_no_row_could_have_with_an_unknown_sid_is_404(signed, sent_sms, outbox):
+    _problem(_status(signed, "SMunknown", "delivered", query=f"?outbox={outbox}"), 404)
+
+
 def test_a_callback_for_an_unknown_message_is_404(signed, sent_sms):
     _problem(_status(signed, "SMunknown", "delivered"), 404)
 

@@ -1,0 +1,112 @@
+"""What the scheduler runs for documents: removing stored files no document references.
+
+The store keeps a file before the request's transaction commits (the bytes must be on disk
+before a row may point at them), so a request that rolls back after that leaves a blob
+behind, as does a worker killed mid-upload with its temp file. The sweep removes both once
+they are older than a grace period, which spares every upload still in flight.
+
+An upload of content already stored touches the file (`LocalStorage.keep`), so a blob an
+in-flight upload is about to reference is fresh, never old. The sweep moves an old,
+unreferenced blob aside first and looks at its age again: an upload that touched it in
+between gets it back, and one arriving after the move finds no file and stores its own
+copy. Content addressing makes any copy under a name identical, so nothing is mixed up.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Iterator
+from datetime import datetime, timedelta
+from itertools import islice
+from pathlib import Path
+
+from flask import current_app
+from sqlalchemy import select
+
+from crm.core.db import utcnow
+from crm.documents.models import Document
+from crm.documents.storage import LocalStorage
+from crm.extensions import db
+
+log = logging.getLogger(__name__)
+
+_HEX = frozenset("0123456789abcdef")
+_ASIDE = ".sweep"
+_BATCH = 500
+
+
+def sweep_orphan_blobs(store: LocalStorage, grace: timedelta, now: datetime | None = None) -> int:
+    """Remove blobs no `documents` row references and temp files, both older than `grace`;
+    returns how many files were removed."""
+    cutoff = ((now or utcnow()) - grace).timestamp()
+    _restore_set_aside(store)
+    removed = 0
+    candidates = (path for path in _blobs(store) if _mtime(path) < cutoff)
+    while batch := list(islice(candidates, _BATCH)):
+        referenced = set(
+            db.session.scalars(
+                select(Document.sha256).where(Document.sha256.in_([p.name for p in batch]))
+            )
+        )
+        db.session.commit()  # a read: hold no transaction while touching the disk
+        removed += sum(_remove_if_still_old(p, cutoff) for p in batch if p.name not in referenced)
+    removed += _remove_old_temps(store, cutoff)
+    if removed:
+        log.info("document sweep", extra={"removed": removed})
+    return removed
+
+
+def _blobs(store: LocalStorage) -> Iterator[Path]:
+    for path in store.root.glob("??/??/*"):
+        if len(path.name) == 64 and set(path.name) <= _HEX and path.is_file():
+            yield path
+
+
+def _mtime(path: Path) -> float:
+    try:
+        return path.stat().st_mtime
+    except FileNotFoundError:
+        return float("inf")  # gone already: nothing to do
+
+
+def _remove_if_still_old(path: Path, cutoff: float) -> bool:
+    aside = path.with_name(path.name + _ASIDE)
+    try:
+        os.replace(path, aside)  # from now on, an upload of this content writes a new copy
+    except FileNotFoundError:
+        return False
+    if aside.stat().st_mtime >= cutoff:  # an upload touched it just before the move
+        os.replace(aside, path)
+        return False
+    aside.unlink()
+    return True
+
+
+def _restore_set_aside(store: LocalStorage) -> None:
+    """A sweep killed between its move and its check leaves `<sha>.sweep`: put it back and
+    let this sweep judge it again."""
+    for aside in store.root.glob(f"??/??/*{_ASIDE}"):
+        original = aside.with_name(aside.name.removesuffix(_ASIDE))
+        if original.exists():
+            aside.unlink(missing_ok=True)
+        else:
+            os.replace(aside, original)
+
+
+def _remove_old_temps(store: LocalStorage, cutoff: float) -> int:
+    if not store.tmp.is_dir():
+        return 0
+    removed = 0
+    for temp in store.tmp.glob("upload-*"):
+        if _mtime(temp) < cutoff:
+            temp.unlink(missing_ok=True)
+            removed += 1
+    return removed
+
+
+def sweep_orphans() -> int:
+    """The scheduled job: the sweep over this app's store with its configured grace."""
+    settings = current_app.config["CRM"]
+    store = LocalStorage(settings["DOCUMENTS_DIR"])
+    return sweep_orphan_blobs(store, timedelta(hours=settings["DOCUMENT_ORPHAN_GRACE_HOURS"]))
