@@ -134,6 +134,7 @@ def session(app: Flask, connection: Connection):
 
 @pytest.fixture
 def client(app: Flask, connection: Connection) -> FlaskClient:
+    app.extensions.pop("crm.portal.limiter", None)  # each test its own minute of requests
     return app.test_client()
 
 

@@ -13,8 +13,8 @@ import pytest
 
 from crm.core.db import utcnow
 from crm.followup.queries import check_ins_of
+from crm.patients import links
 from crm.plans.queries import current_plan
-from crm.portal import links
 from crm.travel import operations as travel
 from tests.messaging.support import NO_QUIET_HOURS
 from tests.plans.support import plan_body, reviewed_as_candidate
