@@ -194,6 +194,9 @@ def _mri_arrived(referral: Referral, document: Document, actor: Actor) -> None:
 
 
 def _has_mri(referral: Referral) -> dict[str, Any]:
+    """An MRI is on file, or the catalogue says the procedure needs none."""
+    if not referral.procedure.requires_mri:
+        return {"has_mri": True}
     present = db.session.scalar(
         select(exists().where(Document.referral_id == referral.id, Document.kind == "mri_study"))
     )

@@ -27,9 +27,11 @@ from crm.followup.schemas import CheckInAnswersArgs
 from crm.messaging.outbox import enqueue
 from crm.nudges import operations as nudges
 from crm.nudges.models import NudgeRule, ScheduledNudge
+from crm.referrals import guards
 from crm.referrals.models import Referral
 from crm.referrals.operations import move_to_stage
-from crm.referrals.stages import Stage
+from crm.referrals.stages import NO_OPEN_URGENT_ALERT, Stage
+from crm.tasks.models import Task
 from crm.tasks.operations import open_task
 
 __all__ = ["assess", "open_check_in", "record_answers", "schedule_check_ins"]
@@ -228,7 +230,7 @@ def _complete_after_last(referral: Referral, check_in: CheckIn, assessment: Asse
     last = max(c.position for c in check_ins_of(referral.id))
     if check_in.position != last or referral.stage != Stage.FOLLOW_UP:
         return
-    if assessment.alert != "none":
+    if assessment.alert != "none" or not _alerts_closed(referral)["urgent_alerts_closed"]:
         return
     move_to_stage(referral, Stage.COMPLETED, SYSTEM, note="last follow-up check-in answered")
 
@@ -237,3 +239,22 @@ def ensure_check_ins(referral: Referral) -> None:
     """Stage hook for post_op: a referral that reached it without a recorded discharge
     (a coordinator's manual move) still gets its check-ins, counted from now."""
     schedule_check_ins(referral, referral.stage_entered_at)
+
+
+def _alerts_closed(referral: Referral) -> dict[str, Any]:
+    """No urgent task from a check-in alert is still open on the referral."""
+    open_alert = db.session.scalar(
+        select(Task.id)
+        .where(
+            Task.referral_id == referral.id,
+            Task.source == "alert",
+            Task.priority == "urgent",
+            Task.status == "open",
+        )
+        .limit(1)
+    )
+    return {"urgent_alerts_closed": open_alert is None}
+
+
+def register_guards() -> None:
+    guards.register(NO_OPEN_URGENT_ALERT, _alerts_closed)

@@ -19,7 +19,7 @@ from crm.plans.models import PlanLineItem, TreatmentPlan
 from crm.referrals import guards
 from crm.referrals.models import Referral
 from crm.referrals.operations import move_to_stage
-from crm.referrals.stages import PLAN_ACCEPTED_WITH_CONSENT, Stage
+from crm.referrals.stages import PLAN_ACCEPTANCE_RECORDED, PLAN_ACCEPTED_WITH_CONSENT, Stage
 
 REQUIRED_CONSENTS = ("treatment_information_acknowledged", "data_processing")
 
@@ -164,10 +164,14 @@ def _accepted_with_consent(referral: Referral) -> dict[str, Any]:
         )
     )
     consents = (plan.acceptance or {}).get("consents", {}) if plan else {}
-    return {"plan_accepted_with_consent": all(consents.get(n) for n in REQUIRED_CONSENTS)}
+    return {
+        "plan_accepted": plan is not None,
+        "plan_accepted_with_consent": all(consents.get(n) for n in REQUIRED_CONSENTS),
+    }
 
 
 def register_guards() -> None:
+    guards.register(PLAN_ACCEPTANCE_RECORDED, _accepted_with_consent)
     guards.register(PLAN_ACCEPTED_WITH_CONSENT, _accepted_with_consent)
 
 

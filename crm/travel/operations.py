@@ -19,9 +19,16 @@ from crm.extensions import db
 from crm.followup.operations import schedule_check_ins
 from crm.messaging.outbox import enqueue
 from crm.nudges.operations import schedule_for_date
+from crm.referrals import guards
 from crm.referrals.models import Referral
 from crm.referrals.operations import move_to_stage
-from crm.referrals.stages import Stage
+from crm.referrals.stages import (
+    ADMISSION_RECORDED,
+    DEPARTURE_RECORDED,
+    DISCHARGE_RECORDED,
+    TRIP_BOOKED,
+    Stage,
+)
 from crm.travel.itinerary import (
     FlightLeg,
     LocalTimeError,
@@ -39,6 +46,9 @@ CHANGEABLE_STAGES = frozenset(
     {Stage.TRAVEL_BOOKED, Stage.IN_TREATMENT, Stage.POST_OP, Stage.ON_HOLD}
 )
 CLOCK_SKEW = timedelta(minutes=5)
+# A return flight may leave late; a departure later than this after the booked one means
+# the patient is on another flight: change the trip first.
+RETURN_DELAY_TOLERANCE = timedelta(hours=24)
 FLIGHT_FIELDS = (
     "flight_number",
     "departure_airport",
@@ -74,9 +84,7 @@ def book_trip(referral: Referral, data: dict[str, Any], actor: Actor) -> Trip:
     """Create or replace the trip (`data` as loaded by `TripArgs`)."""
     plan = _checked(referral, data)
     trip = trip_of(referral, for_update=True)
-    if trip is None and referral.stage != Stage.TRAVEL_BOOKED:
-        move_to_stage(referral, Stage.TRAVEL_BOOKED, actor, note="travel booked")
-    elif trip is not None and referral.stage not in CHANGEABLE_STAGES:
+    if trip is not None and referral.stage not in CHANGEABLE_STAGES:
         raise Conflict(f"the trip can no longer change: the referral is {referral.stage}")
     created = trip is None
     if trip is None:
@@ -98,6 +106,9 @@ def book_trip(referral: Referral, data: dict[str, Any], actor: Actor) -> Trip:
     _set_flights(trip, {"inbound": inbound, "outbound": outbound})
     referral.updated_at = utcnow()
     db.session.flush()
+    if created and referral.stage != Stage.TRAVEL_BOOKED:
+        # The trip is recorded first: the `trip_booked` guard reads it.
+        move_to_stage(referral, Stage.TRAVEL_BOOKED, actor, note="travel booked")
     audit.record(actor, "trip.book" if created else "trip.update", referral.id)
     schedule_for_date(referral, "travel_date", inbound["departs_at"])
     _tell_patient(referral, trip)
@@ -152,9 +163,35 @@ def _moment(trip: Trip, at: datetime | None) -> datetime:
     return moment
 
 
-def _not_before(moment: datetime, earlier: datetime | None, what: str) -> None:
-    if earlier is not None and moment <= earlier:
-        raise ValidationFailed({"at": f"must be after the {what} ({earlier.isoformat()})"})
+def _check_against_trip(trip: Trip, column: str, moment: datetime) -> None:
+    """A step of the stay fits the booked trip and the steps before it, or 422 on `at`.
+
+    Admission: not before the inbound flight lands. Discharge: after the admission.
+    Departure: after the discharge, and not long after the booked return flight leaves.
+    """
+    inbound = next((f for f in trip.flights if f.direction == "inbound"), None)
+    outbound = next((f for f in trip.flights if f.direction == "outbound"), None)
+    if column == "admitted_at":
+        landed = inbound.arrives_at if inbound else trip.arrival_at
+        _refuse_unless(moment >= landed, "may not be before the inbound flight lands", landed)
+    elif column == "discharged_at" and trip.admitted_at is not None:
+        _refuse_unless(moment > trip.admitted_at, "must be after the admission", trip.admitted_at)
+    elif column == "departed_at":
+        if trip.discharged_at is not None:
+            when = trip.discharged_at
+            _refuse_unless(moment > when, "must be after the discharge", when)
+        if outbound is not None:
+            latest = outbound.departs_at + RETURN_DELAY_TOLERANCE
+            _refuse_unless(
+                moment <= latest,
+                "is more than a day after the booked return flight; change the trip first",
+                outbound.departs_at,
+            )
+
+
+def _refuse_unless(holds: bool, reason: str, reference: datetime) -> None:
+    if not holds:
+        raise ValidationFailed({"at": f"{reason} ({reference.isoformat()})"})
 
 
 def _stay_event(
@@ -166,21 +203,16 @@ def _stay_event(
     stage: Stage,
     action: str,
     note: str,
-    after: tuple[str, str] | None = None,
 ) -> Trip:
-    """Record one step of the stay on the trip and move the referral to its stage.
-
-    `after` names the trip column (and its words) this step may not precede.
-    """
+    """Record one step of the stay on the trip and move the referral to its stage."""
     trip = booked_trip(referral, for_update=True)
     moment = _moment(trip, at)
-    if after is not None:
-        _not_before(moment, getattr(trip, after[0]), after[1])
+    _check_against_trip(trip, column, moment)
     if stage is Stage.POST_OP:
         schedule_check_ins(referral, moment)  # before the move, so they count from `moment`
-    move_to_stage(referral, stage, actor, note=note)
     setattr(trip, column, moment)
-    db.session.flush()
+    db.session.flush()  # recorded first: the stage's guard reads it
+    move_to_stage(referral, stage, actor, note=note)
     audit.record(actor, action, referral.id)
     return trip
 
@@ -207,7 +239,6 @@ def record_discharge(referral: Referral, at: datetime | None, actor: Actor) -> T
         stage=Stage.POST_OP,
         action="trip.discharge",
         note="discharged",
-        after=("admitted_at", "admission"),
     )
 
 
@@ -220,5 +251,20 @@ def record_departure(referral: Referral, at: datetime | None, actor: Actor) -> T
         stage=Stage.FOLLOW_UP,
         action="trip.departure",
         note="went home",
-        after=("discharged_at", "discharge"),
     )
+
+
+def _stay_facts(referral: Referral) -> dict[str, Any]:
+    """What the travel stages' guards read: the trip and the steps of the stay recorded."""
+    trip = trip_of(referral)
+    return {
+        "trip_booked": trip is not None,
+        "admitted": trip is not None and trip.admitted_at is not None,
+        "discharged": trip is not None and trip.discharged_at is not None,
+        "departed": trip is not None and trip.departed_at is not None,
+    }
+
+
+def register_guards() -> None:
+    for guard in (TRIP_BOOKED, ADMISSION_RECORDED, DISCHARGE_RECORDED, DEPARTURE_RECORDED):
+        guards.register(guard, _stay_facts)

@@ -12,14 +12,16 @@ from crm.core.db import utcnow
 from crm.followup.models import CheckIn
 from crm.travel.models import Trip
 from tests.api.helpers import API, assert_problem, field_errors
-from tests.travel.support import accepted_referral, trip_payload
+from tests.travel.support import accepted_referral, trip_around, trip_payload
 
 
 @pytest.fixture
 def booked(client, factory, agency, coordinator):
+    """A trip whose inbound flight landed four days ago, admission the next day."""
     referral = accepted_referral(factory, agency, coordinator)
+    payload = trip_around(utcnow() - timedelta(days=4))
     response = client.put(
-        f"{API}/referrals/{referral.id}/trip", json=trip_payload(), headers=coordinator.headers()
+        f"{API}/referrals/{referral.id}/trip", json=payload, headers=coordinator.headers()
     )
     assert response.status_code == 200, response.json
     return referral
