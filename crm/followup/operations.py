@@ -1,9 +1,14 @@
 """Follow-up check-ins: scheduled at discharge, answered by the patient or a coordinator.
 
 Alerts (most severe wins): `red_flag` for bladder or bowel trouble or saddle numbness
-(possible cauda equina), `high_score` for a pain score of 7 or more, `rising` for a score
-3 or more above the previous answered check-in. Any alert opens an urgent task for the
-coordinator and emails them, in the same transaction as the answers.
+(possible cauda equina), a wound that has opened or is leaking fluid, or fever (with or
+without a red wound: a possible infection); `high_score` for a pain score of 7 or more,
+`rising` for a score 3 or more above the previous answered check-in. Any alert opens an
+urgent task for the coordinator and emails them, in the same transaction as the answers.
+What the patient writes in free text, and a red or swollen wound without fever, reach the
+coordinator too: a note on the referral's timeline and a task (not urgent).
+
+A check-in can be answered from `OPEN_AHEAD` (a day) before it is due, not earlier.
 """
 
 from __future__ import annotations
@@ -22,13 +27,13 @@ from crm.core.db import utcnow
 from crm.core.errors import Conflict, Forbidden, ValidationFailed, flatten_marshmallow
 from crm.extensions import db
 from crm.followup.models import CheckIn
-from crm.followup.queries import check_ins_of, open_check_in
+from crm.followup.queries import OPEN_AHEAD, check_ins_of, open_check_in
 from crm.followup.schemas import CheckInAnswersArgs
 from crm.messaging.outbox import enqueue
 from crm.nudges import operations as nudges
 from crm.nudges.models import NudgeRule, ScheduledNudge
 from crm.referrals import guards
-from crm.referrals.models import Referral
+from crm.referrals.models import Referral, ReferralNote
 from crm.referrals.operations import move_to_stage
 from crm.referrals.stages import NO_OPEN_URGENT_ALERT, Stage
 from crm.tasks.models import Task
@@ -46,10 +51,14 @@ ANSWER_FIELDS = tuple(CheckInAnswersArgs().fields)
 class Assessment:
     alert: str  # none | rising | high_score | red_flag
     reasons: tuple[str, ...] = ()
+    # Not urgent, but a coordinator should look (a red wound without fever).
+    watch: tuple[str, ...] = ()
 
 
-def assess(answers: Mapping[str, Any], previous: Mapping[str, Any] | None) -> Assessment:
-    """Pure: the alert one set of answers raises, against the previous answered one."""
+_WOUND_RED_FLAGS = {"opened": "the wound has opened", "discharge": "the wound is leaking fluid"}
+
+
+def _red_flags(answers: Mapping[str, Any]) -> list[str]:
     red = [
         text
         for field, text in (
@@ -58,8 +67,29 @@ def assess(answers: Mapping[str, Any], previous: Mapping[str, Any] | None) -> As
         )
         if answers.get(field)
     ]
-    if red:
+    wound = answers.get("wound")
+    if wound in _WOUND_RED_FLAGS:
+        red.append(_WOUND_RED_FLAGS[wound])
+    if answers.get("fever"):
+        red.append("fever with a red or swollen wound" if wound == "red_or_swollen" else "fever")
+    return red
+
+
+def assess(answers: Mapping[str, Any], previous: Mapping[str, Any] | None) -> Assessment:
+    """Pure: the alert one set of answers raises, against the previous answered one."""
+    watch = (
+        ("the wound is red or swollen (no fever)",)
+        if answers.get("wound") == "red_or_swollen" and not answers.get("fever")
+        else ()
+    )
+    if red := _red_flags(answers):
         return Assessment("red_flag", tuple(red))
+    return _by_scores(answers, previous, watch)
+
+
+def _by_scores(
+    answers: Mapping[str, Any], previous: Mapping[str, Any] | None, watch: tuple[str, ...]
+) -> Assessment:
     scores = ("back_pain", "leg_pain")
     high = [
         f"{name.replace('_', ' ')} {answers[name]}/10"
@@ -67,7 +97,7 @@ def assess(answers: Mapping[str, Any], previous: Mapping[str, Any] | None) -> As
         if answers.get(name) is not None and answers[name] >= HIGH_SCORE
     ]
     if high:
-        return Assessment("high_score", tuple(high))
+        return Assessment("high_score", tuple(high), watch)
     rising = [
         f"{name.replace('_', ' ')} rose from {previous[name]} to {answers[name]}"
         for name in scores
@@ -77,8 +107,8 @@ def assess(answers: Mapping[str, Any], previous: Mapping[str, Any] | None) -> As
         and answers[name] - previous[name] >= RISE
     ]
     if rising:
-        return Assessment("rising", tuple(rising))
-    return Assessment("none")
+        return Assessment("rising", tuple(rising), watch)
+    return Assessment("none", (), watch)
 
 
 def schedule_check_ins(
@@ -161,6 +191,13 @@ def record_answers(
     check_in = _locked(check_in)
     if check_in.answered_at is not None:
         raise Conflict(f"check-in {check_in.label!r} is already answered", label=check_in.label)
+    opens_at = check_in.due_at - OPEN_AHEAD
+    if now < opens_at:
+        raise Conflict(
+            f"check-in {check_in.label!r} is not open yet: it opens on {opens_at:%Y-%m-%d}",
+            label=check_in.label,
+            opens_at=opens_at.isoformat(),
+        )
     for name in ANSWER_FIELDS:
         setattr(check_in, name, data[name])
     check_in.answered_at = now
@@ -175,6 +212,7 @@ def record_answers(
     )
     if assessment.alert != "none":
         _raise_alert(referral, check_in, assessment, now)
+    _pass_on_to_coordinator(referral, check_in, assessment, actor, now)
     _complete_after_last(referral, check_in, assessment)
     return check_in
 
@@ -219,6 +257,35 @@ def _raise_alert(
         extra={"message": summary},
         now=now,
     )
+
+
+def _pass_on_to_coordinator(
+    referral: Referral, check_in: CheckIn, assessment: Assessment, actor: Actor, now: datetime
+) -> None:
+    """Free text goes on the referral's timeline; it and any non-urgent concern open a task."""
+    text = (check_in.free_text or "").strip()
+    if text:
+        referral.notes.append(
+            ReferralNote(
+                author_label=f"{actor.label}, {check_in.label} check-in",
+                body=text,
+                created_at=now,
+            )
+        )
+    if not text and not assessment.watch:
+        return
+    detail = "; ".join(assessment.watch)
+    if text:
+        detail = f"{detail}\nThe patient wrote: {text}" if detail else f"The patient wrote: {text}"
+    open_task(
+        referral,
+        f"Read the {check_in.label} check-in and reply to the patient",
+        "alert",
+        detail=detail,
+        due_at=now,
+        dedupe_key=f"check-in-note:{check_in.id}",
+    )
+    db.session.flush()
 
 
 def _complete_after_last(referral: Referral, check_in: CheckIn, assessment: Assessment) -> None:
