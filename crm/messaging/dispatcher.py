@@ -25,6 +25,7 @@ from crm.core.db import utcnow
 from crm.extensions import db
 from crm.messaging.email import EmailError, OutgoingEmail
 from crm.messaging.models import OutboxMessage
+from crm.messaging.outbox import cancel_stale
 from crm.messaging.quiet_hours import next_allowed_send, parse_window
 from crm.messaging.sms import PermanentSmsError, SmsError, mask_phone
 from crm.messaging.transports import Transports
@@ -202,6 +203,7 @@ class Dispatcher:
         if not ids:
             db.session.commit()
             return []
+        cancel_stale(ids)  # written for a stage the referral has left: cancelled, not sent
         claimed = db.session.execute(
             update(OutboxMessage)
             .where(OutboxMessage.id.in_(ids), OutboxMessage.status == "queued")
