@@ -162,9 +162,7 @@ CORE_GUARDS: tuple[Guard, ...] = (
 MRI_ON_FILE = Guard(
     "mri_document_present",
     frozenset({Stage.MRI_REVIEW}),
-    _fact_required(
-        "has_mri", "this procedure needs an MRI study: upload one before the specialist review"
-    ),
+    _fact_required("has_mri", "an MRI study must be uploaded before the specialist review"),
 )
 SPECIALIST_SAYS_CANDIDATE = Guard(
     "specialist_decided_candidate",
