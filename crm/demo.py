@@ -25,6 +25,8 @@ from crm.plans.queries import current_plan
 from crm.referrals.operations import assign_owner, move_to_stage, submit_referral
 from crm.referrals.stages import PIPELINE, Stage
 from crm.reviews.operations import record_review
+from crm.travel import operations as travel
+from crm.travel.schemas import TripArgs
 
 AGENCIES = (
     ("Berlin MedTravel GmbH", "DE", "ops@berlin-medtravel.example", 1000),
@@ -90,12 +92,59 @@ def _walk_to(referral, final: Stage, actor: Actor, specialist: Actor) -> None:
             consents = dict.fromkeys(REQUIRED_CONSENTS, True)
             patient = Actor("patient", referral.patient_id, f"patient {referral.patient_id}")
             accept_plan(current_plan(referral.id), consents, patient)
+        elif stage in _STAY_STEPS:
+            _stay_step(referral, stage, final, actor)
         else:
             move_to_stage(referral, stage, actor)
     if final is Stage.LOST:
         move_to_stage(referral, Stage.LOST, actor, reason="price", note="chose to wait a year")
     elif final is Stage.ON_HOLD:
         move_to_stage(referral, Stage.ON_HOLD, actor, note="patient travelling until next month")
+
+
+# The stages that record a fact of the trip are reached through the operation recording it.
+_STAY_STEPS = (Stage.TRAVEL_BOOKED, Stage.IN_TREATMENT, Stage.POST_OP, Stage.FOLLOW_UP)
+
+
+def _stay_step(referral, stage: Stage, final: Stage, actor: Actor) -> None:
+    """A trip in two weeks for a referral stopping at travel_booked; one that began six days
+    ago (admitted, two nights, three in the city) for those that go further."""
+    past = final is not Stage.TRAVEL_BOOKED
+    admission = utcnow().replace(microsecond=0) + timedelta(days=-6 if past else 14)
+    if stage is Stage.TRAVEL_BOOKED:
+        travel.book_trip(referral, TripArgs().load(_demo_trip(admission)), actor)
+    elif stage is Stage.IN_TREATMENT:
+        travel.record_admission(referral, admission, actor)
+    elif stage is Stage.POST_OP:
+        travel.record_discharge(referral, admission + timedelta(days=2), actor)
+    else:
+        travel.record_departure(referral, admission + timedelta(days=5), actor)
+
+
+def _demo_trip(admission) -> dict:
+    def flight(number: str, origin: str, destination: str, departs, hours: int) -> dict:
+        return {
+            "flight_number": number,
+            "departure_airport": origin,
+            "departure_time_zone": "UTC",
+            "departs_at": departs.isoformat(),
+            "arrival_airport": destination,
+            "arrival_time_zone": "UTC",
+            "arrives_at": (departs + timedelta(hours=hours)).isoformat(),
+        }
+
+    return {
+        "admission_at": admission.isoformat(),
+        "time_zone": "Europe/Istanbul",
+        "hospital_nights": 2,
+        "flights": {
+            "inbound": flight("TK1588", "FRA", "IST", admission - timedelta(days=1), 3),
+            "outbound": None,
+        },
+        "hotel": {"name": "Hotel Bosphorus", "address": "Sisli, Istanbul"},
+        "transfers": "Airport pick-up by the hospital's driver",
+        "visa_letter_needed": False,
+    }
 
 
 def _upload_sample_mri(referral, actor: Actor) -> None:

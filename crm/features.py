@@ -17,14 +17,17 @@ from flask import Flask
 from crm.core import events
 from crm.referrals import guards
 
-# In the order their subscribers run for one event. Nudges go last, so a message sees
-# every row the other reactions wrote (a check-in, a task).
+# In the order their subscribers run for one event. Messaging cancels what a move made
+# moot before the nudges write the new stage's messages; nudges go last, so a message
+# sees every row the other reactions wrote (a check-in, a task).
 ALL_FEATURES: tuple[str, ...] = (
     "documents",
     "reviews",
     "plans",
+    "travel",
     "followup",
     "tasks",
+    "messaging",
     "nudges",
 )
 

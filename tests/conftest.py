@@ -29,9 +29,10 @@ ROOT = Path(__file__).resolve().parent.parent
 TEST_DATABASE_URL = os.environ.get("CRM_TEST_DATABASE_URL")
 ON_POSTGRES = bool(TEST_DATABASE_URL and TEST_DATABASE_URL.startswith("postgresql"))
 
-# The features whose only part in a move is a guard's fact (an MRI on file, a candidate
-# review, an accepted plan): tests about later stages walk the pipeline without them.
-CLINICAL_GUARD_FEATURES = frozenset({"documents", "reviews", "plans"})
+# The features whose part in a move is a guard's fact (an MRI on file, a candidate review,
+# an accepted plan, the trip and the stay): tests about later stages walk the pipeline
+# without them; each guard has its own tests through the API.
+CLINICAL_GUARD_FEATURES = frozenset({"documents", "reviews", "plans", "travel"})
 
 postgres_only = pytest.mark.skipif(
     not ON_POSTGRES,
@@ -186,8 +187,8 @@ def features(app: Flask) -> Iterator[FeatureSwitch]:
 
 @pytest.fixture
 def without_clinical_guards(features: FeatureSwitch) -> Wiring:
-    """Walk the pipeline by the state machine alone: the facts behind the document, review
-    and plan guards belong to those features and are tested there."""
+    """Walk the pipeline by the state machine alone: the facts behind the document, review,
+    plan and stay guards belong to those features and are tested there."""
     return features.only(*(name for name in ALL_FEATURES if name not in CLINICAL_GUARD_FEATURES))
 
 

@@ -38,6 +38,7 @@ class CheckIn(db.Model):
     wound: Mapped[str | None] = mapped_column(String(20))
     bladder_or_bowel_trouble: Mapped[bool | None]
     saddle_numbness: Mapped[bool | None]
+    fever: Mapped[bool | None]
     free_text: Mapped[str | None] = mapped_column(Text)
     alert: Mapped[str] = mapped_column(String(12), default="none")
     created_at: Mapped[datetime] = mapped_column(default=utcnow)

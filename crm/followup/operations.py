@@ -1,9 +1,14 @@
 """Follow-up check-ins: scheduled at discharge, answered by the patient or a coordinator.
 
 Alerts (most severe wins): `red_flag` for bladder or bowel trouble or saddle numbness
-(possible cauda equina), `high_score` for a pain score of 7 or more, `rising` for a score
-3 or more above the previous answered check-in. Any alert opens an urgent task for the
-coordinator and emails them, in the same transaction as the answers.
+(possible cauda equina), a wound that has opened or is leaking fluid, or fever (with or
+without a red wound: a possible infection); `high_score` for a pain score of 7 or more,
+`rising` for a score 3 or more above the previous answered check-in. Any alert opens an
+urgent task for the coordinator and emails them, in the same transaction as the answers.
+What the patient writes in free text, and a red or swollen wound without fever, reach the
+coordinator too: a note on the referral's timeline and a task (not urgent).
+
+A check-in can be answered from `OPEN_AHEAD` (a day) before it is due, not earlier.
 """
 
 from __future__ import annotations
@@ -19,16 +24,22 @@ from sqlalchemy import select
 from crm.core import audit
 from crm.core.actors import SYSTEM, Actor
 from crm.core.db import utcnow
-from crm.core.errors import Conflict, Forbidden, ValidationFailed, flatten_marshmallow
+from crm.core.errors import (
+    Conflict,
+    Forbidden,
+    GuardFailed,
+    ValidationFailed,
+    flatten_marshmallow,
+)
 from crm.core.events import publish
 from crm.extensions import db
 from crm.followup.events import AlertRaised, CheckInAnswered
 from crm.followup.models import CheckIn
-from crm.followup.queries import check_ins_of, open_check_in
+from crm.followup.queries import OPEN_AHEAD, check_ins_of, open_check_in
 from crm.followup.schemas import CheckInAnswersArgs
 from crm.messaging.composing.outbox import enqueue
-from crm.referrals.events import MilestoneDated, MilestoneSettled
-from crm.referrals.models import Referral
+from crm.referrals.events import AttentionNeeded, MilestoneDated, MilestoneSettled
+from crm.referrals.models import Referral, ReferralNote
 from crm.referrals.operations import move_to_stage
 from crm.referrals.stages import Stage
 
@@ -44,10 +55,14 @@ ANSWER_FIELDS = tuple(CheckInAnswersArgs().fields)
 class Assessment:
     alert: str  # none | rising | high_score | red_flag
     reasons: tuple[str, ...] = ()
+    # Not urgent, but a coordinator should look (a red wound without fever).
+    watch: tuple[str, ...] = ()
 
 
-def assess(answers: Mapping[str, Any], previous: Mapping[str, Any] | None) -> Assessment:
-    """Pure: the alert one set of answers raises, against the previous answered one."""
+_WOUND_RED_FLAGS = {"opened": "the wound has opened", "discharge": "the wound is leaking fluid"}
+
+
+def _red_flags(answers: Mapping[str, Any]) -> list[str]:
     red = [
         text
         for field, text in (
@@ -56,8 +71,29 @@ def assess(answers: Mapping[str, Any], previous: Mapping[str, Any] | None) -> As
         )
         if answers.get(field)
     ]
-    if red:
+    wound = answers.get("wound")
+    if wound in _WOUND_RED_FLAGS:
+        red.append(_WOUND_RED_FLAGS[wound])
+    if answers.get("fever"):
+        red.append("fever with a red or swollen wound" if wound == "red_or_swollen" else "fever")
+    return red
+
+
+def assess(answers: Mapping[str, Any], previous: Mapping[str, Any] | None) -> Assessment:
+    """Pure: the alert one set of answers raises, against the previous answered one."""
+    watch = (
+        ("the wound is red or swollen (no fever)",)
+        if answers.get("wound") == "red_or_swollen" and not answers.get("fever")
+        else ()
+    )
+    if red := _red_flags(answers):
         return Assessment("red_flag", tuple(red))
+    return _by_scores(answers, previous, watch)
+
+
+def _by_scores(
+    answers: Mapping[str, Any], previous: Mapping[str, Any] | None, watch: tuple[str, ...]
+) -> Assessment:
     scores = ("back_pain", "leg_pain")
     high = [
         f"{name.replace('_', ' ')} {answers[name]}/10"
@@ -65,7 +101,7 @@ def assess(answers: Mapping[str, Any], previous: Mapping[str, Any] | None) -> As
         if answers.get(name) is not None and answers[name] >= HIGH_SCORE
     ]
     if high:
-        return Assessment("high_score", tuple(high))
+        return Assessment("high_score", tuple(high), watch)
     rising = [
         f"{name.replace('_', ' ')} rose from {previous[name]} to {answers[name]}"
         for name in scores
@@ -75,8 +111,8 @@ def assess(answers: Mapping[str, Any], previous: Mapping[str, Any] | None) -> As
         and answers[name] - previous[name] >= RISE
     ]
     if rising:
-        return Assessment("rising", tuple(rising))
-    return Assessment("none")
+        return Assessment("rising", tuple(rising), watch)
+    return Assessment("none", (), watch)
 
 
 def schedule_check_ins(
@@ -156,6 +192,13 @@ def record_answers(
     check_in = _locked(check_in)
     if check_in.answered_at is not None:
         raise Conflict(f"check-in {check_in.label!r} is already answered", label=check_in.label)
+    opens_at = check_in.due_at - OPEN_AHEAD
+    if now < opens_at:
+        raise Conflict(
+            f"check-in {check_in.label!r} is not open yet: it opens on {opens_at:%Y-%m-%d}",
+            label=check_in.label,
+            opens_at=opens_at.isoformat(),
+        )
     for name in ANSWER_FIELDS:
         setattr(check_in, name, data[name])
     check_in.answered_at = now
@@ -171,6 +214,7 @@ def record_answers(
     publish(CheckInAnswered(referral, check_in, actor, assessment.alert))
     if assessment.alert != "none":
         _raise_alert(referral, check_in, assessment, now)
+    _pass_on_to_coordinator(referral, check_in, assessment, actor, now)
     _complete_after_last(referral, check_in, assessment)
     return check_in
 
@@ -194,21 +238,57 @@ def _raise_alert(
     )
 
 
+def _pass_on_to_coordinator(
+    referral: Referral, check_in: CheckIn, assessment: Assessment, actor: Actor, now: datetime
+) -> None:
+    """Free text goes on the referral's timeline; it and any non-urgent concern open a task."""
+    text = (check_in.free_text or "").strip()
+    if text:
+        referral.notes.append(
+            ReferralNote(
+                author_label=f"{actor.label}, {check_in.label} check-in",
+                body=text,
+                created_at=now,
+            )
+        )
+    if not text and not assessment.watch:
+        return
+    detail = "; ".join(assessment.watch)
+    if text:
+        detail = f"{detail}\nThe patient wrote: {text}" if detail else f"The patient wrote: {text}"
+    publish(
+        AttentionNeeded(
+            referral,
+            f"Read the {check_in.label} check-in and reply to the patient",
+            "alert",
+            detail=detail,
+            due_at=now,
+            dedupe_key=f"check-in-note:{check_in.id}",
+        )
+    )
+    db.session.flush()
+
+
 def _complete_after_last(referral: Referral, check_in: CheckIn, assessment: Assessment) -> None:
     """The last point of the schedule answered in follow-up: the referral is complete.
 
-    Not when that answer raised an alert: `completed` is terminal, and an alerting patient
-    is not done; the coordinator completes it after the call.
+    Not when that answer raised an alert, nor while an earlier urgent alert is open (the
+    guard `no_open_urgent_alert` refuses the move): `completed` is terminal, and an
+    alerting patient is not done; the coordinator completes it after the call.
     """
     last = max(c.position for c in check_ins_of(referral.id))
     if check_in.position != last or referral.stage != Stage.FOLLOW_UP:
         return
     if assessment.alert != "none":
         return
-    move_to_stage(referral, Stage.COMPLETED, SYSTEM, note="last follow-up check-in answered")
+    try:
+        move_to_stage(referral, Stage.COMPLETED, SYSTEM, note="last follow-up check-in answered")
+    except GuardFailed:
+        return  # refused before anything changed: the referral waits for the coordinator
 
 
 def ensure_check_ins(referral: Referral) -> None:
-    """Stage hook for post_op: a referral that reached it without a recorded discharge
-    (a coordinator's manual move) still gets its check-ins, counted from now."""
+    """Stage hook for post_op, a backstop: with the `discharge_recorded` guard on, post_op is
+    entered only by recording the discharge (which schedules the check-ins first); a
+    deployment without that guard, moving there by hand, still gets them, counted from now."""
     schedule_check_ins(referral, referral.stage_entered_at)

@@ -23,6 +23,10 @@ class CheckInAnswersArgs(Args):
     saddle_numbness = fields.Boolean(
         required=True, metadata={"description": "numbness between the legs / around the bottom"}
     )
+    fever = fields.Boolean(
+        required=True,
+        metadata={"description": "a temperature of 38 °C or more, or feeling feverish"},
+    )
     free_text = fields.String(load_default="", validate=validate.Length(max=2000))
 
 
@@ -42,5 +46,6 @@ class CheckInSchema(Schema):
     wound = fields.String(allow_none=True)
     bladder_or_bowel_trouble = fields.Boolean(allow_none=True)
     saddle_numbness = fields.Boolean(allow_none=True)
+    fever = fields.Boolean(allow_none=True)
     free_text = fields.String(allow_none=True)
     alert = fields.String(metadata={"description": ", ".join(ALERTS)})

@@ -70,6 +70,12 @@ class OutboxMessage(TimestampMixin, db.Model):
     sent_at: Mapped[datetime | None]
     delivered_at: Mapped[datetime | None]
     rule_code: Mapped[str | None] = mapped_column(String(64))
+    # The stage visit the message was written for (the referral's stage and the moment it
+    # entered it). Unless it `stands`, it is cancelled ("moved on") once the referral
+    # leaves that visit before it is sent.
+    stage: Mapped[str | None] = mapped_column(String(20))
+    stage_entered_at: Mapped[datetime | None]
+    stands: Mapped[bool] = mapped_column(default=False)
 
 
 class InboundMessage(db.Model):

@@ -24,6 +24,7 @@ def send_ad_hoc(referral: Referral, args: dict[str, Any], actor: Actor) -> list[
         fallback=args["fallback"],
         extra={"subject": args["subject"], "message": args["message"]},
         over_cap="reject",
+        stands=True,  # written by a person on purpose: it goes even if the referral moves
     )
     audit.record(actor, "message.ad_hoc", referral.id, outbox_ids=[m.id for m in result.messages])
     return result.messages

@@ -232,6 +232,7 @@ def fire(nudge: ScheduledNudge, now: datetime) -> None:
         rule_code=rule.code,
         extra=_trigger_context(rule, nudge, referral, now),
         now=now,
+        stands=not rule.stop_when_stage_changes,
     )
     nudge.status = "fired"
     if result.held_by_cap:

@@ -15,12 +15,12 @@ if TYPE_CHECKING:
 
 @dataclass(frozen=True)
 class PlanOffered(Event):
-    """A new version; `superseded` is the version it replaced, if one was open."""
+    """A new version; `previous_version` is the one before it, if there was one."""
 
     referral: Referral
     plan: TreatmentPlan
     actor: Actor
-    superseded: int | None = None
+    previous_version: int | None = None
 
 
 @dataclass(frozen=True)

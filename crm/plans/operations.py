@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import event, func, inspect, select, update
+from sqlalchemy import event, inspect, select, update
 from sqlalchemy.engine import Connection
 
 from crm.catalogue.queries import procedure_by_code
@@ -15,7 +15,7 @@ from crm.core.db import utcnow
 from crm.core.errors import Conflict, NotFound, ValidationFailed
 from crm.core.events import publish
 from crm.extensions import db
-from crm.messaging.composing.outbox import enqueue
+from crm.messaging.composing.outbox import cancel_queued, enqueue
 from crm.plans.events import PlanAccepted, PlanOffered
 from crm.plans.models import PlanLineItem, TreatmentPlan
 from crm.plans.queries import REQUIRED_CONSENTS
@@ -43,10 +43,11 @@ def offer_plan(referral: Referral, data: dict[str, Any], actor: Actor) -> Treatm
     except NotFound as exc:
         raise ValidationFailed({"procedure": "not in the catalogue"}) from exc
     now = utcnow()
-    superseded = _supersede_offered(referral.id, now)
+    previous = _latest(referral.id)
+    _supersede_offered(referral.id, now)
     plan = TreatmentPlan(
         referral_id=referral.id,
-        version=_next_version(referral.id),
+        version=(previous.version if previous else 0) + 1,
         status="offered",
         procedure_code=data["procedure"],
         hospital=data["hospital"],
@@ -65,51 +66,70 @@ def offer_plan(referral: Referral, data: dict[str, Any], actor: Actor) -> Treatm
     audit.record(actor, "plan.offer", referral.id, plan_id=plan.id, version=plan.version)
     if referral.stage == Stage.MRI_REVIEW:
         move_to_stage(referral, Stage.PLAN_OFFERED, actor, note=f"plan v{plan.version}")
-    _tell_about_offer(referral, plan)
-    publish(PlanOffered(referral, plan, actor, superseded))
+    _tell_about_offer(referral, plan, previous)
+    publish(PlanOffered(referral, plan, actor, previous.version if previous else None))
     return plan
 
 
-def _next_version(referral_id: int) -> int:
-    latest = db.session.scalar(
-        select(func.max(TreatmentPlan.version)).where(TreatmentPlan.referral_id == referral_id)
+def _latest(referral_id: int) -> TreatmentPlan | None:
+    return db.session.scalar(
+        select(TreatmentPlan)
+        .where(TreatmentPlan.referral_id == referral_id)
+        .order_by(TreatmentPlan.version.desc())
+        .limit(1)
     )
-    return (latest or 0) + 1
 
 
-def _supersede_offered(referral_id: int, now: datetime) -> int | None:
-    """Close the version still open, if any; its number."""
+def _supersede_offered(referral_id: int, now: datetime) -> None:
     if db.session.scalar(
         select(TreatmentPlan.id).where(
             TreatmentPlan.referral_id == referral_id, TreatmentPlan.status == "accepted"
         )
     ):
         raise Conflict("the patient has accepted a plan; it can no longer be replaced")
-    open_version = db.session.scalar(
-        select(func.max(TreatmentPlan.version)).where(
-            TreatmentPlan.referral_id == referral_id, TreatmentPlan.status == "offered"
-        )
-    )
-    if open_version is not None:
-        db.session.execute(
-            update(TreatmentPlan)
-            .where(TreatmentPlan.referral_id == referral_id, TreatmentPlan.status == "offered")
-            .values(status="superseded", superseded_at=now)
-            .execution_options(synchronize_session="fetch")
-        )
-    return open_version
+    superseded = db.session.scalars(
+        update(TreatmentPlan)
+        .where(TreatmentPlan.referral_id == referral_id, TreatmentPlan.status == "offered")
+        .values(status="superseded", superseded_at=now)
+        .returning(TreatmentPlan.id)
+        .execution_options(synchronize_session="fetch")
+    ).all()
+    # A notice about a version that is no longer on offer must not reach the patient.
+    keys = [f"plan:{plan_id}:patient:{channel}" for plan_id in superseded for channel in CHANNELS]
+    cancel_queued(keys, "superseded")
 
 
-def _tell_about_offer(referral: Referral, plan: TreatmentPlan) -> None:
+CHANNELS = ("sms", "email")
+
+
+def _what_changed(plan: TreatmentPlan, previous: TreatmentPlan) -> dict[str, Any]:
+    """For the "plan updated" message: the total and the validity, before and now."""
+    return {
+        "price_changed": (plan.total_minor, plan.currency)
+        != (previous.total_minor, previous.currency),
+        "total_minor": plan.total_minor,
+        "currency": plan.currency,
+        "previous_total_minor": previous.total_minor,
+        "previous_currency": previous.currency,
+        "valid_until_changed": plan.valid_until != previous.valid_until,
+        "previous_valid_until": previous.valid_until,
+    }
+
+
+def _tell_about_offer(
+    referral: Referral, plan: TreatmentPlan, previous: TreatmentPlan | None
+) -> None:
+    """Once per version: the first says the plan is ready, a later one what changed."""
     extra = {"valid_until": plan.valid_until}
+    patient_extra = {**extra, **_what_changed(plan, previous)} if previous else extra
     enqueue(
         referral,
-        kind="plan_offered_patient",
+        kind="plan_updated_patient" if previous else "plan_offered_patient",
         audience="patient",
         channels=["sms", "email"],
         fallback=False,
         key=f"plan:{plan.id}:patient",
-        extra=extra,
+        extra=patient_extra,
     )
     if referral.agency_id is not None:
         enqueue(

@@ -49,11 +49,14 @@ def plan_for(actor: Actor, plan_id: int) -> TreatmentPlan:
 
 
 def accepted_with_consent(referral: Referral) -> dict[str, Any]:
-    """The fact behind the guard `accepted_plan_and_consent`."""
+    """The facts behind the guards `plan_acceptance_recorded` and `accepted_plan_and_consent`."""
     plan = db.session.scalar(
         select(TreatmentPlan).where(
             TreatmentPlan.referral_id == referral.id, TreatmentPlan.status == "accepted"
         )
     )
     consents = (plan.acceptance or {}).get("consents", {}) if plan else {}
-    return {"plan_accepted_with_consent": all(consents.get(n) for n in REQUIRED_CONSENTS)}
+    return {
+        "plan_accepted": plan is not None,
+        "plan_accepted_with_consent": all(consents.get(n) for n in REQUIRED_CONSENTS),
+    }

@@ -158,6 +158,7 @@ def _answers(form) -> dict[str, Any]:
         "wound": form.get("wound") if form.get("wound") in _WOUND_STATES else None,
         "bladder_or_bowel_trouble": form.get("bladder") == "yes",
         "saddle_numbness": form.get("saddle") == "yes",
+        "fever": form.get("fever") == "yes",
         "free_text": form.get("free_text", "")[:2000],
     }
 

@@ -175,6 +175,47 @@ PLAN_ACCEPTED_WITH_CONSENT = Guard(
     _fact_required("plan_accepted_with_consent", "an accepted plan and recorded consent needed"),
 )
 
+# Stages that say a fact happened are entered only once the fact is recorded: the
+# operation that records it (accept the plan, book the trip, record the admission, the
+# discharge, the departure) records it first and then moves; a bare transition is refused.
+PLAN_ACCEPTANCE_RECORDED = Guard(
+    "plan_acceptance_recorded",
+    frozenset({Stage.PLAN_ACCEPTED}),
+    _fact_required(
+        "plan_accepted", "the patient accepts the plan on their link; a move alone accepts nothing"
+    ),
+)
+TRIP_BOOKED = Guard(
+    "trip_booked",
+    frozenset({Stage.TRAVEL_BOOKED}),
+    _fact_required("trip_booked", "book the trip (PUT .../trip); the booking moves the referral"),
+)
+ADMISSION_RECORDED = Guard(
+    "admission_recorded",
+    frozenset({Stage.IN_TREATMENT}),
+    _fact_required("admitted", "record the admission (POST .../admission); it moves the referral"),
+)
+DISCHARGE_RECORDED = Guard(
+    "discharge_recorded",
+    frozenset({Stage.POST_OP}),
+    _fact_required(
+        "discharged", "record the discharge (POST .../discharge); it moves the referral"
+    ),
+)
+DEPARTURE_RECORDED = Guard(
+    "departure_recorded",
+    frozenset({Stage.FOLLOW_UP}),
+    _fact_required("departed", "record the departure (POST .../departure); it moves the referral"),
+)
+NO_OPEN_URGENT_ALERT = Guard(
+    "no_open_urgent_alert",
+    frozenset({Stage.COMPLETED}),
+    _fact_required(
+        "urgent_alerts_closed",
+        "an urgent follow-up alert is still open: close its task after speaking to the patient",
+    ),
+)
+
 
 def plan_transition(
     request: TransitionRequest, guards: Iterable[Guard] = CORE_GUARDS

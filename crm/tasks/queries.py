@@ -14,6 +14,7 @@ from crm.core.actors import Actor
 from crm.core.db import utcnow
 from crm.core.errors import NotFound
 from crm.extensions import db
+from crm.referrals.models import Referral
 from crm.referrals.queries import MAX_ROW_ID
 from crm.tasks.models import Task
 
@@ -94,3 +95,19 @@ def list_tasks(actor: Actor, args: dict[str, Any], now: datetime | None = None) 
     statement = statement.order_by(urgent_first, Task.due_at, Task.id).limit(args["limit"])
     tasks = db.session.scalars(statement).all()
     return TaskPage(tz.key, [TaskView(task, tz, now) for task in tasks])
+
+
+def urgent_alerts_closed(referral: Referral) -> dict[str, Any]:
+    """The fact behind the guard `no_open_urgent_alert`: no urgent task from a check-in
+    alert is still open on the referral."""
+    open_alert = db.session.scalar(
+        select(Task.id)
+        .where(
+            Task.referral_id == referral.id,
+            Task.source == "alert",
+            Task.priority == "urgent",
+            Task.status == "open",
+        )
+        .limit(1)
+    )
+    return {"urgent_alerts_closed": open_alert is None}

@@ -1,4 +1,5 @@
-"""Tasks open themselves: for what needs a person, and for every follow-up alert."""
+"""Tasks open themselves: for what needs a person, and for every follow-up alert. An open
+urgent alert task holds a referral back from completion."""
 
 from __future__ import annotations
 
@@ -6,7 +7,9 @@ from typing import TYPE_CHECKING
 
 from crm.followup.events import AlertRaised
 from crm.referrals.events import AttentionNeeded
+from crm.referrals.stages import NO_OPEN_URGENT_ALERT
 from crm.tasks.operations import open_task
+from crm.tasks.queries import urgent_alerts_closed
 
 if TYPE_CHECKING:
     from crm.features import Wiring
@@ -39,3 +42,4 @@ def _alert_raised(event: AlertRaised) -> None:
 def register(wiring: Wiring) -> None:
     wiring.events.subscribe(AttentionNeeded, _attention_needed)
     wiring.events.subscribe(AlertRaised, _alert_raised)
+    wiring.guards.switch_on(NO_OPEN_URGENT_ALERT, urgent_alerts_closed)

@@ -45,6 +45,9 @@ STEP_COLUMNS = {
     "discharge": "discharged_at",
     "departure": "departed_at",
 }
+# A return flight may leave late; a departure later than this after the booked one means
+# the patient is on another flight: change the trip first.
+RETURN_DELAY_TOLERANCE = timedelta(hours=24)
 FLIGHT_FIELDS = (
     "flight_number",
     "departure_airport",
@@ -80,9 +83,7 @@ def book_trip(referral: Referral, data: dict[str, Any], actor: Actor) -> Trip:
     """Create or replace the trip (`data` as loaded by `TripArgs`)."""
     plan = _checked(referral, data)
     trip = trip_of(referral, for_update=True)
-    if trip is None and referral.stage != Stage.TRAVEL_BOOKED:
-        move_to_stage(referral, Stage.TRAVEL_BOOKED, actor, note="travel booked")
-    elif trip is not None and referral.stage not in CHANGEABLE_STAGES:
+    if trip is not None and referral.stage not in CHANGEABLE_STAGES:
         raise Conflict(f"the trip can no longer change: the referral is {referral.stage}")
     created = trip is None
     if trip is None:
@@ -104,6 +105,9 @@ def book_trip(referral: Referral, data: dict[str, Any], actor: Actor) -> Trip:
     _set_flights(trip, {"inbound": inbound, "outbound": outbound})
     referral.updated_at = utcnow()
     db.session.flush()
+    if created and referral.stage != Stage.TRAVEL_BOOKED:
+        # The trip is recorded first: the `trip_booked` guard reads it.
+        move_to_stage(referral, Stage.TRAVEL_BOOKED, actor, note="travel booked")
     audit.record(actor, "trip.book" if created else "trip.update", referral.id)
     publish(MilestoneDated(referral, "travel_date", inbound["departs_at"]))
     publish(TripBooked(referral, trip, actor, created))
@@ -159,9 +163,35 @@ def _moment(trip: Trip, at: datetime | None) -> datetime:
     return moment
 
 
-def _not_before(moment: datetime, earlier: datetime | None, what: str) -> None:
-    if earlier is not None and moment <= earlier:
-        raise ValidationFailed({"at": f"must be after the {what} ({earlier.isoformat()})"})
+def _check_against_trip(trip: Trip, column: str, moment: datetime) -> None:
+    """A step of the stay fits the booked trip and the steps before it, or 422 on `at`.
+
+    Admission: not before the inbound flight lands. Discharge: after the admission.
+    Departure: after the discharge, and not long after the booked return flight leaves.
+    """
+    inbound = next((f for f in trip.flights if f.direction == "inbound"), None)
+    outbound = next((f for f in trip.flights if f.direction == "outbound"), None)
+    if column == "admitted_at":
+        landed = inbound.arrives_at if inbound else trip.arrival_at
+        _refuse_unless(moment >= landed, "may not be before the inbound flight lands", landed)
+    elif column == "discharged_at" and trip.admitted_at is not None:
+        _refuse_unless(moment > trip.admitted_at, "must be after the admission", trip.admitted_at)
+    elif column == "departed_at":
+        if trip.discharged_at is not None:
+            when = trip.discharged_at
+            _refuse_unless(moment > when, "must be after the discharge", when)
+        if outbound is not None:
+            latest = outbound.departs_at + RETURN_DELAY_TOLERANCE
+            _refuse_unless(
+                moment <= latest,
+                "is more than a day after the booked return flight; change the trip first",
+                outbound.departs_at,
+            )
+
+
+def _refuse_unless(holds: bool, reason: str, reference: datetime) -> None:
+    if not holds:
+        raise ValidationFailed({"at": f"{reason} ({reference.isoformat()})"})
 
 
 def _stay_event(
@@ -172,19 +202,18 @@ def _stay_event(
     step: str,
     stage: Stage,
     note: str,
-    after: tuple[str, str] | None = None,
 ) -> Trip:
     """Record one step of the stay on the trip and move the referral to its stage.
 
-    `after` names the trip column (and its words) this step may not precede. The step is
-    recorded and published before the move, so what follows from it (the check-ins after
-    a discharge) counts from `at`, not from the moment of the move.
+    The step is checked against the trip, recorded and published before the move: the
+    stage's guard reads it, and what follows from it (the check-ins after a discharge)
+    counts from `at`, not from the moment of the move.
     """
     trip = booked_trip(referral, for_update=True)
     moment = _moment(trip, at)
-    if after is not None:
-        _not_before(moment, getattr(trip, after[0]), after[1])
-    setattr(trip, STEP_COLUMNS[step], moment)
+    column = STEP_COLUMNS[step]
+    _check_against_trip(trip, column, moment)
+    setattr(trip, column, moment)
     db.session.flush()
     publish(StayRecorded(referral, step, moment, actor))
     move_to_stage(referral, stage, actor, note=note)
@@ -212,7 +241,6 @@ def record_discharge(referral: Referral, at: datetime | None, actor: Actor) -> T
         step="discharge",
         stage=Stage.POST_OP,
         note="discharged",
-        after=("admitted_at", "admission"),
     )
 
 
@@ -224,5 +252,4 @@ def record_departure(referral: Referral, at: datetime | None, actor: Actor) -> T
         step="departure",
         stage=Stage.FOLLOW_UP,
         note="went home",
-        after=("discharged_at", "discharge"),
     )

@@ -28,6 +28,17 @@ def trip_of(referral: Referral, *, for_update: bool = False) -> Trip | None:
     return db.session.scalar(statement)
 
 
+def stay_facts(referral: Referral) -> dict[str, Any]:
+    """What the travel stages' guards read: the trip and the steps of the stay recorded."""
+    trip = trip_of(referral)
+    return {
+        "trip_booked": trip is not None,
+        "admitted": trip is not None and trip.admitted_at is not None,
+        "discharged": trip is not None and trip.discharged_at is not None,
+        "departed": trip is not None and trip.departed_at is not None,
+    }
+
+
 def booked_trip(referral: Referral, *, for_update: bool = False) -> Trip:
     trip = trip_of(referral, for_update=for_update)
     if trip is None:

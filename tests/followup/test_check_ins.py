@@ -32,6 +32,7 @@ CALM = {
     "wound": "healing_well",
     "bladder_or_bowel_trouble": False,
     "saddle_numbness": False,
+    "fever": False,
     "free_text": "",
 }
 
@@ -51,7 +52,9 @@ def _check_in(referral, label) -> CheckIn:
 
 
 def _answer(referral, label, **answers):
-    return record_answers(_check_in(referral, label), {**CALM, **answers}, _patient(referral))
+    """Answered when it falls due (a check-in opens a day before)."""
+    check_in = _check_in(referral, label)
+    return record_answers(check_in, {**CALM, **answers}, _patient(referral), now=check_in.due_at)
 
 
 def _checkin_nudges(session, referral_id):
@@ -152,7 +155,7 @@ def test_a_high_score_opens_an_urgent_task_for_the_owner_and_emails_them(
     assert check_in.alert == "high_score"
     [task] = session.scalars(select(Task).where(Task.referral_id == discharged.id)).all()
     assert (task.priority, task.source, task.owner_id) == ("urgent", "alert", coordinator.actor.id)
-    assert task.due_at <= utcnow()
+    assert task.due_at <= check_in.answered_at
     assert "back pain 8/10" in task.detail
     [email] = outbox_for(discharged.id, kind="follow_up_alert_coordinator")
     assert email.channel == "email" and email.audience == "coordinator"
@@ -239,3 +242,72 @@ def test_a_recorded_discharge_counts_the_check_ins_from_the_discharge_time(disch
     day_1 = _check_in(discharged, "day_1")
     assert day_1.due_at > utcnow()  # discharged an hour ago: due in about 23 hours
     assert day_1.due_at < utcnow() + DAY
+
+
+@pytest.mark.parametrize(
+    ("answers", "reason"),
+    [
+        ({"wound": "opened"}, "the wound has opened"),
+        ({"wound": "discharge"}, "the wound is leaking fluid"),
+        ({"fever": True}, "fever"),
+        ({"wound": "red_or_swollen", "fever": True}, "fever with a red or swollen wound"),
+    ],
+)
+def test_the_wound_and_fever_are_red_flags(answers, reason):
+    assessment = assess({**CALM, **answers}, None)
+    assert (assessment.alert, assessment.reasons) == ("red_flag", (reason,))
+
+
+def test_a_red_wound_without_fever_is_not_urgent_but_watched():
+    assessment = assess({**CALM, "wound": "red_or_swollen"}, None)
+    assert assessment.alert == "none"
+    assert assessment.watch == ("the wound is red or swollen (no fever)",)
+
+
+def test_an_opened_wound_opens_an_urgent_task_and_emails_the_coordinator(session, discharged):
+    check_in = _answer(discharged, "day_1", wound="opened")
+    assert check_in.alert == "red_flag"
+    [task] = session.scalars(select(Task).where(Task.referral_id == discharged.id)).all()
+    assert task.priority == "urgent"
+    assert "the wound has opened" in task.detail
+    assert len(outbox_for(discharged.id, kind="follow_up_alert_coordinator")) == 1
+
+
+def test_free_text_goes_on_the_timeline_and_opens_a_task(session, discharged):
+    _answer(discharged, "day_1", free_text="I cannot sleep on my side")
+    [note] = discharged.notes
+    assert note.body == "I cannot sleep on my side"
+    assert "day_1 check-in" in note.author_label
+    [task] = session.scalars(select(Task).where(Task.referral_id == discharged.id)).all()
+    assert task.priority == "normal"
+    assert "I cannot sleep on my side" in task.detail
+
+
+def test_a_red_wound_without_fever_opens_a_task_that_is_not_urgent(session, discharged):
+    _answer(discharged, "day_1", wound="red_or_swollen")
+    [task] = session.scalars(select(Task).where(Task.referral_id == discharged.id)).all()
+    assert (task.priority, task.source) == ("normal", "alert")
+    assert "red or swollen" in task.detail
+
+
+def test_a_check_in_is_not_answered_before_its_window_opens(discharged):
+    month_3 = _check_in(discharged, "month_3")
+    with pytest.raises(Conflict) as refused:
+        record_answers(month_3, CALM, _patient(discharged), now=month_3.due_at - 2 * DAY)
+    assert "not open yet" in refused.value.detail
+    assert month_3.answered_at is None
+
+
+def test_a_check_in_opens_a_day_before_it_is_due(discharged):
+    week_2 = _check_in(discharged, "week_2")
+    answered = record_answers(week_2, CALM, _patient(discharged), now=week_2.due_at - DAY)
+    assert answered.answered_at is not None
+
+
+def test_the_last_answer_does_not_complete_while_an_earlier_urgent_alert_is_open(
+    discharged, coordinator
+):
+    _went_home(discharged, coordinator)
+    _answer(discharged, "day_1", fever=True)
+    _answer(discharged, "month_3")
+    assert discharged.stage == "follow_up"

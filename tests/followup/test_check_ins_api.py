@@ -49,7 +49,7 @@ def test_agencies_do_not_see_the_answers(client, discharged, agency):
 
 
 def test_a_coordinator_enters_answers_from_a_call(client, session, discharged, coordinator):
-    response = _answer(client, coordinator, discharged.id, "week_2", leg_pain=7)
+    response = _answer(client, coordinator, discharged.id, "day_1", leg_pain=7)
     assert response.status_code == 200, response.json
     assert response.json["status"] == "answered"
     assert response.json["alert"] == "high_score"
@@ -75,3 +75,48 @@ def test_invalid_answers_are_422_naming_the_field(client, discharged, coordinato
 def test_only_coordinators_and_managers_enter_answers(client, factory, discharged, agency, role):
     caller = agency if role == "agency" else factory.staff(role)
     assert_problem(_answer(client, caller, discharged.id, "day_1"), 403, "forbidden")
+
+
+def test_an_opened_bleeding_wound_reaches_the_coordinator_at_once(
+    client, session, discharged, coordinator
+):
+    response = _answer(
+        client,
+        coordinator,
+        discharged.id,
+        "day_1",
+        wound="opened",
+        free_text="the wound is open and bleeding",
+    )
+    assert response.status_code == 200, response.json
+    assert response.json["alert"] == "red_flag"
+    tasks = session.scalars(
+        select(Task).where(Task.referral_id == discharged.id).order_by(Task.id)
+    ).all()
+    assert [t.priority for t in tasks] == ["urgent", "normal"]
+    assert "the wound is open and bleeding" in tasks[1].detail
+    detail = client.get(f"{API}/referrals/{discharged.id}", headers=coordinator.headers())
+    assert [n["body"] for n in detail.json["notes"]] == ["the wound is open and bleeding"]
+
+
+def test_fever_is_required_and_stored(client, discharged, coordinator):
+    body = dict(CALM)
+    del body["fever"]
+    response = client.post(
+        f"{API}/referrals/{discharged.id}/check-ins/day_1/answers",
+        json=body,
+        headers=coordinator.headers(),
+    )
+    assert "fever" in field_errors(assert_problem(response, 422, "validation-failed"))
+    answered = _answer(client, coordinator, discharged.id, "day_1", fever=True)
+    assert (answered.json["fever"], answered.json["alert"]) == (True, "red_flag")
+
+
+def test_a_check_in_before_its_window_is_409_and_does_not_complete_the_referral(
+    client, session, discharged, coordinator
+):
+    response = _answer(client, coordinator, discharged.id, "month_3")
+    body = assert_problem(response, 409, "conflict")
+    assert "not open yet" in body["detail"]
+    session.refresh(discharged)
+    assert discharged.stage == "post_op"

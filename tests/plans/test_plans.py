@@ -159,3 +159,46 @@ def test_agencies_read_their_own_plans_and_not_others(
 def test_only_coordinators_and_managers_offer_plans(client, factory, candidate, agency):
     assert _offer(client, agency, candidate).status_code == 403
     assert _offer(client, factory.staff("specialist"), candidate).status_code == 403
+
+
+def test_a_new_version_tells_the_patient_what_changed_instead_of_ready_again(
+    client, session, coordinator, candidate
+):
+    _offer(client, coordinator, candidate)
+    later = (utcnow().date() + timedelta(days=60)).isoformat()
+    items = [{"kind": "surgery", "description": "Microdiscectomy", "unit_price_minor": 600000}]
+    assert _offer(client, coordinator, candidate, items=items, valid_until=later).status_code == 201
+    assert len(outbox_for(candidate.id, kind="plan_offered_patient", channel="email")) == 1
+    [email] = outbox_for(candidate.id, kind="plan_updated_patient", channel="email")
+    assert email.subject == "Ihr Behandlungsplan wurde aktualisiert"  # the patient's language
+    assert "6.000,00\xa0€" in email.body_text and "7.100,00\xa0€" in email.body_text
+    assert "gilt jetzt bis zum" in email.body_text
+    [sms] = outbox_for(candidate.id, kind="plan_updated_patient", channel="sms")
+    assert "€" not in sms.body_text and "6.000" not in sms.body_text
+
+
+def test_an_unchanged_price_is_not_mentioned_in_the_update(client, session, coordinator, candidate):
+    _offer(client, coordinator, candidate)
+    _offer(client, coordinator, candidate, inclusions=["surgery", "anaesthesia", "hotel"])
+    [email] = outbox_for(candidate.id, kind="plan_updated_patient", channel="email")
+    assert "€" not in email.body_text
+    assert "ersetzt die zuvor gesendete" in email.body_text
+
+
+def test_the_notice_of_a_superseded_version_still_queued_is_cancelled(
+    client, session, coordinator, candidate
+):
+    _offer(client, coordinator, candidate)
+    _offer(client, coordinator, candidate, currency="USD")
+    first = outbox_for(candidate.id, kind="plan_offered_patient")
+    assert first and {(m.status, m.suppressed_reason) for m in first} == {
+        ("cancelled", "superseded")
+    }
+
+
+def test_each_version_is_announced_once(client, session, coordinator, candidate):
+    _offer(client, coordinator, candidate)
+    for currency in ("USD", "GBP"):
+        _offer(client, coordinator, candidate, currency=currency)
+    updates = outbox_for(candidate.id, kind="plan_updated_patient", channel="email")
+    assert len(updates) == 2

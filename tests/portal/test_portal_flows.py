@@ -61,6 +61,17 @@ def test_a_plan_of_another_referral_cannot_be_accepted_through_this_link(client,
     assert response.status_code == 404
 
 
+TO_POST_OP = (
+    "awaiting_mri",
+    "mri_review",
+    "plan_offered",
+    "plan_accepted",
+    "travel_booked",
+    "in_treatment",
+    "post_op",
+)
+
+
 def test_a_red_flag_answer_tells_the_patient_to_call_and_opens_an_urgent_task(
     client, session, factory, without_clinical_guards
 ):
@@ -89,6 +100,25 @@ def test_a_red_flag_answer_tells_the_patient_to_call_and_opens_an_urgent_task(
     assert "Bitte rufen Sie uns sofort an" in page
     task = session.query(Task).filter_by(referral_id=referral.id, priority="urgent").one()
     assert task.source == "alert"
+
+
+def test_the_check_in_form_asks_about_fever_and_a_fever_is_urgent(
+    client, session, factory, without_clinical_guards
+):
+    coordinator = factory.staff("coordinator")
+    referral = factory.referral(factory.agency())
+    for stage in TO_POST_OP:
+        move_to_stage(referral, stage, coordinator.actor)
+    day_1 = check_ins_of(referral.id)[0]
+    day_1.due_at = referral.stage_entered_at  # due now
+    session.commit()
+    page = client.get(_url(referral)).get_data(as_text=True)
+    assert 'name="fever"' in page and "Fieber (38" in page
+    answer = {"back_pain": "1", "leg_pain": "1", "wound": "healing_well", "fever": "yes"}
+    response = client.post(_url(referral, "/check-in"), data=answer)
+    assert "done=urgent" in response.headers["Location"]
+    session.refresh(day_1)
+    assert (day_1.fever, day_1.alert) == (True, "red_flag")
 
 
 def test_an_absurd_plan_id_is_a_plain_not_found(client, offered):

@@ -18,7 +18,7 @@ from crm.plans.queries import current_plan
 from crm.travel import operations as travel
 from tests.messaging.support import NO_QUIET_HOURS
 from tests.plans.support import plan_body, reviewed_as_candidate
-from tests.travel.support import trip_payload, utc
+from tests.travel.support import trip_around, utc
 
 BASE = "http://localhost"
 
@@ -93,6 +93,8 @@ def walk(app, client, factory, session, monkeypatch):
     page = f"/p/{links.token_for(links.link_for(referral.id))}"
     session.commit()
 
+    admitted_at = utcnow() - timedelta(days=2)
+
     def step(name: str) -> None:
         response = None
         if name == "plan_offered":
@@ -101,9 +103,10 @@ def walk(app, client, factory, session, monkeypatch):
             data = {"plan_id": current_plan(referral.id).id, "ack_info": "yes", "ack_data": "yes"}
             response = client.post(f"{page}/accept", data=data)
         elif name == "travel_booked":
-            response = client.put(f"{api}/trip", json=trip_payload(), headers=coordinator.headers())
+            trip = trip_around(admitted_at)
+            response = client.put(f"{api}/trip", json=trip, headers=coordinator.headers())
         elif name == "in_treatment":  # the stay as `discharged_referral` records it
-            travel.record_admission(referral, utcnow() - timedelta(days=2), coordinator.actor)
+            travel.record_admission(referral, admitted_at, coordinator.actor)
         elif name == "post_op":
             travel.record_discharge(referral, utcnow() - timedelta(hours=1), coordinator.actor)
             for check_in in check_ins_of(referral.id):

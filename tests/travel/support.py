@@ -72,12 +72,35 @@ def trip_payload(**overrides: Any) -> dict[str, Any]:
     return payload
 
 
+def trip_around(admission_at: datetime, **overrides: Any) -> dict[str, Any]:
+    """A valid trip for an admission at any moment (past or future): the inbound flight
+    lands a day before it, the return leaves six days after it."""
+
+    def at(moment: datetime) -> str:
+        return moment.astimezone(UTC).isoformat()
+
+    inbound_lands = admission_at - timedelta(days=1)
+    outbound_leaves = admission_at + timedelta(days=6)
+    flights = {
+        "inbound": {
+            "departs_at": at(inbound_lands - timedelta(hours=3)),
+            "arrives_at": at(inbound_lands),
+        },
+        "outbound": {
+            "departs_at": at(outbound_leaves),
+            "arrives_at": at(outbound_leaves + timedelta(hours=3)),
+        },
+    }
+    return trip_payload(admission_at=at(admission_at), **{**flights, **overrides})
+
+
 def discharged_referral(
     factory: Factory, agency: Caller, coordinator: Caller, discharged_at: datetime
 ) -> Referral:
     """A referral booked, admitted and discharged at `discharged_at` (check-ins scheduled)."""
     referral = accepted_referral(factory, agency, coordinator)
-    travel.book_trip(referral, TripArgs().load(trip_payload()), coordinator.actor)
+    payload = trip_around(discharged_at - timedelta(days=2))
+    travel.book_trip(referral, TripArgs().load(payload), coordinator.actor)
     travel.record_admission(referral, discharged_at - timedelta(days=2), coordinator.actor)
     travel.record_discharge(referral, discharged_at, coordinator.actor)
     factory.session.commit()

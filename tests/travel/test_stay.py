@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -12,16 +12,18 @@ from crm.core.db import utcnow
 from crm.followup.models import CheckIn
 from crm.travel.models import Trip
 from tests.helpers import API, assert_problem, field_errors
-from tests.travel.support import accepted_referral, trip_payload
+from tests.travel.support import accepted_referral, trip_around, trip_payload
 
 pytestmark = pytest.mark.usefixtures("without_clinical_guards", "no_quiet_hours")
 
 
 @pytest.fixture
 def booked(client, factory, agency, coordinator):
+    """A trip whose inbound flight landed four days ago, admission the next day."""
     referral = accepted_referral(factory, agency, coordinator)
+    payload = trip_around(utcnow() - timedelta(days=4))
     response = client.put(
-        f"{API}/referrals/{referral.id}/trip", json=trip_payload(), headers=coordinator.headers()
+        f"{API}/referrals/{referral.id}/trip", json=payload, headers=coordinator.headers()
     )
     assert response.status_code == 200, response.json
     return referral
@@ -139,3 +141,52 @@ def test_a_retried_admission_with_the_same_key_replays(client, booked, coordinat
     second = client.post(f"{API}/referrals/{booked.id}/admission", json={}, headers=headers)
     assert first.status_code == second.status_code == 200
     assert second.headers["Idempotent-Replayed"] == "true"
+
+
+def test_an_admission_before_the_inbound_flight_lands_is_refused(client, booked, coordinator):
+    landed = client.get(f"{API}/referrals/{booked.id}/trip", headers=coordinator.headers())
+    arrival = datetime.fromisoformat(landed.json["flights"]["inbound"]["arrives_at"])
+    early = (arrival - timedelta(days=12)).isoformat()
+    body = assert_problem(
+        _post(client, coordinator, booked.id, "admission", at=early), 422, "validation-failed"
+    )
+    assert "before the inbound flight lands" in field_errors(body)["at"]
+
+
+def test_an_admission_after_the_inbound_flight_lands_is_recorded(client, booked, coordinator):
+    landed = client.get(f"{API}/referrals/{booked.id}/trip", headers=coordinator.headers())
+    arrival = datetime.fromisoformat(landed.json["flights"]["inbound"]["arrives_at"])
+    at = (arrival + timedelta(hours=2)).isoformat()
+    assert _post(client, coordinator, booked.id, "admission", at=at).status_code == 200
+
+
+def test_a_departure_before_the_discharge_is_refused(client, booked, coordinator):
+    admitted = utcnow() - timedelta(days=3)
+    _post(client, coordinator, booked.id, "admission", at=admitted.isoformat())
+    discharged = admitted + timedelta(days=2)
+    _post(client, coordinator, booked.id, "discharge", at=discharged.isoformat())
+    early = (discharged - timedelta(hours=1)).isoformat()
+    body = assert_problem(
+        _post(client, coordinator, booked.id, "departure", at=early), 422, "validation-failed"
+    )
+    assert "after the discharge" in field_errors(body)["at"]
+
+
+def test_a_departure_long_after_the_booked_return_flight_is_refused(
+    client, factory, agency, coordinator
+):
+    referral = accepted_referral(factory, agency, coordinator)
+    admission = utcnow() - timedelta(days=20)  # the return flight left 14 days ago
+    put = client.put(
+        f"{API}/referrals/{referral.id}/trip",
+        json=trip_around(admission),
+        headers=coordinator.headers(),
+    )
+    assert put.status_code == 200, put.json
+    _post(client, coordinator, referral.id, "admission", at=admission.isoformat())
+    discharged = (admission + timedelta(days=2)).isoformat()
+    _post(client, coordinator, referral.id, "discharge", at=discharged)
+    body = assert_problem(
+        _post(client, coordinator, referral.id, "departure"), 422, "validation-failed"
+    )
+    assert "after the booked return flight" in field_errors(body)["at"]

@@ -13,7 +13,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from flask import current_app
-from sqlalchemy import func, select, text
+from sqlalchemy import and_, exists, func, or_, select, text, update
 
 from crm.auth.models import StaffUser
 from crm.core.db import utcnow
@@ -182,13 +182,18 @@ def enqueue(
     over_cap: str = "hold",
     now: datetime | None = None,
     staff: StaffUser | None = None,
+    stands: bool | None = None,
 ) -> Enqueued:
     """Write the messages for one cause. `key` names the cause: the same key twice is a no-op.
 
     `over_cap="reject"` raises 429 when an SMS would pass a spend cap (API callers);
     `"hold"` keeps it queued until the next window (nudges) and reports the cap.
     `staff` sends a hospital-staff message to that user (a specialist) by email.
+    `stands`: the message still goes if the referral leaves its current stage before it
+    is sent; by default a patient's message does not (it was written for this stage) and
+    a message to staff or an agency does (it reports something that happened).
     """
+    stands = audience != "patient" if stands is None else stands
     now = now or utcnow()
     if existing := _existing(key):
         return Enqueued(existing)  # the cause was handled, even if consent has changed since
@@ -202,6 +207,8 @@ def enqueue(
     for recipient in chosen:
         message_key = f"{key}:{recipient.channel}"
         message = _build(referral, recipient, kind, message_key, extra or {}, now, rule_code)
+        message.stage, message.stage_entered_at = referral.stage, referral.stage_entered_at
+        message.stands = stands
         if suppressed_reason:
             message.status, message.suppressed_reason = "suppressed", suppressed_reason
         elif recipient.channel == "sms":
@@ -277,3 +284,54 @@ def _build(
         rule_code=rule_code,
         created_at=now,
     )
+
+
+MOVED_ON = "moved on"
+
+
+def _moved_on():
+    """A queued row written for a stage visit its referral has left (and that does not stand)."""
+    referral = Referral.__table__
+    return and_(
+        OutboxMessage.status == "queued",
+        OutboxMessage.stands.is_(False),
+        OutboxMessage.stage.is_not(None),
+        exists().where(
+            referral.c.id == OutboxMessage.referral_id,
+            or_(
+                referral.c.stage != OutboxMessage.stage,
+                referral.c.stage_entered_at != OutboxMessage.stage_entered_at,
+            ),
+        ),
+    )
+
+
+def _cancel(*where) -> int:
+    result = db.session.execute(
+        update(OutboxMessage)
+        .where(*where)
+        .values(status="cancelled", suppressed_reason=MOVED_ON, updated_at=utcnow())
+        .execution_options(synchronize_session="fetch")
+    )
+    return result.rowcount or 0
+
+
+def cancel_moved_on(referral: Referral) -> int:
+    """The referral moved (any stage): what it was owed in the visit it left is moot."""
+    return _cancel(OutboxMessage.referral_id == referral.id, _moved_on())
+
+
+def cancel_stale(ids: list[int]) -> int:
+    """The dispatcher's check at send time, on the rows it is about to claim."""
+    return _cancel(OutboxMessage.id.in_(ids), _moved_on()) if ids else 0
+
+
+def cancel_queued(keys: list[str], reason: str) -> int:
+    """Cancel what is still queued for these idempotency keys (a superseded plan's notice)."""
+    result = db.session.execute(
+        update(OutboxMessage)
+        .where(OutboxMessage.idempotency_key.in_(keys), OutboxMessage.status == "queued")
+        .values(status="cancelled", suppressed_reason=reason, updated_at=utcnow())
+        .execution_options(synchronize_session="fetch")
+    )
+    return result.rowcount or 0

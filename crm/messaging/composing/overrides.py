@@ -52,6 +52,14 @@ SAMPLE_CONTEXT: dict[str, Any] = {
     "travel_date": None,
     "valid_until": None,
     "unsubscribe_url": "https://crm.example/unsubscribe/sample",
+    # plan_updated_patient: what changed between two versions
+    "price_changed": True,
+    "total_minor": 710000,
+    "currency": "EUR",
+    "previous_total_minor": 750000,
+    "previous_currency": "EUR",
+    "valid_until_changed": False,
+    "previous_valid_until": None,
 }
 
 

@@ -24,11 +24,13 @@ import tomllib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import date, timedelta
+from decimal import Decimal
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
 from babel.dates import format_date
+from babel.numbers import format_currency, get_currency_precision
 from babel.units import format_unit
 from jinja2 import DictLoader, StrictUndefined, Template, TemplateSyntaxError, meta, pass_context
 from jinja2.runtime import Context
@@ -43,6 +45,7 @@ KINDS = (
     "mri_reminder",
     "mri_review_overdue",
     "plan_offered_patient",
+    "plan_updated_patient",
     "plan_unanswered_patient",
     "plan_unanswered_agency",
     "travel_in_7_days",
@@ -120,6 +123,15 @@ def _duration_filter(ctx: Context, value: timedelta | int) -> str:
     return format_unit(count, unit, locale=ctx.get("language", DEFAULT_LANGUAGE))
 
 
+@pass_context
+def _money_filter(ctx: Context, minor: Any, currency: str) -> str:
+    """Minor units in the language being rendered: ``{{ total_minor|money(currency) }}``."""
+    if not isinstance(minor, int) or not currency:
+        return str(minor)
+    amount = Decimal(minor).scaleb(-get_currency_precision(currency))
+    return format_currency(amount, currency, locale=ctx.get("language", DEFAULT_LANGUAGE))
+
+
 def _environment(autoescape: bool) -> SandboxedEnvironment:
     env = SandboxedEnvironment(
         undefined=StrictUndefined,
@@ -128,6 +140,7 @@ def _environment(autoescape: bool) -> SandboxedEnvironment:
     )
     env.filters["date"] = _date_filter
     env.filters["duration"] = _duration_filter
+    env.filters["money"] = _money_filter
     return env
 
 

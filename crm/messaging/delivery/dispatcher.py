@@ -23,6 +23,7 @@ from sqlalchemy import bindparam, case, func, or_, select, update
 
 from crm.core.db import utcnow
 from crm.extensions import db
+from crm.messaging.composing.outbox import cancel_stale
 from crm.messaging.delivery.email import EmailError, OutgoingEmail
 from crm.messaging.delivery.quiet_hours import next_allowed_send, parse_window
 from crm.messaging.delivery.sms import PermanentSmsError, SmsError, mask_phone
@@ -205,6 +206,7 @@ class Dispatcher:
         if not ids:
             db.session.commit()
             return []
+        cancel_stale(ids)  # written for a stage the referral has left: cancelled, not sent
         claimed = db.session.execute(
             update(OutboxMessage)
             .where(OutboxMessage.id.in_(ids), OutboxMessage.status == "queued")
