@@ -123,12 +123,26 @@ def _webargs_errors(exc: HTTPException) -> list[dict[str, str]]:
     return errors
 
 
+def _plain_words(exc: HTTPException) -> str | None:
+    """Werkzeug's stock descriptions speak of browsers and spelling; say what happened."""
+    if exc.description != type(exc).description:
+        return exc.description  # a description we (or flask-smorest) wrote
+    if exc.code == 404:
+        return f"nothing is at {request.path}: check the address and the id"
+    if exc.code == 405:
+        allowed = ", ".join(sorted(getattr(exc, "valid_methods", None) or ()))
+        return f"{request.method} is not allowed on {request.path}; allowed: {allowed}"
+    if exc.code == 413:
+        return "the request body is larger than this endpoint takes"
+    return exc.description
+
+
 def http_problem(exc: HTTPException) -> Response:
     status = exc.code or 500
     code = (exc.name or "error").lower().replace(" ", "-")
     title = exc.name or "Error"
     extensions: dict[str, Any] = {}
-    detail = exc.description
+    detail = _plain_words(exc)
     if status == 422 and getattr(exc, "data", None):
         extensions["errors"] = _webargs_errors(exc)
         code, title = ValidationFailed.code, ValidationFailed.title

@@ -289,3 +289,15 @@ def test_a_nul_character_in_a_query_parameter_is_422_naming_it(client, factory):
     response = client.get(f"{API}/referrals?q=ab%00cd", headers=coordinator.headers())
     body = assert_problem(response, 422, "validation-failed")
     assert body["errors"][0]["field"] == "query.q"
+
+
+def test_an_unknown_address_is_said_in_plain_words(client):
+    body = client.get("/api/v1/no-such-thing").json
+    assert body["detail"] == "nothing is at /api/v1/no-such-thing: check the address and the id"
+
+
+def test_a_method_not_allowed_names_the_ones_that_are(client):
+    response = client.delete("/api/v1/procedures")
+    assert response.status_code == 405
+    assert response.json["detail"].startswith("DELETE is not allowed on /api/v1/procedures")
+    assert "GET" in response.json["detail"]
