@@ -9,7 +9,7 @@ value that was wrong.
 
 from __future__ import annotations
 
-from marshmallow import RAISE, Schema, fields, validate
+from marshmallow import INCLUDE, RAISE, Schema, fields, validate
 
 MIN_INT, MAX_INT = -(2**31), 2**31 - 1  # every integer column is a 32-bit `integer`
 DEFAULT_MAX_TEXT = 200  # a text field that declares no length: a code, a name, a zone
@@ -87,6 +87,13 @@ class ProblemSchema(Schema):
     errors = fields.List(
         fields.Nested(FieldErrorSchema), metadata={"description": "422: every bad field"}
     )
+    field = fields.String(metadata={"description": "the one field a 409/413/415 is about"})
+    guard = fields.String(metadata={"description": "409: the rule that refused a move"})
+    guards = fields.List(
+        fields.Dict(), metadata={"description": "409: every guard that refused, with why"}
+    )
+    allowed = fields.List(fields.String(), metadata={"description": "409: the moves allowed"})
 
     class Meta:
-        unknown = RAISE
+        # RFC 9457 3.2: a problem type may carry extension members of its own.
+        unknown = INCLUDE
