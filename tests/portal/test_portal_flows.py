@@ -77,15 +77,7 @@ def test_a_red_flag_answer_tells_the_patient_to_call_and_opens_an_urgent_task(
 ):
     coordinator = factory.staff("coordinator")
     referral = factory.referral(factory.agency())
-    for stage in [
-        "awaiting_mri",
-        "mri_review",
-        "plan_offered",
-        "plan_accepted",
-        "travel_booked",
-        "in_treatment",
-        "post_op",
-    ]:
+    for stage in TO_POST_OP:
         move_to_stage(referral, stage, coordinator.actor)
     session.commit()
     day_1 = check_ins_of(referral.id)[0]
