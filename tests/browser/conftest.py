@@ -17,7 +17,6 @@ absence is a failure, since CI always runs them.
 
 from __future__ import annotations
 
-import os
 import re
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -29,6 +28,7 @@ import pytest
 from flask import Flask
 
 from crm.extensions import db
+from tests.browser.harness import CHROMIUM, SIZES, require_browser
 from tests.conftest import ON_POSTGRES
 from tests.factories import Factory
 from tests.live import ROOT, live_app, scratch_database, serving
@@ -36,31 +36,8 @@ from tests.live import ROOT, live_app, scratch_database, serving
 if TYPE_CHECKING:
     from playwright.sync_api import Browser, Page
 
-CHROMIUM = os.environ.get("CRM_CHROMIUM", "/usr/bin/chromium")
-IN_CI = os.environ.get("CI", "").lower() in {"true", "1", "yes"}
 SCREENSHOTS = ROOT / "test-artefacts" / "screenshots"
-SIZES = {"phone": {"width": 390, "height": 844}, "laptop": {"width": 1366, "height": 768}}
 TIMEOUT_MS = 5_000  # a page of this app answers in milliseconds; fail fast, not after 30 s
-
-
-def missing_browser() -> str | None:
-    """Why browser tests cannot run here, or None when they can."""
-    try:
-        import playwright.sync_api  # noqa: F401
-    except ImportError:
-        return "playwright is not installed (make install brings it with the dev extras)"
-    if not os.access(CHROMIUM, os.X_OK):
-        return f"no Chromium at {CHROMIUM} (apt-get install chromium, or set CRM_CHROMIUM)"
-    return None
-
-
-def require_browser() -> None:
-    reason = missing_browser()
-    if reason is None:
-        return
-    if IN_CI:
-        pytest.fail(f"CI runs the browser tests: {reason}", pytrace=False)
-    pytest.skip(reason)
 
 
 @pytest.fixture(autouse=True)
@@ -127,6 +104,11 @@ def browser() -> Iterator[Browser]:
             chromium.close()
 
 
+def _settled(page: Page) -> None:
+    """Two animation frames after a resize, so the new layout is painted before the shot."""
+    page.evaluate("() => new Promise(r => requestAnimationFrame(() => requestAnimationFrame(r)))")
+
+
 def _file_stem(node_name: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]+", "-", node_name).strip("-")
 
@@ -134,21 +116,41 @@ def _file_stem(node_name: str) -> str:
 Screenshot = Callable[..., list[Path]]
 
 
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
+    report = yield
+    if report.when == "call":
+        item.stash[_FAILED] = report.failed
+    return report
+
+
+_FAILED = pytest.StashKey[bool]()
+_SHOTS = pytest.StashKey[int]()
+
+
 @pytest.fixture
 def browser_page(browser: Browser, request: pytest.FixtureRequest) -> Iterator[Page]:
+    """A page in a fresh context. When the test ends, each page it opened is saved as
+    `<test>--end.png` if the test failed or saved no screenshot of its own."""
     context = browser.new_context(viewport=SIZES["laptop"])
     context.set_default_timeout(TIMEOUT_MS)
     page = context.new_page()
+    request.node.stash[_SHOTS] = 0
     try:
         yield page
     finally:
-        stem = _file_stem(request.node.name)
-        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-        for n, opened in enumerate(context.pages):
-            if opened.url != "about:blank":
-                suffix = "" if n == 0 else f"--page{n + 1}"
-                opened.screenshot(path=SCREENSHOTS / f"{stem}--end{suffix}.png", full_page=True)
+        node = request.node
+        if node.stash.get(_FAILED, True) or not node.stash[_SHOTS]:
+            _save_end(context.pages, _file_stem(node.name))
         context.close()
+
+
+def _save_end(pages: list[Page], stem: str) -> None:
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    for n, opened in enumerate(pages):
+        if opened.url != "about:blank":
+            suffix = "" if n == 0 else f"--page{n + 1}"
+            opened.screenshot(path=SCREENSHOTS / f"{stem}--end{suffix}.png", full_page=True)
 
 
 @pytest.fixture
@@ -159,6 +161,7 @@ def screenshot(browser_page: Page, request: pytest.FixtureRequest) -> Screenshot
 
     def take(name: str, sizes: tuple[str, ...] = (), page: Page | None = None) -> list[Path]:
         page = page or browser_page
+        request.node.stash[_SHOTS] += 1
         SCREENSHOTS.mkdir(parents=True, exist_ok=True)
         if not sizes:
             path = SCREENSHOTS / f"{stem}--{name}.png"
@@ -168,6 +171,7 @@ def screenshot(browser_page: Page, request: pytest.FixtureRequest) -> Screenshot
         paths = []
         for size in sizes:
             page.set_viewport_size(SIZES[size])
+            _settled(page)
             path = SCREENSHOTS / f"{stem}--{name}--{size}.png"
             page.screenshot(path=path, full_page=True)
             paths.append(path)

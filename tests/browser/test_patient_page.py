@@ -4,13 +4,17 @@ Arabic at phone and laptop size, accept it, answer a check-in with a red flag.""
 from __future__ import annotations
 
 import re
+from typing import TYPE_CHECKING
 
 import pytest
-from playwright.sync_api import Page, expect
 
 from crm.plans.queries import current_plan
 from crm.portal.i18n import Words
+from tests.browser.harness import expect
 from tests.browser.patients import home_after_surgery, token_of, with_plan_offered
+
+if TYPE_CHECKING:
+    from playwright.sync_api import Page
 
 pytestmark = pytest.mark.browser
 
