@@ -42,3 +42,10 @@ def expect(target: Page | Locator) -> Any:
     from playwright.sync_api import expect as playwright_expect
 
     return playwright_expect(target)
+
+
+def scrolls_sideways(page: Page) -> bool:
+    """Whether the page is wider than its viewport (a phone user would scroll sideways)."""
+    return page.evaluate(
+        "() => document.documentElement.scrollWidth > document.documentElement.clientWidth"
+    )

@@ -10,7 +10,7 @@ import pytest
 
 from crm.plans.queries import current_plan
 from crm.portal.i18n import Words
-from tests.browser.harness import expect
+from tests.browser.harness import SIZES, expect, scrolls_sideways
 from tests.browser.patients import home_after_surgery, token_of, with_plan_offered
 
 if TYPE_CHECKING:
@@ -48,6 +48,8 @@ def test_the_offered_plan_reads_in_the_patients_language_at_phone_and_laptop_siz
     expect(browser_page.get_by_label(words["ack_data"])).not_to_be_checked()
     expect(browser_page.get_by_role("button", name=words["accept"])).to_be_visible()
     screenshot("plan", sizes=("phone", "laptop"))
+    browser_page.set_viewport_size(SIZES["phone"])
+    assert not scrolls_sideways(browser_page)
 
 
 def test_the_patient_accepts_the_plan_by_ticking_both_consents(
