@@ -96,7 +96,7 @@ def matches(text: str) -> ColumnElement[bool]:
     referral_id = referral_id_in(text)
     if referral_id is not None:
         found.append(Referral.id == referral_id)
-    digits = _digits(text)
+    digits = _digits(text.replace("(0)", ""))  # +49 (0)151 ... is +49 151 ...
     if _PHONE_LIKE.fullmatch(text) and len(digits) >= 2:
         found.append(_contains(digits))
         if digits.startswith("00") and len(digits) > 4:  # 0049 151 ... is +49 151 ...

@@ -63,7 +63,14 @@ def test_search_finds_a_phone_in_international_national_or_bare_digits(client, f
     agency, coordinator = factory.agency(), factory.staff()
     target = factory.referral(agency, **_patient(phone="+4915198765432", country="DE"))
     factory.referral(agency, **_patient(phone="+4917011112222", country="DE"))
-    for text in ("+49 151 9876", "0151 9876 5432", "0151-98765432", "15198765432", "0049151987"):
+    for text in (
+        "+49 151 9876",
+        "0151 9876 5432",
+        "0151-98765432",
+        "15198765432",
+        "0049151987",
+        "+49 (0)151 98765432",
+    ):
         assert _search(client, coordinator, agency, text) == [target.id], text
 
 
