@@ -90,10 +90,13 @@ def _contains(term: str) -> ColumnElement[bool]:
 
 
 def matches(text: str) -> ColumnElement[bool]:
-    """Referrals the search text finds: by hospital reference, phone digits in any
-    formatting, or else every word of it in the names, email or agency reference."""
+    """Referrals the search text finds: by hospital reference (only that, when it has its
+    R), phone digits in any formatting, or else every word of it in the names, email or
+    agency reference."""
     found: list[Any] = []
-    referral_id = referral_id_in(text)
+    referral_id, surely = referral_id_in(text)
+    if surely:  # `R13` is the hospital's reference, not `r13` inside a name or a code
+        return Referral.id == referral_id
     if referral_id is not None:
         found.append(Referral.id == referral_id)
     digits = _digits(text.replace("(0)", ""))  # +49 (0)151 ... is +49 151 ...

@@ -33,6 +33,14 @@ def test_search_finds_a_referral_by_its_hospital_reference_however_it_is_written
         assert _search(client, coordinator, agency, text) == [target.id], text
 
 
+def test_an_r_number_finds_that_referral_only_not_codes_that_contain_it(client, factory):
+    agency, coordinator = factory.agency(), factory.staff()
+    target = factory.referral(agency)
+    other = factory.referral(agency, agency_reference=f"ABR{target.id}-X")
+    assert _search(client, coordinator, agency, f"R{target.id}") == [target.id]
+    assert _search(client, coordinator, agency, f"abr{target.id}") == [other.id]
+
+
 def test_search_finds_a_name_whatever_its_accents_and_case(client, factory):
     agency, coordinator = factory.agency(), factory.staff()
     muller = factory.referral(agency, **_patient(given_name="José", family_name="Müller"))
