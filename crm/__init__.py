@@ -74,6 +74,7 @@ def _register_blueprints(app: Flask, api: ProblemApi) -> None:
     from crm.portal.views import portal
     from crm.referrals.api import blp as referrals_blp
     from crm.reviews.api import blp as reviews_blp
+    from crm.staff.api import blp as staff_blp
     from crm.tasks.api import blp as tasks_blp
     from crm.travel.api import blp as travel_blp
 
@@ -87,6 +88,7 @@ def _register_blueprints(app: Flask, api: ProblemApi) -> None:
     for blueprint in (documents_blp, reviews_blp, plans_blp, travel_blp, followup_blp, tasks_blp):
         api.register_blueprint(blueprint, url_prefix="/api/v1")
     api.register_blueprint(patient_links_blp, url_prefix="/api/v1")
+    api.register_blueprint(staff_blp, url_prefix="/api/v1")
     app.register_blueprint(portal)
 
 

@@ -20,6 +20,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import IntegrityError
 
 from crm import create_app
+from crm.catalogue.operations import load_catalogue
 from crm.extensions import db
 from tests.conftest import ON_POSTGRES, ROOT, TEST_DATABASE_URL
 
@@ -123,3 +124,32 @@ def test_upgrade_after_a_downgrade_works_again(scratch_app):
     downgrade(directory=MIGRATIONS, revision="base")
     upgrade(directory=MIGRATIONS)
     assert _differences() == []
+
+
+def test_upgrading_fills_the_search_text_of_referrals_already_stored(scratch_app):
+    upgrade(directory=MIGRATIONS, revision="0008")
+    load_catalogue(ROOT / "config" / "procedures.toml")
+    db.session.commit()
+    with db.engine.begin() as connection:
+        patient_id = connection.execute(
+            text(
+                "INSERT INTO patients (given_name, family_name, sex, country, phone, email,"
+                " language, time_zone, created_at, updated_at) VALUES ('José', 'Müller',"
+                " 'male', 'DE', '+4915198765432', 'Jose@Example.com', 'de', 'Europe/Berlin',"
+                " CURRENT_TIMESTAMP, CURRENT_TIMESTAMP) RETURNING id"
+            )
+        ).scalar_one()
+        connection.execute(
+            text(
+                "INSERT INTO referrals (patient_id, procedure_id, stage, stage_entered_at,"
+                " agency_reference, complaints, treatments_tried, intake_notes, created_at,"
+                " updated_at) SELECT :patient, id, 'enquiry', CURRENT_TIMESTAMP, 'BMT-7',"
+                " '[]', '[]', '', CURRENT_TIMESTAMP, CURRENT_TIMESTAMP FROM procedures"
+                " WHERE code = 'microdiscectomy'"
+            ),
+            {"patient": patient_id},
+        )
+    upgrade(directory=MIGRATIONS)
+    with db.engine.connect() as connection:
+        stored = connection.execute(text("SELECT search_text FROM referrals")).scalar_one()
+    assert stored == "jose muller jose@example.com 4915198765432 015198765432 bmt-7"

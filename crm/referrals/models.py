@@ -12,6 +12,7 @@ from crm.catalogue.models import Procedure
 from crm.core.db import TimestampMixin, utcnow
 from crm.extensions import db
 from crm.patients.models import Patient
+from crm.referrals.references import hospital_reference
 from crm.referrals.stages import ALL_STAGES, LostReason, Stage
 
 _STAGE_LIST = ", ".join(f"'{stage}'" for stage in ALL_STAGES)
@@ -36,6 +37,15 @@ class Referral(TimestampMixin, db.Model):
         Index("ix_referrals_updated_at_id", "updated_at", "id"),
         Index("ix_referrals_stage_updated_at", "stage", "updated_at", "id"),
         Index("ix_referrals_agency_updated_at", "agency_id", "updated_at", "id"),
+        Index("ix_referrals_patient_id", "patient_id"),
+        # A pg_trgm GIN index on PostgreSQL (LIKE '%x%' through the index); on SQLite,
+        # which has no trigram index, the migration makes it a plain one.
+        Index(
+            "ix_referrals_search_text",
+            "search_text",
+            postgresql_using="gin",
+            postgresql_ops={"search_text": "gin_trgm_ops"},
+        ),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -57,6 +67,8 @@ class Referral(TimestampMixin, db.Model):
     treatments_tried: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
     pain_score: Mapped[int | None]
     intake_notes: Mapped[str] = mapped_column(Text, default="")
+    # Kept by the operations that create a referral or change its patient (search.py).
+    search_text: Mapped[str] = mapped_column(Text, default="", server_default="")
 
     patient: Mapped[Patient] = relationship(lazy="joined")
     agency: Mapped[Agency | None] = relationship()
@@ -70,6 +82,11 @@ class Referral(TimestampMixin, db.Model):
     notes: Mapped[list[ReferralNote]] = relationship(
         order_by="ReferralNote.created_at", cascade="all, delete-orphan"
     )
+
+    @property
+    def reference(self) -> str:
+        """The hospital's reference, `R-000013`: the one patients are told."""
+        return hospital_reference(self.id)
 
 
 class StageTransition(db.Model):

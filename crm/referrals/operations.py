@@ -18,6 +18,7 @@ from crm.patients.operations import create_patient, update_contact
 from crm.referrals.events import ReferralSubmitted, StageEntered
 from crm.referrals.guards import registry
 from crm.referrals.models import Referral, ReferralNote, StageTransition
+from crm.referrals.search import refresh_for_patient, refresh_search_text
 from crm.referrals.stages import (
     IllegalTransition,
     Stage,
@@ -50,6 +51,7 @@ def submit_referral(data: dict[str, Any], actor: Actor) -> Referral:
         pain_score=intake.get("pain_score"),
         intake_notes=intake.get("notes", ""),
     )
+    refresh_search_text(referral)
     db.session.add(referral)
     _record_move(referral, None, Stage.ENQUIRY, actor, note="referral submitted")
     _flush_new_referral(reference)
@@ -160,6 +162,7 @@ def add_note(referral: Referral, body: str, actor: Actor) -> ReferralNote:
 
 def update_patient_contact(referral: Referral, data: dict[str, Any], actor: Actor) -> Referral:
     update_contact(referral.patient, data, actor, referral.id)
+    refresh_for_patient(referral.patient_id)
     referral.updated_at = utcnow()
     db.session.flush()
     return referral

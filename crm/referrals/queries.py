@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Select, or_, select, tuple_
+from sqlalchemy import Select, select, tuple_
 from sqlalchemy.orm import joinedload
 
 from crm.catalogue.models import Procedure
@@ -20,7 +20,9 @@ from crm.core.db import utcnow
 from crm.core.errors import NotFound, ValidationFailed
 from crm.extensions import db
 from crm.patients.models import Patient
+from crm.referrals import search
 from crm.referrals.models import Referral
+from crm.referrals.references import MAX_ROW_ID
 from crm.referrals.stages import Stage, StageVisit, allowed_targets, time_in_stages
 
 
@@ -31,9 +33,6 @@ def _visible_to(actor: Actor) -> Select[tuple[Referral]]:
     elif not actor.is_staff:
         statement = statement.where(False)
     return statement
-
-
-MAX_ROW_ID = 2**31 - 1  # ids are `integer` columns
 
 
 def referral_for(actor: Actor, referral_id: int, *, for_update: bool = False) -> Referral:
@@ -136,25 +135,8 @@ def _apply_filters(statement: Select[tuple[Referral]], args: dict[str, Any], act
             )
         )
     if args.get("q"):
-        statement = statement.where(_search(args["q"]))
+        statement = statement.where(search.matches(args["q"]))
     return statement
-
-
-def _search(text: str):
-    escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-    pattern = f"%{escaped}%"
-    matching_patients = select(Patient.id).where(
-        or_(
-            Patient.given_name.ilike(pattern, escape="\\"),
-            Patient.family_name.ilike(pattern, escape="\\"),
-            Patient.email.ilike(pattern, escape="\\"),
-            Patient.phone.ilike(pattern, escape="\\"),
-        )
-    )
-    return or_(
-        Referral.patient_id.in_(matching_patients),
-        Referral.agency_reference.ilike(pattern, escape="\\"),
-    )
 
 
 def list_referrals(actor: Actor, args: dict[str, Any]) -> Page:

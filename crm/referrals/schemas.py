@@ -6,7 +6,7 @@ from marshmallow import Schema, fields, post_dump, validate
 
 from crm.core.schemas import Args, QueryArgs
 from crm.patients.schemas import ContactArgs, PatientArgs, PatientSchema
-from crm.referrals.queries import MAX_ROW_ID
+from crm.referrals.references import MAX_ROW_ID
 from crm.referrals.stages import ALL_STAGES, LostReason
 
 WEEKS = validate.Range(min=0, max=2600)
@@ -71,7 +71,11 @@ class StaffReferralListArgs(ReferralListArgs):
     procedure = fields.String()
     q = fields.String(
         validate=validate.Length(min=2, max=100),
-        metadata={"description": "search patient name, email, phone or agency reference"},
+        metadata={
+            "description": "search by hospital reference (R-000013, R13, 13), agency reference,"
+            " patient name (any case, accents ignored), email, or phone in any formatting"
+            " (+49 151 1234, 0151 1234 as dialled in the patient's country, digits only)"
+        },
     )
 
 
@@ -132,6 +136,12 @@ class NoteSchema(Schema):
 
 class ReferralSchema(Schema):
     id = fields.Integer()
+    reference = fields.String(
+        metadata={
+            "description": "the hospital's reference, told to the patient",
+            "example": "R-000013",
+        }
+    )
     stage = fields.String()
     stage_entered_at = fields.DateTime()
     held_from_stage = fields.String(allow_none=True)

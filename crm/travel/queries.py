@@ -117,7 +117,7 @@ def visa_letter_of(referral: Referral, trip: Trip) -> VisaLetter:
     settings = current_app.config["CRM"]
     patient, zone_name = referral.patient, trip.local_time_zone
     return VisaLetter(
-        reference=f"R-{referral.id:06d}",
+        reference=referral.reference,
         issued_on=local(utcnow(), zone_name).date(),
         patient_name=patient.full_name,
         patient_date_of_birth=patient.date_of_birth,

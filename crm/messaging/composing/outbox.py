@@ -104,7 +104,7 @@ def message_context(referral: Referral, recipient: Recipient, extra: dict[str, A
         "hospital_name": settings["HOSPITAL_NAME"],
         "hospital_phone": settings["HOSPITAL_PHONE"],
         "link": link,
-        "referral_ref": f"R-{referral.id:06d}",
+        "referral_ref": referral.reference,
         "procedure_name": referral.procedure.name,
         "agency_name": referral.agency.name if referral.agency else "direct enquiry",
         "days_waiting": max((utcnow() - referral.stage_entered_at).days, 0),
