@@ -1,6 +1,6 @@
 """referrals.search_text (trigram-indexed on PostgreSQL), an index on referrals.patient_id
 
-Revision ID: search_0009
+Revision ID: 0009
 Revises: 0008
 
 The search text is backfilled here with a copy of the folding in crm/referrals/search.py
@@ -13,7 +13,7 @@ import phonenumbers
 import sqlalchemy as sa
 from alembic import op
 
-revision = "search_0009"
+revision = "0009"
 down_revision = "0008"
 branch_labels = None
 depends_on = None
