@@ -18,16 +18,15 @@ from crm.reports.schemas import (
 
 blp = Blueprint("reports", __name__, description="Management reports (JSON or CSV)")
 
-CSV = {
-    "schema": {"type": "string"},
-    "description": "with ?format=csv: the same figures, one header line",
-}
+CSV = {"schema": {"type": "string", "description": "the same figures, one header line"}}
 
 
 def _with_csv(schema: type) -> dict[str, Any]:
     """The 200 answer in both media types (flask-smorest documents only the JSON one)."""
     content = {"application/json": {"schema": schema}, "text/csv": CSV}
-    return {"responses": {"200": {"content": content}}}
+    return {
+        "responses": {"200": {"description": "JSON, or CSV with ?format=csv", "content": content}}
+    }
 
 
 NO_REVENUE = ("coordinator", "specialist", "manager")  # and admin, always
