@@ -54,10 +54,10 @@ def load_extras(dbs: Databases, name: str) -> None:
         """,
         """
         INSERT INTO outbox_messages (idempotency_key, referral_id, agency_id, patient_id,
-            audience, channel, kind, to_address, body_text, segments, status,
+            audience, channel, kind, language, time_zone, to_address, body_text, segments, status,
             suppressed_reason, attempts, next_attempt_at, created_at, updated_at, stands)
         SELECT 'bench-' || r.id || '-' || k, r.id, r.agency_id, r.patient_id, 'patient',
-               CASE WHEN k = 2 THEN 'email' ELSE 'sms' END, 'bench', 'x', 'x',
+               CASE WHEN k = 2 THEN 'email' ELSE 'sms' END, 'bench', 'en', 'UTC', 'x', 'x',
                CASE WHEN k = 2 THEN NULL ELSE 1 + r.id % 2 END,
                (ARRAY['delivered','sent','failed','suppressed','delivered'])[1 + (r.id + k) % 5],
                CASE WHEN (r.id + k) % 5 = 3 THEN 'quiet_hours' END, 1,
