@@ -43,6 +43,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/api.py
 	$(BIN)/python bench/messaging.py
 	$(BIN)/python bench/upload.py
+	$(BIN)/python bench/reports.py
 
 format: $(STAMP)
 	$(BIN)/ruff check --fix .
