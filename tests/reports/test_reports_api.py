@@ -111,3 +111,16 @@ def test_the_openapi_document_declares_the_csv_answer(client):
     spec = client.get("/api/v1/openapi.json").json
     content = spec["paths"]["/api/v1/reports/funnel"]["get"]["responses"]["200"]["content"]
     assert {"application/json", "text/csv"} <= set(content)
+
+
+def test_a_withdrawn_sms_consent_is_counted_as_an_opt_out(client, factory, agency, coordinator):
+    referral = factory.referral(agency)
+    patched = client.patch(
+        f"/api/v1/referrals/{referral.id}/patient",
+        json={"consents": {"sms": False}},
+        headers=agency.headers(),
+    )
+    assert patched.status_code == 200
+    body = _get(client, coordinator, "messaging", agency_id=agency.actor.agency_id).json
+    sms = next(row for row in body["channels"] if row["channel"] == "sms")
+    assert sms["opt_outs"] == 1
