@@ -44,6 +44,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/messaging.py
 	$(BIN)/python bench/upload.py
 	$(BIN)/python bench/search.py
+	$(BIN)/python bench/reports.py
 
 format: $(STAMP)
 	$(BIN)/ruff check --fix .

@@ -73,6 +73,7 @@ def _register_blueprints(app: Flask, api: ProblemApi) -> None:
     from crm.portal.api import blp as patient_links_blp
     from crm.portal.views import portal
     from crm.referrals.api import blp as referrals_blp
+    from crm.reports.api import blp as reports_blp
     from crm.reviews.api import blp as reviews_blp
     from crm.staff.api import blp as staff_blp
     from crm.tasks.api import blp as tasks_blp
@@ -85,7 +86,15 @@ def _register_blueprints(app: Flask, api: ProblemApi) -> None:
     api.register_blueprint(messages_blp, url_prefix="/api/v1")
     api.register_blueprint(nudge_rules_blp, url_prefix="/api/v1")
     api.register_blueprint(templates_blp, url_prefix="/api/v1")
-    for blueprint in (documents_blp, reviews_blp, plans_blp, travel_blp, followup_blp, tasks_blp):
+    for blueprint in (
+        documents_blp,
+        reviews_blp,
+        plans_blp,
+        travel_blp,
+        followup_blp,
+        tasks_blp,
+        reports_blp,
+    ):
         api.register_blueprint(blueprint, url_prefix="/api/v1")
     api.register_blueprint(patient_links_blp, url_prefix="/api/v1")
     api.register_blueprint(staff_blp, url_prefix="/api/v1")

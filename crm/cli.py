@@ -189,3 +189,18 @@ def purge_idempotency_keys() -> None:
     removed = purge_expired()
     db.session.commit()
     click.echo(f"removed {removed} expired keys")
+
+
+reports_cli = click.Group("reports", help="Management reports.")
+crm_cli.add_command(reports_cli)
+
+
+@reports_cli.command("rebuild")
+def rebuild_reports() -> None:
+    """Recompute the report rollups from the source rows (in one transaction)."""
+    from crm.reports.rollups import rebuild
+
+    written = rebuild()
+    db.session.commit()
+    for table, rows in written.items():
+        click.echo(f"{table}: {rows} rows")

@@ -29,6 +29,7 @@ ALL_FEATURES: tuple[str, ...] = (
     "tasks",
     "messaging",
     "nudges",
+    "reports",
 )
 
 

@@ -12,6 +12,7 @@ from crm.nudges.models import NudgeRule, ScheduledNudge
 from crm.patients.models import Patient, PatientConsent, PatientLink
 from crm.plans.models import PlanLineItem, TreatmentPlan
 from crm.referrals.models import Referral, ReferralNote, StageTransition
+from crm.reports.models import OptOutDaily, PlanDaily, StageDaily, StageDuration
 from crm.reviews.models import Review
 from crm.tasks.models import Task
 from crm.travel.models import Flight, Trip
@@ -26,10 +27,12 @@ __all__ = [
     "IdempotencyKey",
     "InboundMessage",
     "NudgeRule",
+    "OptOutDaily",
     "OutboxMessage",
     "Patient",
     "PatientConsent",
     "PatientLink",
+    "PlanDaily",
     "PlanLineItem",
     "Procedure",
     "Referral",
@@ -38,6 +41,8 @@ __all__ = [
     "ScheduledNudge",
     "StaffToken",
     "StaffUser",
+    "StageDaily",
+    "StageDuration",
     "StageTransition",
     "Task",
     "TemplateOverride",

@@ -1,0 +1,1 @@
+"""Management reports: funnel, time in stage, agencies, messaging, kept by rollups."""

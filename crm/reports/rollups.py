@@ -1,0 +1,176 @@
+"""Keeping the rollups: one increment per event, and a rebuild from the source rows.
+
+Increments are single `INSERT ... ON CONFLICT DO UPDATE SET n = n + k` statements, so two
+transactions counting the same cell never lose an update (PostgreSQL takes the row lock
+on conflict; SQLite has the same upsert). The rebuild recounts with the very functions the
+increments use (`bucket_of`, the first-reach rule), so both ways agree by construction,
+and a test holds them to it.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Mapping
+from datetime import date, datetime
+
+from sqlalchemy import Table, delete, insert, select
+from sqlalchemy.dialects import postgresql, sqlite
+
+from crm.catalogue.models import Procedure
+from crm.extensions import db
+from crm.plans.models import TreatmentPlan
+from crm.referrals.models import Referral, StageTransition
+from crm.reports.models import DIRECT, OptOutDaily, PlanDaily, StageDaily, StageDuration
+from crm.reports.percentiles import bucket_of
+
+ROLLUPS = (StageDaily, StageDuration, PlanDaily, OptOutDaily)
+
+
+def _upsert(model: type, key: Mapping[str, object], increments: Mapping[str, int]) -> None:
+    table: Table = model.__table__  # type: ignore[attr-defined]
+    dialect = db.session.get_bind().dialect.name
+    make = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    statement = make(table).values({**key, **increments})
+    statement = statement.on_conflict_do_update(
+        index_elements=[column.name for column in table.primary_key.columns],
+        set_={name: table.c[name] + statement.excluded[name] for name in increments},
+    )
+    db.session.execute(statement)
+
+
+def _month(moment: datetime) -> date:
+    return date(moment.year, moment.month, 1)
+
+
+def _dimensions(referral: Referral) -> dict[str, object]:
+    return {"agency_id": referral.agency_id or DIRECT, "procedure_code": referral.procedure.code}
+
+
+def count_stage_reached(referral: Referral, stage: str, at: datetime, reason: str | None) -> None:
+    key = {"day": at.date(), "stage": stage, "reason": reason or "", **_dimensions(referral)}
+    _upsert(StageDaily, key, {"entered": 1})
+
+
+def count_visit(referral: Referral, stage: str, entered: datetime, left: datetime) -> None:
+    key = {
+        "month": _month(left),
+        "stage": stage,
+        "bucket": bucket_of((left - entered).total_seconds()),
+        **_dimensions(referral),
+    }
+    _upsert(StageDuration, key, {"visits": 1})
+
+
+def count_plan_accepted(referral: Referral, plan: TreatmentPlan) -> None:
+    assert plan.accepted_at is not None
+    key = {"day": plan.accepted_at.date(), "currency": plan.currency, **_dimensions(referral)}
+    _upsert(PlanDaily, key, {"accepted": 1, "value_minor": plan.total_minor})
+
+
+def count_opt_out(agency_id: int | None, channel: str, at: datetime) -> None:
+    key = {"day": at.date(), "channel": channel, "agency_id": agency_id or DIRECT}
+    _upsert(OptOutDaily, key, {"opt_outs": 1})
+
+
+def on_moved(referral: Referral, transition: StageTransition, earlier: list[StageTransition]):
+    """A move recorded: the stage reached (if for the first time) and the visit it ended."""
+    if all(t.to_stage != transition.to_stage for t in earlier):
+        count_stage_reached(
+            referral, transition.to_stage, transition.occurred_at, transition.reason
+        )
+    if earlier and transition.from_stage is not None:
+        left = earlier[-1]
+        count_visit(referral, left.to_stage, left.occurred_at, transition.occurred_at)
+
+
+# The rebuild -----------------------------------------------------------------------------
+
+
+def rebuild() -> dict[str, int]:
+    """Recompute every rollup from the source rows (opt-outs excepted: consent rows keep
+    only the latest state, so past opt-outs cannot be recounted; they are left as kept).
+    Returns the rows written per table. Flushes; the caller commits."""
+    for model in (StageDaily, StageDuration, PlanDaily):
+        db.session.execute(delete(model))
+    reached, visits = _recount_stages()
+    plans = _recount_plans()
+    _insert(StageDaily, reached, "entered")
+    _insert(StageDuration, visits, "visits")
+    _insert_plans(plans)
+    db.session.flush()
+    return {
+        "report_stage_daily": len(reached),
+        "report_stage_duration": len(visits),
+        "report_plan_daily": len(plans),
+    }
+
+
+def _recount_stages() -> tuple[Counter, Counter]:
+    rows = db.session.execute(
+        select(
+            StageTransition.referral_id,
+            StageTransition.to_stage,
+            StageTransition.reason,
+            StageTransition.occurred_at,
+            Referral.agency_id,
+            Procedure.code,
+        )
+        .join(Referral, Referral.id == StageTransition.referral_id)
+        .join(Procedure, Procedure.id == Referral.procedure_id)
+        .order_by(StageTransition.referral_id, StageTransition.occurred_at, StageTransition.id)
+        .execution_options(yield_per=5000)
+    )
+    reached: Counter = Counter()
+    visits: Counter = Counter()
+    current, seen, previous = None, set(), None
+    for referral_id, stage, reason, at, agency_id, code in rows:
+        agency = agency_id or DIRECT
+        if referral_id != current:
+            current, seen, previous = referral_id, set(), None
+        if stage not in seen:
+            seen.add(stage)
+            reached[(at.date(), stage, reason or "", agency, code)] += 1
+        if previous is not None:
+            left_stage, entered = previous
+            seconds = (at - entered).total_seconds()
+            visits[(_month(at), left_stage, agency, code, bucket_of(seconds))] += 1
+        previous = (stage, at)
+    return reached, visits
+
+
+def _recount_plans() -> Counter:
+    rows = db.session.execute(
+        select(TreatmentPlan, Referral.agency_id, Procedure.code)
+        .join(Referral, Referral.id == TreatmentPlan.referral_id)
+        .join(Procedure, Procedure.id == Referral.procedure_id)
+        .where(TreatmentPlan.status == "accepted")
+    )
+    plans: Counter = Counter()
+    for plan, agency_id, code in rows:
+        key = (plan.accepted_at.date(), agency_id or DIRECT, code, plan.currency)
+        plans[(*key, "accepted")] += 1
+        plans[(*key, "value_minor")] += plan.total_minor
+    return plans
+
+
+def _insert(model: type, counts: Counter, measure: str) -> None:
+    table: Table = model.__table__  # type: ignore[attr-defined]
+    names = [c.name for c in table.primary_key.columns]
+    rows = [{**dict(zip(names, key, strict=True)), measure: n} for key, n in counts.items()]
+    _insert_rows(table, rows)
+
+
+def _insert_plans(plans: Counter) -> None:
+    merged: dict[tuple, dict[str, object]] = {}
+    for (day, agency, code, currency, measure), n in plans.items():
+        row = merged.setdefault(
+            (day, agency, code, currency),
+            {"day": day, "agency_id": agency, "procedure_code": code, "currency": currency},
+        )
+        row[measure] = n
+    _insert_rows(PlanDaily.__table__, list(merged.values()))  # type: ignore[arg-type]
+
+
+def _insert_rows(table: Table, rows: list[dict[str, object]]) -> None:
+    for start in range(0, len(rows), 5000):
+        db.session.execute(insert(table), rows[start : start + 5000])

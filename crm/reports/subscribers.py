@@ -1,0 +1,36 @@
+"""Reports keep their rollups by listening: every count is made in the transaction of the
+change it counts, so a rolled-back move is never counted."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from crm.core.db import utcnow
+from crm.patients.events import ConsentChanged
+from crm.plans.events import PlanAccepted
+from crm.referrals.events import ReferralSubmitted, StageEntered
+from crm.reports import rollups
+
+if TYPE_CHECKING:
+    from crm.features import Wiring
+
+
+def register(wiring: Wiring) -> None:
+    wiring.events.subscribe(ReferralSubmitted, _moved)
+    wiring.events.subscribe(StageEntered, _moved)
+    wiring.events.subscribe(PlanAccepted, _plan_accepted)
+    wiring.events.subscribe(ConsentChanged, _consent_changed)
+
+
+def _moved(event: ReferralSubmitted | StageEntered) -> None:
+    history = event.referral.history
+    rollups.on_moved(event.referral, history[-1], history[:-1])
+
+
+def _plan_accepted(event: PlanAccepted) -> None:
+    rollups.count_plan_accepted(event.referral, event.plan)
+
+
+def _consent_changed(event: ConsentChanged) -> None:
+    if not event.granted:
+        rollups.count_opt_out(event.patient.agency_id, event.channel, utcnow())
