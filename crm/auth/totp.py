@@ -42,7 +42,7 @@ def begin_enrolment(user: StaffUser) -> str:
 
 def provisioning_uri(user: StaffUser) -> str:
     issuer = current_app.config["CRM"]["HOSPITAL_NAME"]
-    return pyotp.TOTP(user.totp_secret or "").provisioning_uri(user.email, issuer_name=issuer)
+    return pyotp.TOTP(user.totp_secret or "").provisioning_uri(name=user.email, issuer_name=issuer)
 
 
 def qr_svg(uri: str) -> str:
