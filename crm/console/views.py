@@ -16,6 +16,7 @@ from flask import (
     current_app,
     flash,
     g,
+    has_request_context,
     redirect,
     render_template,
     request,
@@ -112,7 +113,8 @@ def _invalid(exc: ValidationFailed):
 
 @console.app_context_processor
 def _shell() -> dict[str, Any]:
-    user = current_user() if request.blueprint == "console" else None
+    """What base.html needs, for every page that extends it (other packages' too)."""
+    user = current_user() if has_request_context() else None
     return {
         "hospital_name": current_app.config["CRM"]["HOSPITAL_NAME"],
         "console_user": user,
@@ -212,7 +214,10 @@ def enrol():
     user, target = (signed_in, None) if signed_in else _pending_user()
     if user is None:
         return redirect(url_for("console.sign_in"))
-    secret = totp.begin_enrolment(user) if not totp.enrolled(user) else user.totp_secret
+    if totp.enrolled(user):  # its key is never shown again
+        flash("Your authenticator app is already set up.")
+        return redirect(url_for("console.home" if signed_in else "console.sign_in_code"))
+    secret = totp.begin_enrolment(user)
     if request.method == "POST":
         try:
             totp.confirm_enrolment(user, request.form.get("code", "")[:20], staff_actor(user))
@@ -238,7 +243,6 @@ def _enrolment(user: StaffUser, secret: str | None) -> dict[str, Any]:
         "uri": uri,
         "qr": Markup(totp.qr_svg(uri)),  # noqa: S704 - segno's own SVG, no user text in it
         "required": totp.required_for(user),
-        "already": totp.enrolled(user),
     }
 
 

@@ -108,3 +108,12 @@ def test_a_wrong_code_counts_as_a_failed_sign_in(client, session):
 def test_a_coordinator_signs_in_without_a_code(client, session):
     user = staff_with_password(session, "coordinator")
     assert sign_in(client, user.email).headers["Location"].endswith("/console/")
+
+
+def test_the_key_is_never_shown_again_once_enrolled(client, session):
+    user = staff_with_password(session, "admin")
+    sign_in(client, user.email)
+    secret = _enrol(client)
+    response = client.get("/console/enrol")
+    assert response.status_code == 302
+    assert secret not in client.get("/console/").get_data(as_text=True)
