@@ -62,6 +62,8 @@ def _init_extensions(app: Flask) -> ProblemApi:
 
 def _register_blueprints(app: Flask, api: ProblemApi) -> None:
     from crm.catalogue.api import blp as catalogue_blp
+    from crm.console import tokens  # noqa: F401  (its pages join the console blueprint)
+    from crm.console.views import register as register_console
     from crm.core.health import health
     from crm.documents.api import blp as documents_blp
     from crm.followup.api import blp as followup_blp
@@ -99,6 +101,7 @@ def _register_blueprints(app: Flask, api: ProblemApi) -> None:
     api.register_blueprint(patient_links_blp, url_prefix="/api/v1")
     api.register_blueprint(staff_blp, url_prefix="/api/v1")
     app.register_blueprint(portal)
+    register_console(app)
 
 
 def _register_cli(app: Flask) -> None:

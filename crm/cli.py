@@ -139,6 +139,87 @@ def create_token(email: str, label: str) -> None:
     click.echo(issued.secret)
 
 
+def _staff_by_email(email: str) -> StaffUser:
+    user = db.session.scalar(select(StaffUser).where(StaffUser.email == email.strip().lower()))
+    if user is None:
+        raise click.ClickException(f"no staff user {email}")
+    return user
+
+
+token_cli = click.Group("token", help="A staff user's personal API tokens.")
+crm_cli.add_command(token_cli)
+
+
+@token_cli.command("create")
+@click.argument("email")
+@click.option("--label", default="")
+def token_create(email: str, label: str) -> None:
+    """Issue a token for a staff user; the secret alone on the last line, shown once."""
+    try:
+        issued = auth.issue_staff_token(_staff_by_email(email), label=label)
+    except DomainError as exc:
+        _fail(exc)
+    db.session.commit()
+    click.echo(f"token {issued.prefix} created (shown once, store it now):", err=True)
+    click.echo(issued.secret)
+
+
+@token_cli.command("list")
+@click.argument("email")
+def token_list(email: str) -> None:
+    """A staff user's tokens: prefix, label, created, last used, state. Never the secret."""
+    for token in auth.staff_tokens(_staff_by_email(email)):
+        click.echo(
+            "\t".join(
+                [
+                    token.prefix,
+                    token.label or "-",
+                    token.created_at.isoformat(timespec="seconds"),
+                    token.last_used_at.isoformat(timespec="seconds")
+                    if token.last_used_at
+                    else "never",
+                    f"revoked {token.revoked_at:%Y-%m-%d}" if token.revoked_at else "active",
+                ]
+            )
+        )
+
+
+@token_cli.command("revoke")
+@click.argument("prefix")
+def token_revoke(prefix: str) -> None:
+    """Revoke a staff token by its visible prefix (crm_st_xxxxxxxx)."""
+    try:
+        auth.revoke_staff_token(prefix)
+    except DomainError as exc:
+        _fail(exc)
+    db.session.commit()
+    click.echo(f"revoked {prefix}")
+
+
+@crm_cli.command("send-password-link")
+@click.argument("email")
+@click.option("--reset", is_flag=True, help="a reset link (default: a set link for a new user)")
+def send_password_link(email: str, reset: bool) -> None:
+    """Email a staff user a one-time link to set (or reset) their console password."""
+    from crm.auth.passwords import send_password_link as send
+
+    send(_staff_by_email(email), "reset" if reset else "set")
+    db.session.commit()
+    click.echo(f"a password link for {email} is in the outbox")
+
+
+@crm_cli.command("reset-second-factor")
+@click.argument("email")
+def reset_second_factor(email: str) -> None:
+    """Forget a staff user's authenticator (a lost phone); they enrol again at sign-in."""
+    from crm.auth import totp
+    from crm.core.actors import SYSTEM
+
+    totp.reset(_staff_by_email(email), SYSTEM)
+    db.session.commit()
+    click.echo(f"second factor of {email} reset")
+
+
 @crm_cli.command("load-catalogue")
 @click.option("--file", "path", default=None, help="defaults to CRM_CATALOGUE_FILE")
 def load_catalogue(path: str | None) -> None:

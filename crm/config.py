@@ -10,6 +10,7 @@ import os
 import tomllib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -55,6 +56,23 @@ def _quiet_hours(raw: str) -> str:
 
     parse_window(raw)
     return raw
+
+
+def _secure_cookies(raw: str) -> str:
+    lowered = raw.strip().lower()
+    if lowered == "auto":
+        return "auto"
+    return "true" if _bool(lowered) else "false"
+
+
+def secure_cookies(values: Mapping[str, Any]) -> bool:
+    """`auto`: Secure in production and wherever the base URL is https; off only for a
+    plain-http development address such as make run's http://127.0.0.1:5000."""
+    choice = str(values["SESSION_COOKIE_SECURE"])
+    if choice == "auto":
+        plain_http = str(values["PUBLIC_BASE_URL"]).startswith("http://")
+        return values["ENV"] == "production" or not plain_http
+    return choice == "true"
 
 
 def _smtp_security(raw: str) -> str:
@@ -121,6 +139,26 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("SMTP_TIMEOUT_SECONDS", 10, _positive_int, "SMTP timeout"),
     Setting("EMAIL_FROM", "care@hospital.example", str, "From address of our email"),
     Setting("SQL_ECHO", False, _bool, "log every SQL statement (development only)"),
+    Setting(
+        "SESSION_COOKIE_SECURE",
+        "auto",
+        _secure_cookies,
+        "console cookie only over https: true, false or auto (off for a http:// base URL)",
+    ),
+    Setting("SESSION_HOURS", 12, _positive_int, "a console sign-in lasts at most this long"),
+    Setting(
+        "SIGN_IN_MAX_FAILURES",
+        5,
+        _positive_int,
+        "failed sign-ins per account before a lockout (per address: four times as many)",
+    ),
+    Setting(
+        "SIGN_IN_LOCKOUT_SECONDS",
+        60,
+        _positive_int,
+        "first lockout; each further failure doubles it, up to an hour",
+    ),
+    Setting("PASSWORD_LINK_HOURS", 24, _positive_int, "how long a set/reset password link works"),
 )
 
 SETTINGS_BY_NAME = {setting.name: setting for setting in SETTINGS}
@@ -190,6 +228,8 @@ def validate(values: Mapping[str, Any]) -> None:
             raise ConfigError("CRM_SECRET_KEY: must be at least 32 characters in production")
         if values["DATABASE_URL"].startswith("sqlite"):
             raise ConfigError("CRM_DATABASE_URL: production needs PostgreSQL, not SQLite")
+        if not secure_cookies(values):
+            raise ConfigError("CRM_SESSION_COOKIE_SECURE: production cookies must be Secure")
     if values["TWILIO_ACCOUNT_SID"]:
         if not values["TWILIO_AUTH_TOKEN"]:
             raise ConfigError("CRM_TWILIO_AUTH_TOKEN: required when CRM_TWILIO_ACCOUNT_SID is set")
@@ -221,6 +261,15 @@ def flask_settings(values: Mapping[str, Any]) -> dict[str, Any]:
         "SQLALCHEMY_ENGINE_OPTIONS": engine_options,
         "SQLALCHEMY_ECHO": values["SQL_ECHO"],
         "MAX_CONTENT_LENGTH": values["MAX_CONTENT_LENGTH"],
+        # The console's cookie (Flask's signed session): see README "Console sign-in".
+        "SESSION_COOKIE_NAME": "crm_console",
+        "SESSION_COOKIE_SECURE": secure_cookies(values),
+        "SESSION_COOKIE_HTTPONLY": True,
+        "SESSION_COOKIE_SAMESITE": "Lax",
+        "PERMANENT_SESSION_LIFETIME": timedelta(hours=values["SESSION_HOURS"]),
+        # CSRF is checked by the console blueprint alone (the API takes bearer tokens).
+        "WTF_CSRF_CHECK_DEFAULT": False,
+        "WTF_CSRF_TIME_LIMIT": values["SESSION_HOURS"] * 3600,
         "API_TITLE": "Referral CRM",
         "API_VERSION": "v1",
         "OPENAPI_VERSION": "3.0.3",

@@ -1,19 +1,23 @@
 """Demo data for `make run`: two agencies, staff, a dozen referrals across the pipeline.
 
-Running it again reissues the demo credentials (revoking the old ones) rather than
-duplicating data, so the keys printed are always ones that work.
+Running it again reissues the demo credentials (revoking the old ones, resetting the
+demo passwords and second factors) rather than duplicating data, so the keys and sign-ins
+printed are always ones that work.
 """
 
 from __future__ import annotations
 
+import secrets
 from datetime import timedelta
 from pathlib import Path
 
+from flask import current_app
 from sqlalchemy import select
 
 from crm.agencies.models import Agency
 from crm.auth import operations as auth
 from crm.auth.models import AgencyApiKey, StaffToken, StaffUser
+from crm.auth.signin import clear_failures, end_all_sessions
 from crm.core.actors import Actor
 from crm.core.db import utcnow
 from crm.documents.operations import store_document
@@ -36,6 +40,7 @@ STAFF = (
     ("coordinator@hospital.example", "Elif Coordinator", "coordinator"),
     ("specialist@hospital.example", "Dr. Murat Specialist", "specialist"),
     ("manager@hospital.example", "Ayse Manager", "manager"),
+    ("admin@hospital.example", "Deniz Admin", "admin"),
 )
 # (agency index or None, given, family, country, phone, language, zone, final stage)
 PATIENTS = (
@@ -68,6 +73,22 @@ def _ensure_agency(name: str, country: str, email: str, commission: int) -> Agen
 def _ensure_staff(email: str, name: str, role: str) -> StaffUser:
     user = db.session.scalar(select(StaffUser).where(StaffUser.email == email))
     return user or auth.create_staff_user(email, name, role)
+
+
+def _demo_password() -> str:
+    """Four random words' worth of letters and digits: printed once, reset on every run."""
+    return "-".join(secrets.token_urlsafe(6) for _ in range(3))
+
+
+def _reset_sign_in(user: StaffUser) -> str:
+    """A new password, sessions ended, the second factor forgotten (admins and managers
+    enrol again at their first sign-in), the lockout cleared."""
+    password = _demo_password()
+    auth.set_password(user, password)
+    end_all_sessions(user)
+    clear_failures(user.email)
+    user.totp_secret = user.totp_enabled_at = user.totp_last_step = None
+    return password
 
 
 def _revoke_demo_credentials() -> None:
@@ -266,4 +287,10 @@ def load_demo_data() -> list[str]:
     for user in staff:
         issued = auth.issue_staff_token(user, label="demo")
         lines.append(f"staff token {user.role:<24} {issued.secret}")
+    for user in staff:
+        password = _reset_sign_in(user)
+        lines.append(f"sign-in     {user.role:<12} {user.email:<30} {password}")
+    base = current_app.config["CRM"]["PUBLIC_BASE_URL"].rstrip("/")
+    lines.append(f"console     {base}/console/  (admin and manager set up an authenticator app")
+    lines.append("            at their first sign-in)")
     return lines

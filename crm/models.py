@@ -1,7 +1,14 @@
 """Imports every model so metadata (and Alembic) sees the whole schema."""
 
 from crm.agencies.models import Agency
-from crm.auth.models import AgencyApiKey, StaffToken, StaffUser
+from crm.auth.models import (
+    AgencyApiKey,
+    PasswordLink,
+    SignInThrottle,
+    StaffSession,
+    StaffToken,
+    StaffUser,
+)
 from crm.catalogue.models import Procedure
 from crm.core.audit import AuditEvent
 from crm.core.idempotency import IdempotencyKey
@@ -29,6 +36,7 @@ __all__ = [
     "NudgeRule",
     "OptOutDaily",
     "OutboxMessage",
+    "PasswordLink",
     "Patient",
     "PatientConsent",
     "PatientLink",
@@ -39,6 +47,8 @@ __all__ = [
     "ReferralNote",
     "Review",
     "ScheduledNudge",
+    "SignInThrottle",
+    "StaffSession",
     "StaffToken",
     "StaffUser",
     "StageDaily",

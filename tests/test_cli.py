@@ -228,14 +228,14 @@ def _demo_referrals(session) -> list[Referral]:
     return list(session.scalars(select(Referral).where(Referral.agency_reference.like("DEMO-%"))))
 
 
-def test_load_demo_creates_two_agencies_three_staff_and_a_dozen_referrals(run, client, session):
+def test_load_demo_creates_two_agencies_four_staff_and_a_dozen_referrals(run, client, session):
     output = run("load-demo").output
     assert "12 referrals created" in output
     names = [row[0] for row in AGENCIES]
     assert session.scalar(select(func.count(Agency.id)).where(Agency.name.in_(names))) == 2
     emails = [row[0] for row in STAFF]
     roles = session.scalars(select(StaffUser.role).where(StaffUser.email.in_(emails))).all()
-    assert sorted(roles) == ["coordinator", "manager", "specialist"]
+    assert sorted(roles) == ["admin", "coordinator", "manager", "specialist"]
     referrals = _demo_referrals(session)
     assert len(referrals) == len(PATIENTS) == 12
     stages = Counter(referral.stage for referral in referrals)
@@ -243,7 +243,7 @@ def test_load_demo_creates_two_agencies_three_staff_and_a_dozen_referrals(run, c
     assert sum(1 for r in referrals if r.agency_id is None) == 3
     secrets = _demo_secrets(output)
     assert len(secrets["agency"]) == 2
-    assert len(secrets["staff"]) == 3
+    assert len(secrets["staff"]) == 4
     for secret in secrets["agency"] + secrets["staff"]:
         assert _works(client, secret)
 

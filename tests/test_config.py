@@ -177,3 +177,32 @@ def test_settings_reach_flask_under_the_names_it_reads():
     assert flask["SECRET_KEY"] == "abc"
     assert flask["SQLALCHEMY_DATABASE_URI"] == values["DATABASE_URL"]
     assert flask["CRM"]["MAX_CONTENT_LENGTH"] == 4096
+
+
+def test_the_console_cookie_is_not_secure_on_a_plain_http_development_address():
+    values = load_config(environ={"CRM_PUBLIC_BASE_URL": "http://127.0.0.1:5000"})
+    assert flask_settings(values)["SESSION_COOKIE_SECURE"] is False
+
+
+def test_the_console_cookie_is_secure_behind_https():
+    values = load_config(environ={"CRM_PUBLIC_BASE_URL": "https://crm.hospital.example"})
+    settings = flask_settings(values)
+    assert settings["SESSION_COOKIE_SECURE"] is True
+    assert settings["SESSION_COOKIE_HTTPONLY"] is True
+    assert settings["SESSION_COOKIE_SAMESITE"] == "Lax"
+
+
+def test_the_console_cookie_is_secure_in_production_whatever_the_base_url():
+    environ = {"CRM_ENV": "production", "CRM_SECRET_KEY": GOOD_SECRET, "CRM_DATABASE_URL": PG_URL}
+    assert flask_settings(load_config(environ=environ))["SESSION_COOKIE_SECURE"] is True
+
+
+def test_production_refuses_a_console_cookie_that_is_not_secure():
+    environ = {
+        "CRM_ENV": "production",
+        "CRM_SECRET_KEY": GOOD_SECRET,
+        "CRM_DATABASE_URL": PG_URL,
+        "CRM_SESSION_COOKIE_SECURE": "false",
+    }
+    with pytest.raises(ConfigError, match="CRM_SESSION_COOKIE_SECURE"):
+        load_config(environ=environ)

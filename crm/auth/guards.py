@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from functools import wraps
 from typing import Any, TypeVar
 
@@ -65,11 +65,17 @@ def agency_only(view: F) -> F:
     return _requires(lambda actor: actor.is_agency, "This endpoint is for partner agencies.")(view)
 
 
+def role_allows(actor: Actor, roles: Collection[str]) -> bool:
+    """The one role rule, for the API and the console: staff, with one of `roles` (none
+    named: any staff role); an admin may do everything."""
+    return actor.is_staff and (not roles or actor.role in roles or actor.role == "admin")
+
+
 def staff_only(*roles: str) -> Callable[[F], F]:
     allowed = set(roles)
 
     def check(actor: Actor) -> bool:
-        return actor.is_staff and (not allowed or actor.role in allowed or actor.role == "admin")
+        return role_allows(actor, allowed)
 
     roles_text = ", ".join(sorted(allowed)) or "any staff role"
     return _requires(check, f"This endpoint needs a staff token with role: {roles_text}.")

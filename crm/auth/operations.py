@@ -83,9 +83,18 @@ def create_staff_user(email: str, name: str, role: str, password: str | None = N
     return user
 
 
+MIN_PASSWORD_LENGTH = 12
+
+
+def password_hash(password: str) -> str:
+    return _password_hasher.hash(password)
+
+
 def set_password(user: StaffUser, password: str) -> None:
-    if len(password) < 12:
-        raise ValidationFailed({"password": "must be at least 12 characters"})
+    if len(password) < MIN_PASSWORD_LENGTH:
+        raise ValidationFailed({"password": f"must be at least {MIN_PASSWORD_LENGTH} characters"})
+    if len(password) > 200:
+        raise ValidationFailed({"password": "must be at most 200 characters"})
     user.password_hash = _password_hasher.hash(password)
 
 
@@ -98,13 +107,38 @@ def verify_password(user: StaffUser, password: str) -> bool:
         return False
 
 
-def issue_staff_token(user: StaffUser, label: str = "") -> IssuedSecret:
+def issue_staff_token(user: StaffUser, label: str = "", actor: Actor = SYSTEM) -> IssuedSecret:
+    if len(label) > 100:
+        raise ValidationFailed({"label": "must be at most 100 characters"})
     prefix, secret = _new_secret(STAFF_TOKEN_PREFIX)
     token = StaffToken(user=user, prefix=prefix, token_hash=_digest(secret), label=label)
     db.session.add(token)
     db.session.flush()
-    audit.record(SYSTEM, "staff_token.issue", staff_user_id=user.id, token_prefix=prefix)
+    audit.record(actor, "staff_token.issue", staff_user_id=user.id, token_prefix=prefix)
     return IssuedSecret(token.id, prefix, secret)
+
+
+def staff_tokens(user: StaffUser) -> list[StaffToken]:
+    """A user's tokens, newest first: prefixes and dates, never a secret."""
+    return list(
+        db.session.scalars(
+            select(StaffToken).where(StaffToken.user_id == user.id).order_by(StaffToken.id.desc())
+        )
+    )
+
+
+def revoke_staff_token(
+    prefix: str, actor: Actor = SYSTEM, owner: StaffUser | None = None
+) -> StaffToken:
+    """Revoke by prefix; with `owner`, only that user's own token (another's is NotFound)."""
+    token = db.session.scalar(select(StaffToken).where(StaffToken.prefix == prefix))
+    if token is None or (owner is not None and token.user_id != owner.id):
+        raise NotFound(f"no staff token with prefix {prefix}")
+    if token.revoked_at is None:
+        token.revoked_at = utcnow()
+        audit.record(actor, "staff_token.revoke", staff_user_id=token.user_id, token_prefix=prefix)
+    db.session.flush()
+    return token
 
 
 def _touch(credential: AgencyApiKey | StaffToken) -> None:

@@ -53,9 +53,16 @@ def _view_function(endpoint: str | None):
     return current_app.view_functions.get(endpoint) if endpoint else None
 
 
+def keep_when_refused() -> None:
+    """This request's refusal must outlast it (a failed sign-in counted against the lockout,
+    its audit row): the boundary commits although the response is an error. A view calls
+    it only after the refusal is fully written, and never after a half-done change."""
+    request.environ["crm.keep_refusal"] = True
+
+
 def _finish(response: Response) -> Response:
     """The request boundary: commit what a successful request did, roll back the rest."""
-    if response.status_code < 400:
+    if response.status_code < 400 or request.environ.get("crm.keep_refusal"):
         db.session.commit()
     else:
         db.session.rollback()

@@ -286,6 +286,47 @@ def _build(
     )
 
 
+def enqueue_staff_email(
+    staff: StaffUser, *, kind: str, key: str, link: str, now: datetime | None = None
+) -> OutboxMessage:
+    """An email to a staff user about their own account (no referral): a password link.
+
+    English, the staff language today; the template catalogue falls back to it anyway."""
+    now = now or utcnow()
+    message_key = f"{key}:email"
+    if existing := _existing(key):
+        return existing[0]
+    settings = _settings()
+    context = {
+        "recipient_name": staff.name,
+        "patient_first_name": "",
+        "hospital_name": settings["HOSPITAL_NAME"],
+        "hospital_phone": settings["HOSPITAL_PHONE"],
+        "link": link,
+        "unsubscribe_url": None,
+    }
+    rendered = catalogue_for(kind).render(kind, "email", "en", context)
+    message = OutboxMessage(
+        idempotency_key=message_key,
+        audience="coordinator",
+        channel="email",
+        kind=kind,
+        language=rendered.language,
+        to_address=staff.email,
+        time_zone=staff.time_zone,
+        subject=rendered.subject,
+        body_text=rendered.text,
+        body_html=rendered.html,
+        status="queued",
+        next_attempt_at=now,
+        created_at=now,
+        stands=True,
+    )
+    db.session.add(message)
+    db.session.flush()
+    return message
+
+
 MOVED_ON = "moved on"
 
 

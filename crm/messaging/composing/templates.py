@@ -60,6 +60,7 @@ KINDS = (
     "plan_accepted_coordinator",
     "travel_booked_patient",
     "follow_up_alert_coordinator",
+    "staff_password_link",
 )
 CHANNELS = ("sms", "email")
 FIELDS = ("sms", "subject", "text", "html")
