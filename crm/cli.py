@@ -8,7 +8,7 @@ from sqlalchemy import select
 
 from crm.agencies.models import Agency
 from crm.auth import operations as auth
-from crm.auth.models import STAFF_ROLES, AgencyApiKey, StaffUser
+from crm.auth.models import STAFF_ROLES, AgencyApiKey, StaffToken, StaffUser
 from crm.core.errors import DomainError
 from crm.extensions import db
 
@@ -73,6 +73,20 @@ def create_key(agency_name: str, label: str) -> None:
     click.echo(issued.secret)
 
 
+def _credential_row(credential: AgencyApiKey | StaffToken) -> str:
+    """One key or token, tab-separated: prefix, label, created, last used, state."""
+    used = credential.last_used_at
+    return "\t".join(
+        [
+            credential.prefix,
+            credential.label or "-",
+            credential.created_at.isoformat(timespec="seconds"),
+            used.isoformat(timespec="seconds") if used else "never",
+            f"revoked {credential.revoked_at:%Y-%m-%d}" if credential.revoked_at else "active",
+        ]
+    )
+
+
 @crm_cli.command("list-keys")
 @click.argument("agency_name")
 def list_keys(agency_name: str) -> None:
@@ -82,17 +96,7 @@ def list_keys(agency_name: str) -> None:
         select(AgencyApiKey).where(AgencyApiKey.agency_id == agency.id).order_by(AgencyApiKey.id)
     )
     for key in keys:
-        click.echo(
-            "\t".join(
-                [
-                    key.prefix,
-                    key.label or "-",
-                    key.created_at.isoformat(timespec="seconds"),
-                    key.last_used_at.isoformat(timespec="seconds") if key.last_used_at else "never",
-                    f"revoked {key.revoked_at:%Y-%m-%d}" if key.revoked_at else "active",
-                ]
-            )
-        )
+        click.echo(_credential_row(key))
 
 
 @crm_cli.command("revoke-key")
@@ -169,19 +173,7 @@ def token_create(email: str, label: str) -> None:
 def token_list(email: str) -> None:
     """A staff user's tokens: prefix, label, created, last used, state. Never the secret."""
     for token in auth.staff_tokens(_staff_by_email(email)):
-        click.echo(
-            "\t".join(
-                [
-                    token.prefix,
-                    token.label or "-",
-                    token.created_at.isoformat(timespec="seconds"),
-                    token.last_used_at.isoformat(timespec="seconds")
-                    if token.last_used_at
-                    else "never",
-                    f"revoked {token.revoked_at:%Y-%m-%d}" if token.revoked_at else "active",
-                ]
-            )
-        )
+        click.echo(_credential_row(token))
 
 
 @token_cli.command("revoke")
