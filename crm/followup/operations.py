@@ -288,7 +288,8 @@ def _complete_after_last(referral: Referral, check_in: CheckIn, assessment: Asse
 
 
 def ensure_check_ins(referral: Referral) -> None:
-    """Stage hook for post_op, a backstop: with the `discharge_recorded` guard on, post_op is
-    entered only by recording the discharge (which schedules the check-ins first); a
-    deployment without that guard, moving there by hand, still gets them, counted from now."""
+    """On entering post_op (a subscriber), a backstop: with the `discharge_recorded` guard
+    on, post_op is entered only by recording the discharge (which schedules the check-ins
+    first); a deployment without that guard, moving there by hand, still gets them,
+    counted from now."""
     schedule_check_ins(referral, referral.stage_entered_at)
