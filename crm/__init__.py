@@ -62,7 +62,7 @@ def _init_extensions(app: Flask) -> ProblemApi:
 
 def _register_blueprints(app: Flask, api: ProblemApi) -> None:
     from crm.catalogue.api import blp as catalogue_blp
-    from crm.console import tokens  # noqa: F401  (its pages join the console blueprint)
+    from crm.console import pages  # noqa: F401  (every page joins the console blueprint)
     from crm.console.views import register as register_console
     from crm.core.health import health
     from crm.documents.api import blp as documents_blp

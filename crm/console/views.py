@@ -47,7 +47,7 @@ from crm.console.auth import (
     safe_next,
     staff_page,
 )
-from crm.core.errors import ValidationFailed
+from crm.core.errors import DomainError, ValidationFailed
 from crm.core.http import keep_when_refused
 from crm.extensions import db
 
@@ -60,7 +60,14 @@ console = Blueprint(
 )
 csrf = CSRFProtect()
 PENDING_SECONDS = 600  # between the password and the code
-NAV = (("Board", None), ("Today", None), ("Search", None), ("Reports", None), ("Admin", None))
+# The menu: (label, endpoint). A page not built yet is shown greyed out, not linked.
+NAV = (
+    ("Board", "console.board"),
+    ("Today", "console.today"),
+    ("Search", "console.search"),
+    ("Reports", "console.reports"),
+    ("Admin", "console.admin"),
+)
 
 
 def register(app: Flask) -> None:
@@ -106,6 +113,13 @@ def _csrf_refused(exc: CSRFError):
     return render_template("console/message.html", title="Form refused", text=words), 400
 
 
+@console.errorhandler(DomainError)
+def _refused_page(exc: DomainError):
+    """A console page for what the API would answer with problem+json (a referral that
+    does not exist, or another's: 404 in the same words)."""
+    return render_template("console/message.html", title=exc.title, text=exc.detail), exc.status
+
+
 @console.errorhandler(ValidationFailed)
 def _invalid(exc: ValidationFailed):
     return render_template("console/message.html", title="Not accepted", text=exc.detail), 422
@@ -118,7 +132,10 @@ def _shell() -> dict[str, Any]:
     return {
         "hospital_name": current_app.config["CRM"]["HOSPITAL_NAME"],
         "console_user": user,
-        "console_nav": NAV,
+        "console_nav": [
+            (label, endpoint if endpoint in current_app.view_functions else None)
+            for label, endpoint in NAV
+        ],
     }
 
 

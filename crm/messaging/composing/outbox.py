@@ -89,15 +89,20 @@ def choose(candidates: list[Recipient], fallback: bool) -> tuple[list[Recipient]
     return [first], ("no_address" if not first.address else "no_consent")
 
 
+def _link_for(audience: str, referral_id: int, base: str) -> str:
+    """The page a message is about: the patient's private link, the referral's console page
+    for staff, its API resource for an agency (agencies have no pages yet)."""
+    if audience == "patient":
+        return patient_link(referral_id)
+    if audience == "agency":
+        return f"{base}/api/v1/referrals/{referral_id}"
+    return f"{base}/console/referrals/{referral_id}"
+
+
 def message_context(referral: Referral, recipient: Recipient, extra: dict[str, Any]) -> dict:
     settings = _settings()
     base = settings["PUBLIC_BASE_URL"].rstrip("/")
-    # Staff and agencies work through the API until the console exists.
-    link = (
-        patient_link(referral.id)
-        if recipient.audience == "patient"
-        else f"{base}/api/v1/referrals/{referral.id}"
-    )
+    link = _link_for(recipient.audience, referral.id, base)
     context = {
         "patient_first_name": referral.patient.given_name,
         "recipient_name": recipient.name,

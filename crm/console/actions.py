@@ -1,0 +1,48 @@
+"""Running one operation for a console form: refused in words, never half-done.
+
+`attempt(lambda: move_to_stage(...), done="Moved to MRI review.")` runs the operation in a
+savepoint. A domain error (a guard, a validation, a conflict) rolls back whatever the
+operation wrote and is flashed as an error in plain words; the view then redirects back
+(303), and the request boundary commits only what succeeded.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TypeVar
+
+from flask import flash
+
+from crm.core.errors import DomainError, GuardFailed, ValidationFailed
+from crm.extensions import db
+
+T = TypeVar("T")
+ERROR = "error"  # the flash category base.html shows as an alert
+
+
+def attempt(action: Callable[[], T], done: str | None = None) -> T | None:
+    """The operation's result, or None when it was refused (and the refusal flashed)."""
+    try:
+        with db.session.begin_nested():
+            result = action()
+    except DomainError as exc:
+        flash(in_words(exc), ERROR)
+        return None
+    if done:
+        flash(done)
+    return result
+
+
+def in_words(exc: DomainError) -> str:
+    """A refusal as a sentence a coordinator reads: every failed guard's reason, every
+    field's reason, or the error's own detail."""
+    if isinstance(exc, GuardFailed) and exc.extensions.get("guards"):
+        reasons = "; ".join(g["reason"] for g in exc.extensions["guards"])
+        return f"Not done: {reasons}."
+    if isinstance(exc, ValidationFailed):
+        reasons = "; ".join(
+            f"{e['field']}: {e['reason']}" if e.get("field") else e["reason"]
+            for e in exc.extensions["errors"]
+        )
+        return f"Not accepted: {reasons}"
+    return exc.detail

@@ -1,0 +1,7 @@
+"""Every console page module, imported once so its routes join the `console` blueprint.
+
+A new page is a module here: `@console.get(...)` + `@staff_page(*roles)` + a template that
+extends `console/base.html`. The menu (`views.NAV`) links an endpoint once it exists.
+"""
+
+from crm.console import referral, tokens  # noqa: F401
