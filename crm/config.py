@@ -112,6 +112,15 @@ SETTINGS: tuple[Setting, ...] = (
         "a stored file no document references is removed once this old",
     ),
     Setting("REVIEW_SLA_HOURS", 48, _positive_int, "hours a specialist has to review an MRI"),
+    Setting(
+        "FIRST_RESPONSE_SLA_HOURS",
+        24,
+        _positive_int,
+        "hours a coordinator has to take a new enquiry out of `enquiry`",
+    ),
+    Setting(
+        "PLAN_ANSWER_SLA_DAYS", 14, _positive_int, "days a patient has to answer an offered plan"
+    ),
     Setting("PATIENT_LINK_DAYS", 180, _positive_int, "how long a patient's private link lives"),
     Setting("PORTAL_RATE_PER_MINUTE", 30, _positive_int, "patient page requests per IP a minute"),
     Setting("HOSPITAL_NAME", "Istanbul Spine Centre", str, "name used in messages"),
