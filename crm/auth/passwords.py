@@ -17,14 +17,24 @@ from sqlalchemy import select, update
 from crm.auth.events import PasswordLinkIssued
 from crm.auth.models import PasswordLink, StaffUser
 from crm.auth.operations import set_password
-from crm.auth.signin import clear_failures, end_all_sessions, staff_actor
+from crm.auth.signin import (
+    clear_failures,
+    count_attempt,
+    end_all_sessions,
+    locked_key,
+    staff_actor,
+)
 from crm.core import audit, events
 from crm.core.actors import SYSTEM, Actor
 from crm.core.db import utcnow
-from crm.core.errors import NotFound
+from crm.core.errors import NotFound, RateLimited
 from crm.extensions import db
 
 PURPOSES = ("set", "reset")
+# Links asked for within an hour (the sign-in throttle's window) before more are refused:
+# one inbox is not flooded, and one address cannot mail every staff member over and over.
+RESETS_PER_ACCOUNT = 3
+RESETS_PER_ADDRESS = 12
 
 
 def _digest(raw: str) -> str:
@@ -57,9 +67,17 @@ def send_password_link(user: StaffUser, purpose: str, actor: Actor = SYSTEM) -> 
     return raw
 
 
-def request_reset(email: str) -> None:
+def request_reset(email: str, address: str | None = None) -> None:
     """'Forgot password': a link if such an active account exists; nothing otherwise. The
-    caller shows the same words either way."""
+    caller shows the same words either way.
+
+    Throttled like sign-ins: an address asking too often is refused (RateLimited: that
+    says nothing about any account); an email asked for too often gets no further link,
+    silently, whether or not it is staff's."""
+    _count_reset_request(f"reset:address:{address or 'unknown'}", RESETS_PER_ADDRESS, True)
+    if not _count_reset_request(f"reset:account:{email.strip().lower()[:320]}", RESETS_PER_ACCOUNT):
+        audit.record(SYSTEM, "staff.password_reset_throttled", email=email[:320])
+        return
     user = db.session.scalar(
         select(StaffUser).where(StaffUser.email == email.strip().lower(), StaffUser.active)
     )
@@ -67,6 +85,22 @@ def request_reset(email: str) -> None:
         send_password_link(user, "reset")
     else:
         audit.record(SYSTEM, "staff.password_reset_unknown", email=email[:320])
+
+
+def _count_reset_request(key: str, limit: int, refuse: bool = False) -> bool:
+    """Count one request against `key`; False (or RateLimited, when `refuse`) while the key
+    is locked."""
+    remaining = locked_key(key)
+    if remaining is None:
+        count_attempt(key, limit)
+        return True
+    if not refuse:
+        return False
+    minutes = max(1, -(-int(remaining.total_seconds()) // 60))
+    raise RateLimited(
+        f"Too many password links were asked for from this address. Try again in {minutes} "
+        f"minute{'s' if minutes != 1 else ''}."
+    )
 
 
 def open_link(raw: str) -> PasswordLink | None:

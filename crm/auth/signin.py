@@ -90,6 +90,23 @@ def _throttle_row(key: str) -> SignInThrottle:
     ).one()
 
 
+def locked_key(key: str, now: datetime | None = None) -> timedelta | None:
+    """How much longer one throttle key is locked, if it is."""
+    now = now or utcnow()
+    until = db.session.scalar(
+        select(SignInThrottle.locked_until).where(
+            SignInThrottle.key == key, SignInThrottle.locked_until > now
+        )
+    )
+    return until - now if until else None
+
+
+def count_attempt(key: str, limit: int) -> bool:
+    """One more attempt against any throttle key (not only sign-ins: password-link
+    requests too); True when this one locked it."""
+    return _count_failure(key, limit, utcnow())
+
+
 def _count_failure(key: str, limit: int, now: datetime) -> bool:
     """One more failure for `key`; True when this one locked it."""
     row = _throttle_row(key)

@@ -12,7 +12,7 @@ from functools import wraps
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
-from flask import redirect, render_template, request, session, url_for
+from flask import flash, redirect, render_template, request, session, url_for
 
 from crm.auth import totp
 from crm.auth.guards import role_allows
@@ -51,8 +51,16 @@ def safe_next(target: str | None) -> str | None:
 
 
 def _sign_in_redirect():
-    here = request.full_path if request.query_string else request.path
-    return redirect(url_for("console.sign_in", next=here), 303 if request.method != "GET" else 302)
+    """To sign-in, and back after it: to this page, or for a form posted after the session
+    ended, to the page the form was on (the form's own address takes only POST)."""
+    if request.method == "GET":
+        here = request.full_path if request.query_string else request.path
+        return redirect(url_for("console.sign_in", next=here))
+    came_from = urlsplit(request.referrer or "")
+    same_host = came_from.netloc == request.host
+    back = safe_next(came_from.path + (f"?{came_from.query}" if came_from.query else ""))
+    flash("Your session has ended, so that was not done. Sign in and do it again.")
+    return redirect(url_for("console.sign_in", next=back if same_host else None), 303)
 
 
 def staff_page(*roles: str) -> Callable[[F], F]:

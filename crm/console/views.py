@@ -47,7 +47,7 @@ from crm.console.auth import (
     safe_next,
     staff_page,
 )
-from crm.core.errors import DomainError, ValidationFailed
+from crm.core.errors import DomainError, RateLimited, ValidationFailed
 from crm.core.http import keep_when_refused
 from crm.extensions import db
 
@@ -280,7 +280,10 @@ def sign_out():
 def forgot():
     if request.method == "GET":
         return render_template("console/forgot.html")
-    passwords.request_reset(request.form.get("email", "").strip()[:320])
+    try:
+        passwords.request_reset(request.form.get("email", "").strip()[:320], request.remote_addr)
+    except RateLimited as exc:
+        return _refused("console/message.html", None, 429, title="Please wait", text=exc.detail)
     words = (
         "If that email belongs to a console account, a link to set a new password is on its "
         "way. It works once and for a limited time."

@@ -123,3 +123,19 @@ def test_the_cli_emails_a_new_user_a_link_to_set_a_password(app, session):
     result = app.test_cli_runner().invoke(args=["crm", "send-password-link", user.email])
     assert result.exit_code == 0, result.output
     assert _emailed_link(session, user.email).startswith("/console/password/")
+
+
+def test_an_email_asked_for_too_often_gets_no_more_links_and_the_same_words(client, session):
+    user = staff_with_password(session)
+    answers = [_forgot(client, user.email) for _ in range(5)]
+    assert {a.status_code for a in answers} == {200}
+    assert len({_main(a) for a in answers}) == 1
+    links = session.scalars(select(OutboxMessage).where(OutboxMessage.to_address == user.email))
+    assert len(links.all()) == 3
+
+
+def test_an_address_asking_for_many_links_is_told_to_wait(client, session):
+    answers = [_forgot(client, f"guess{n}@nowhere.example") for n in range(13)]
+    assert [a.status_code for a in answers[:12]] == [200] * 12
+    assert answers[12].status_code == 429
+    assert "Too many password links were asked for from this address" in _main(answers[12])

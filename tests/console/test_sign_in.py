@@ -159,3 +159,22 @@ def test_the_stylesheet_is_served_by_the_app(client):
     with client.get("/console/static/console.css") as response:
         assert response.status_code == 200
         assert "font-family" in response.get_data(as_text=True)
+
+
+def test_a_form_posted_after_the_session_ended_returns_to_its_page_after_sign_in(client, session):
+    response = client.post(
+        "/console/tokens",
+        data={"label": "x", "csrf_token": csrf_token(client)},
+        headers={"Referer": "http://localhost/console/tokens"},
+    )
+    assert response.status_code == 303
+    assert response.headers["Location"].endswith("/console/sign-in?next=/console/tokens")
+
+
+def test_a_form_posted_from_another_site_after_the_session_ended_returns_nowhere_special(client):
+    response = client.post(
+        "/console/tokens",
+        data={"csrf_token": csrf_token(client)},
+        headers={"Referer": "https://evil.example/console/tokens"},
+    )
+    assert response.headers["Location"].endswith("/console/sign-in")
