@@ -8,6 +8,8 @@ STAMP := $(VENV)/.installed-stamp
 FLASK := $(BIN)/flask --app wsgi
 HOST ?= 127.0.0.1
 PORT ?= 5000
+# Links in messages and the printed console address follow the address served on.
+export CRM_PUBLIC_BASE_URL ?= http://$(HOST):$(PORT)
 
 .PHONY: install run serve test lint format bench clean
 
