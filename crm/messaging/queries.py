@@ -19,8 +19,8 @@ from crm.messaging.delivery.quiet_hours import QuietWindow, is_quiet, parse_wind
 from crm.messaging.delivery.sms import mask_phone
 from crm.messaging.models import InboundMessage, OutboxMessage
 from crm.patients.models import Patient
-from crm.referrals.models import Referral
 from crm.referrals.queries import referral_for
+from crm.referrals.references import hospital_reference
 
 
 def _outbound(referral_id: int) -> list[OutboxMessage]:
@@ -145,9 +145,7 @@ def outbox_page(
         raise NotFound("no outbox")
     now = now or utcnow()
     statement = (
-        select(OutboxMessage, Referral.reference, Patient.given_name, Patient.family_name)
-        .add_columns(Agency.name, StaffUser.name)
-        .outerjoin(Referral, Referral.id == OutboxMessage.referral_id)
+        select(OutboxMessage, Patient.given_name, Patient.family_name, Agency.name, StaffUser.name)
         .outerjoin(Patient, Patient.id == OutboxMessage.patient_id)
         .outerjoin(Agency, Agency.id == OutboxMessage.agency_id)
         .outerjoin(StaffUser, _STAFF_RECIPIENT)
@@ -164,10 +162,10 @@ def outbox_page(
             message,
             _recipient(message, given, family, agency, staff),
             mask_address(message.channel, message.to_address),
-            reference,
+            hospital_reference(message.referral_id) if message.referral_id else None,
             hold_reason(message, now, window),
         )
-        for message, reference, given, family, agency, staff in found[:limit]
+        for message, given, family, agency, staff in found[:limit]
     ]
     referral_ids = sorted({r.message.referral_id for r in rows if r.message.referral_id})
     audit.record(actor, "outbox.read", None, tab=tab, referral_ids=referral_ids)

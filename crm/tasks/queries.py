@@ -17,6 +17,7 @@ from crm.extensions import db
 from crm.patients.models import Patient
 from crm.referrals.models import Referral
 from crm.referrals.queries import MAX_ROW_ID
+from crm.referrals.references import hospital_reference
 from crm.tasks.models import Task
 
 
@@ -140,12 +141,11 @@ def referral_labels(referral_ids: set[int | None]) -> dict[int, ReferralLabel]:
     if not ids:
         return {}
     rows = db.session.execute(
-        select(Referral.id, Referral.reference, Patient.given_name, Patient.family_name)
-        .add_columns(Patient.time_zone)
+        select(Referral.id, Patient.given_name, Patient.family_name, Patient.time_zone)
         .join(Patient, Patient.id == Referral.patient_id)
         .where(Referral.id.in_(ids))
     )
     return {
-        rid: ReferralLabel(reference, f"{given} {family}", zone)
-        for rid, reference, given, family, zone in rows
+        rid: ReferralLabel(hospital_reference(rid), f"{given} {family}", zone)
+        for rid, given, family, zone in rows
     }

@@ -19,6 +19,7 @@ from crm.extensions import db
 from crm.patients.models import Patient
 from crm.referrals.models import Referral
 from crm.referrals.queries import referral_for
+from crm.referrals.references import hospital_reference
 from crm.travel.itinerary import StayPlan, StayRules, derive_plan, local
 from crm.travel.letter import VisaLetter, render_visa_letter, unicode_font
 from crm.travel.models import Flight, Trip
@@ -207,7 +208,7 @@ def week_calendar(week_start: date, tz: ZoneInfo) -> list[CalendarDay]:
     start = datetime.combine(week_start, time.min, tzinfo=tz).astimezone(UTC)
     end = datetime.combine(week_start + timedelta(days=7), time.min, tzinfo=tz).astimezone(UTC)
     rows = db.session.execute(
-        select(Trip, Referral.reference, Patient.given_name, Patient.family_name)
+        select(Trip, Patient.given_name, Patient.family_name)
         .join(Referral, Referral.id == Trip.referral_id)
         .join(Patient, Patient.id == Referral.patient_id)
         .where(
@@ -219,8 +220,8 @@ def week_calendar(week_start: date, tz: ZoneInfo) -> list[CalendarDay]:
         .limit(CALENDAR_LIMIT)
     ).all()
     days = [CalendarDay(week_start + timedelta(days=n)) for n in range(7)]
-    for trip, reference, given, family in rows:
-        for event in _events(trip, reference, f"{given} {family}"):
+    for trip, given, family in rows:
+        for event in _events(trip, hospital_reference(trip.referral_id), f"{given} {family}"):
             if start <= event.at < end:
                 days[(event.at.astimezone(tz).date() - week_start).days].events.append(event)
     for day in days:
