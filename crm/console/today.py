@@ -39,16 +39,22 @@ def today():
     monday = _week_start(request.args.get("week"), now.astimezone(tz).date())
     context: dict = {"now": now, "tz": tz, "monday": monday, "shows_outbox": False}
     if role_allows(actor, TASK_ROLES):
-        overdue = tasks.list_tasks(actor, _args("mine", "overdue"), now).items
-        due_today = tasks.list_tasks(actor, _args("mine", "today"), now).items
+        alerts = tasks.urgent_alerts(LIMIT)
+        alert_ids = {alert.id for alert in alerts}  # shown once, in their own section
+
+        def listed(view: str, due: str) -> list:
+            found = tasks.list_tasks(actor, _args(view, due), now).items
+            return [task for task in found if task.id not in alert_ids]
+
+        overdue = listed("mine", "overdue")
         context.update(
+            alerts=alerts,
             overdue=overdue,
-            due_today=[t for t in due_today if not t.overdue],
-            unassigned=tasks.list_tasks(actor, _args("unassigned", "open"), now).items,
-            alerts=tasks.urgent_alerts(LIMIT),
+            due_today=[task for task in listed("mine", "today") if not task.overdue],
+            unassigned=listed("unassigned", "open"),
             shows_outbox=role_allows(actor, OUTBOX_ROLES),
         )
-        shown = [*overdue, *due_today, *context["unassigned"], *context["alerts"]]
+        shown = [*alerts, *overdue, *context["due_today"], *context["unassigned"]]
         context["labels"] = tasks.referral_labels({t.referral_id for t in shown})
     if role_allows(actor, REVIEW_ROLES):
         context["queue"] = review_queue(LIMIT)

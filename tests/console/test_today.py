@@ -245,3 +245,16 @@ def test_reading_today_is_audited_with_the_referrals_shown(client, session, fact
 def test_signed_out_today_sends_to_sign_in(client):
     answer = client.get("/console/today")
     assert answer.status_code == 302 and "/console/sign-in" in answer.headers["Location"]
+
+
+def test_an_urgent_alert_of_mine_is_listed_once_in_its_own_section(
+    client, session, factory, agency
+):
+    user = _user(session)
+    _task(session, factory.referral(agency), "Red flag: fever", user, utcnow(), source="alert",
+          priority="urgent")  # fmt: skip
+    sign_in(client, user.email)
+    html = _page(client)
+    assert "Red flag: fever" in _section(html, "alerts-h")
+    assert "Red flag: fever" not in _section(html, "mine-h")
+    assert html.count("Done: Red flag: fever") == 1
