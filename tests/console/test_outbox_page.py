@@ -7,13 +7,13 @@ import uuid
 
 import pytest
 from flask import Flask
-from sqlalchemy import func, select
+from sqlalchemy import event, func, select
 
 from crm.core.audit import AuditEvent
 from crm.core.db import utcnow
 from crm.messaging.composing.outbox import enqueue
 from crm.messaging.models import OutboxMessage
-from crm.messaging.queries import outbox_page
+from crm.messaging.queries import mask_address, outbox_page
 from crm.referrals.operations import move_to_stage
 from tests.console.support import csrf_token, sign_in, staff_with_password
 from tests.messaging.support import PHONE
@@ -207,3 +207,33 @@ def test_a_specialist_may_not_open_the_outbox(client, session):
 def test_a_coordinator_reaches_the_outbox_from_today(client, session):
     _coordinator_signed_in(client, session, "coordinator")
     assert 'href="/console/outbox"' in _html(client, "/console/today")
+
+
+def test_an_email_address_is_masked_too():
+    assert mask_address("email", "jonas1@patient.example") == "j***@patient.example"
+    assert mask_address("sms", PHONE) == MASKED
+
+
+def test_the_outbox_reads_as_much_for_many_messages_as_for_one(
+    client, connection, session, factory, agency
+):
+    _failed(session, factory.referral(agency))
+    _coordinator_signed_in(client, session)
+    statements: list[str] = []
+
+    def record(conn, cursor, statement, parameters, context, executemany):
+        statements.append(statement)
+
+    def selects() -> int:
+        statements.clear()
+        event.listen(connection, "before_cursor_execute", record)
+        try:
+            _html(client)
+        finally:
+            event.remove(connection, "before_cursor_execute", record)
+        return sum(1 for s in statements if s.lstrip().upper().startswith("SELECT"))
+
+    with_one = selects()
+    for _ in range(4):
+        _failed(session, factory.referral(agency))
+    assert with_one > 0 and selects() == with_one

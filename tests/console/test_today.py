@@ -8,7 +8,7 @@ from datetime import datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import event, select
 
 from crm.auth.models import StaffUser
 from crm.core.audit import AuditEvent
@@ -258,3 +258,43 @@ def test_an_urgent_alert_of_mine_is_listed_once_in_its_own_section(
     assert "Red flag: fever" in _section(html, "alerts-h")
     assert "Red flag: fever" not in _section(html, "mine-h")
     assert html.count("Done: Red flag: fever") == 1
+
+
+def _selects_for(client, connection, path: str) -> int:
+    statements: list[str] = []
+
+    def record(conn, cursor, statement, parameters, context, executemany):
+        statements.append(statement)
+
+    event.listen(connection, "before_cursor_execute", record)
+    try:
+        assert client.get(path).status_code == 200
+    finally:
+        event.remove(connection, "before_cursor_execute", record)
+    return sum(1 for s in statements if s.lstrip().upper().startswith("SELECT"))
+
+
+def test_the_page_reads_as_much_for_three_patients_as_for_one(
+    client, connection, session, factory, agency, coordinator
+):
+    user = _user(session)
+    sign_in(client, user.email)
+    path = "/console/today?week=2030-04-01"
+
+    def one_more():
+        referral = _booked(factory, agency, coordinator, admission_at=utc(2030, 4, 2, 9))
+        _task(session, referral, "Call", user, utcnow())
+        _task(session, referral, "Alert", None, utcnow(), source="alert", priority="urgent")
+
+    one_more()
+    with_one = _selects_for(client, connection, path)
+    assert with_one >= 8  # the session, the user, and each section
+    one_more()
+    one_more()
+    assert _selects_for(client, connection, path) == with_one
+
+
+def test_a_week_that_is_not_a_date_is_refused_in_words_and_this_week_shown(client, session):
+    sign_in(client, _user(session).email)
+    html = _page(client, "/console/today?week=next-tuesday")
+    assert "That week is not a date (YYYY-MM-DD); showing this week." in html
