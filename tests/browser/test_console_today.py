@@ -67,6 +67,15 @@ def _a_coordinators_day(live_server) -> dict:
         ).messages[0]
         message.status, message.attempts = "failed", 1
         message.error_code, message.error_message = "21211", "twilio 400 code 21211: invalid To"
+        settings = app.config["CRM"]
+        cap, quiet = settings["SMS_CAP_GLOBAL_HOURLY"], settings["QUIET_HOURS"]
+        settings["SMS_CAP_GLOBAL_HOURLY"], settings["QUIET_HOURS"] = 0, "00:00-00:00"
+        try:  # one more, held by the spend cap through the real outbox
+            enqueue(referral, kind="ad_hoc", audience="patient", channels=["sms"],
+                    key=f"browser:{uuid.uuid4().hex}",
+                    extra={"subject": "News", "message": "Your hotel is booked"})  # fmt: skip
+        finally:
+            settings["SMS_CAP_GLOBAL_HOURLY"], settings["QUIET_HOURS"] = cap, quiet
         factory.session.commit()
         return {"email": email, "patient": referral.patient.full_name, "message": message.id}
 
@@ -106,6 +115,10 @@ def test_a_coordinator_works_through_today_and_retries_a_failed_message(
     page.get_by_role("button", name=f"Retry message {day['message']} to {day['patient']}").click()
     expect(page.get_by_role("status")).to_contain_text("Queued again")
     screenshot("retried")
+
+    page.get_by_role("link", name="Held").click()
+    expect(page.locator("table.outbox")).to_contain_text("spend cap until")
+    screenshot("held")
 
     page.get_by_role("link", name="Today", exact=True).first.click()
     mine = page.locator("section", has=page.get_by_role("heading", name="My tasks"))

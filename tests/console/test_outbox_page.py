@@ -99,7 +99,7 @@ def test_a_message_held_by_the_spend_cap_can_be_retried(
     assert message.next_attempt_at > utcnow()
     _coordinator_signed_in(client, session)
     html = _html(client, "/console/outbox?tab=held")
-    assert "held: spend cap" in html
+    assert "spend cap until" in html
     assert f"/console/outbox/{message.id}/retry" in html
 
 
@@ -112,7 +112,7 @@ def test_a_message_held_by_quiet_hours_is_not_offered_a_retry_and_is_refused_in_
     session.commit()
     _coordinator_signed_in(client, session)
     html = _html(client, "/console/outbox?tab=held")
-    assert "held: quiet hours" in html and "for the patient" in html
+    assert "quiet hours until" in html and "for the patient" in html
     assert f"/console/outbox/{message.id}/retry" not in html
     page = client.get(_retry(client, message).headers["Location"])
     assert "held by quiet hours" in page.get_data(as_text=True)
