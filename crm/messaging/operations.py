@@ -1,12 +1,22 @@
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
+
+from flask import current_app
+from sqlalchemy import select
 
 from crm.core import audit
 from crm.core.actors import Actor
-from crm.messaging.composing.outbox import enqueue
+from crm.core.db import utcnow
+from crm.core.errors import Conflict, NotFound
+from crm.extensions import db
+from crm.messaging.composing.outbox import cancel_stale, enqueue
+from crm.messaging.delivery.quiet_hours import parse_window
 from crm.messaging.models import OutboxMessage
+from crm.messaging.queries import QUIET_HOURS, hold_reason
 from crm.referrals.models import Referral
 
 
@@ -28,3 +38,71 @@ def send_ad_hoc(referral: Referral, args: dict[str, Any], actor: Actor) -> list[
     )
     audit.record(actor, "message.ad_hoc", referral.id, outbox_ids=[m.id for m in result.messages])
     return result.messages
+
+
+@dataclass(frozen=True)
+class Retried:
+    message: OutboxMessage
+    outcome: str  # "requeued", "already queued", or "cancelled" (its referral moved on)
+
+
+_NOT_RETRIED = {
+    "sending": "It is being sent right now; wait a moment and look again.",
+    "sent": "It was already sent; retrying would send it twice.",
+    "delivered": "It was already delivered; retrying would send it twice.",
+    "undelivered": (
+        "The provider took it and the carrier could not deliver it; check the number and "
+        "send a new message instead."
+    ),
+    "suppressed": (
+        "It was suppressed ({reason}); record the patient's consent or contact, then send a "
+        "new message."
+    ),
+    "cancelled": "It was cancelled ({reason}); it stays cancelled.",
+}
+
+
+def retry_message(message_id: int, actor: Actor, now: datetime | None = None) -> Retried:
+    """Requeue a failed message, or one held by a spend cap or a retry backoff, for the
+    dispatcher to send now: attempts start again from nought. Anything else is refused in
+    words (a sent message would go twice; quiet hours protect the patient's night).
+
+    Idempotent: a message already queued and due is left as it is, so a second click
+    changes nothing. A message whose referral has left the stage visit it was written for
+    is cancelled ("moved on") by the same rule the dispatcher applies, not sent."""
+    if not actor.is_staff:
+        raise NotFound(f"no message {message_id}")
+    now = now or utcnow()
+    message = db.session.scalar(
+        select(OutboxMessage).where(OutboxMessage.id == message_id).with_for_update()
+    )
+    if message is None:
+        raise NotFound(f"no message {message_id}")
+    if message.status == "queued" and message.next_attempt_at <= now:
+        return Retried(message, "already queued")
+    if message.status == "queued":
+        window = parse_window(current_app.config["CRM"]["QUIET_HOURS"])
+        if hold_reason(message, now, window) == QUIET_HOURS:
+            raise Conflict(
+                "It is held by quiet hours: it is night for the patient. It goes by itself "
+                "in the patient's morning."
+            )
+    elif message.status != "failed":
+        words = _NOT_RETRIED[message.status].format(reason=message.suppressed_reason or "")
+        raise Conflict(f"Not retried: {words}", message_status=message.status)
+    before = {"status": message.status, "attempts": message.attempts, "error": message.error_code}
+    message.status, message.attempts, message.next_attempt_at = "queued", 0, now
+    message.claimed_by = message.claimed_at = None
+    message.error_code = message.error_message = None
+    message.updated_at = now
+    db.session.flush()
+    outcome = "cancelled" if cancel_stale([message.id]) else "requeued"
+    audit.record(
+        actor,
+        "message.retry",
+        message.referral_id,
+        outbox_id=message.id,
+        outcome=outcome,
+        **before,
+    )
+    return Retried(message, outcome)

@@ -14,8 +14,10 @@ from crm.core.actors import Actor
 from crm.core.db import utcnow
 from crm.core.errors import NotFound
 from crm.extensions import db
+from crm.patients.models import Patient
 from crm.referrals.models import Referral
 from crm.referrals.queries import MAX_ROW_ID
+from crm.referrals.references import hospital_reference
 from crm.tasks.models import Task
 
 
@@ -111,3 +113,39 @@ def urgent_alerts_closed(referral: Referral) -> dict[str, Any]:
         .limit(1)
     )
     return {"urgent_alerts_closed": open_alert is None}
+
+
+def urgent_alerts(limit: int = 50) -> list[Task]:
+    """Open urgent tasks raised by check-in alerts, oldest first: the calls to make now."""
+    return list(
+        db.session.scalars(
+            select(Task)
+            .where(Task.source == "alert", Task.priority == "urgent", Task.status == "open")
+            .order_by(Task.created_at, Task.id)
+            .limit(limit)
+        )
+    )
+
+
+@dataclass(frozen=True)
+class ReferralLabel:
+    reference: str
+    patient: str
+    time_zone: str
+
+
+def referral_labels(referral_ids: set[int | None]) -> dict[int, ReferralLabel]:
+    """Reference, patient's name and zone of each referral the tasks are about, in one read
+    (a list of tasks names its patients without a query per task)."""
+    ids = sorted(i for i in referral_ids if i is not None)
+    if not ids:
+        return {}
+    rows = db.session.execute(
+        select(Referral.id, Patient.given_name, Patient.family_name, Patient.time_zone)
+        .join(Patient, Patient.id == Referral.patient_id)
+        .where(Referral.id.in_(ids))
+    )
+    return {
+        rid: ReferralLabel(hospital_reference(rid), f"{given} {family}", zone)
+        for rid, given, family, zone in rows
+    }

@@ -2,20 +2,24 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from babel import Locale
 from flask import current_app
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from crm.core import audit
 from crm.core.actors import Actor
 from crm.core.db import utcnow
 from crm.core.errors import Conflict, NotFound
 from crm.extensions import db
+from crm.patients.models import Patient
 from crm.referrals.models import Referral
 from crm.referrals.queries import referral_for
+from crm.referrals.references import hospital_reference
 from crm.travel.itinerary import StayPlan, StayRules, derive_plan, local
 from crm.travel.letter import VisaLetter, render_visa_letter, unicode_font
 from crm.travel.models import Flight, Trip
@@ -143,3 +147,83 @@ def visa_letter_for(actor: Actor, referral_id: int) -> bytes:
         raise Conflict("this trip does not ask for a visa letter (visa_letter_needed is false)")
     audit.record(actor, "trip.visa_letter", referral.id)
     return render_visa_letter(visa_letter_of(referral, trip), font=unicode_font())
+
+
+@dataclass(frozen=True)
+class StayEvent:
+    """One step of a stay on the calendar: planned (from the booking) or recorded."""
+
+    at: datetime  # UTC
+    kind: str  # arrival (the inbound flight lands), admission, discharge, departure
+    recorded: bool
+    referral_id: int
+    reference: str
+    patient: str
+    time_zone: str  # the trip's zone: where the patient is
+    detail: str = ""
+
+
+@dataclass
+class CalendarDay:
+    day: date
+    events: list[StayEvent] = field(default_factory=list)
+
+
+CALENDAR_LIMIT = 300  # trips in one week: far more than a hospital's international desk has
+
+
+def _flight_words(flight: Flight | None) -> str:
+    if flight is None:
+        return ""
+    return f"{flight.flight_number} {flight.departure_airport}\u2192{flight.arrival_airport}"
+
+
+def _events(trip: Trip, reference: str, patient: str) -> list[StayEvent]:
+    flights = {flight.direction: flight for flight in trip.flights}
+    steps = (
+        ("arrival", trip.arrival_at, False, _flight_words(flights.get("inbound"))),
+        ("admission", trip.admitted_at or trip.admission_at, trip.admitted_at is not None, ""),
+        ("discharge", trip.discharged_at or trip.discharge_at, trip.discharged_at is not None, ""),
+        (
+            "departure",
+            trip.departed_at or trip.departure_at,
+            trip.departed_at is not None,
+            _flight_words(flights.get("outbound")),
+        ),
+    )
+    return [
+        StayEvent(
+            at, kind, recorded, trip.referral_id, reference, patient, trip.local_time_zone, detail
+        )
+        for kind, at, recorded, detail in steps
+    ]
+
+
+def week_calendar(week_start: date, tz: ZoneInfo) -> list[CalendarDay]:
+    """Arrivals, admissions, discharges and departures in the seven local days from
+    `week_start` in the viewer's zone `tz`, each day's in time order; an event belongs to
+    the local day (in `tz`) it happens on. A lost referral's trip is not on it.
+
+    One read of the trips whose stay overlaps the week (and one of their flights)."""
+    start = datetime.combine(week_start, time.min, tzinfo=tz).astimezone(UTC)
+    end = datetime.combine(week_start + timedelta(days=7), time.min, tzinfo=tz).astimezone(UTC)
+    rows = db.session.execute(
+        select(Trip, Patient.given_name, Patient.family_name)
+        .join(Referral, Referral.id == Trip.referral_id)
+        .join(Patient, Patient.id == Referral.patient_id)
+        .where(
+            Referral.stage != "lost",
+            Trip.arrival_at < end,
+            func.coalesce(Trip.departed_at, Trip.departure_at) >= start,
+        )
+        .order_by(Trip.arrival_at, Trip.id)
+        .limit(CALENDAR_LIMIT)
+    ).all()
+    days = [CalendarDay(week_start + timedelta(days=n)) for n in range(7)]
+    for trip, given, family in rows:
+        for event in _events(trip, hospital_reference(trip.referral_id), f"{given} {family}"):
+            if start <= event.at < end:
+                days[(event.at.astimezone(tz).date() - week_start).days].events.append(event)
+    for day in days:
+        day.events.sort(key=lambda event: (event.at, event.referral_id))
+    return days
