@@ -12,17 +12,17 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from flask import abort, flash, redirect, render_template, request, url_for
+from flask import abort, flash, redirect, render_template, request, session, url_for
 
 from crm.auth.guards import current_actor, role_allows
 from crm.catalogue.queries import active_procedures
 from crm.console import clinical_forms as forms
-from crm.console.actions import ERROR, attempt
+from crm.console.actions import ERROR, attempt, in_words
 from crm.console.auth import current_user, staff_page
 from crm.console.views import console
 from crm.core import audit
 from crm.core.db import utcnow
-from crm.core.errors import DomainError
+from crm.core.errors import DomainError, ValidationFailed
 from crm.documents.queries import documents_of
 from crm.plans.models import LINE_KINDS
 from crm.plans.operations import offer_plan
@@ -33,6 +33,7 @@ from crm.referrals.queries import referral_for
 from crm.referrals.stages import Stage
 from crm.reviews.models import DECISIONS
 from crm.reviews.operations import record_review
+from crm.reviews.queries import latest_review
 from crm.reviews.schemas import ReviewArgs
 from crm.travel import operations as travel
 from crm.travel.operations import CHANGEABLE_STAGES
@@ -57,6 +58,7 @@ DECISION_WORDS = {
 }
 CURRENCIES = ("EUR", "USD", "GBP", "TRY", "CHF", "SAR", "AED", "KWD", "RUB", "JPY")
 BLANK_ROWS = 2
+MIN_ROWS = 4
 MORE_ROWS = 3
 
 
@@ -72,6 +74,13 @@ def _run(action: Callable[[], Any], done: str) -> tuple[Any, DomainError | None]
             raise
 
     result = attempt(watched, done=done)
+    if refused and isinstance(refused[0], ValidationFailed):
+        # Its reasons are shown beside their fields: the alert says so, as for the schema's.
+        flashes = session.get("_flashes", [])
+        if flashes and flashes[-1] == (ERROR, in_words(refused[0])):
+            flashes.pop()
+            session.modified = True
+        _problems(forms.errors_by_field(refused[0].extensions["errors"]))
     return result, (refused[0] if refused else None)
 
 
@@ -81,6 +90,10 @@ def _problems(errors: forms.Errors) -> None:
         f"Not accepted: {count} field{'s' if count != 1 else ''} to correct, each marked below.",
         ERROR,
     )
+
+
+def _zone() -> str:
+    return current_user().time_zone
 
 
 def _back_to(referral: Referral):
@@ -114,7 +127,7 @@ def review(referral_id: int):
     words = DECISION_WORDS[args["decision"]]
     _, refused = _run(lambda: record_review(referral, args, actor), f"Review recorded: {words}.")
     if refused:
-        return _review_page(referral, form, forms.refusal_errors(refused), refused.status)
+        return _review_page(referral, form, forms.refusal_errors(refused, _zone()), refused.status)
     return _back_to(referral)
 
 
@@ -163,7 +176,7 @@ def new_plan(referral_id: int):
         return _plan_form(referral, form, rows, errors, status=422)
     plan, refused = _run(lambda: offer_plan(referral, args, actor), "")
     if refused:
-        errors = forms.refusal_errors(refused, forms.PLAN_RENAMES)
+        errors = forms.refusal_errors(refused, _zone(), forms.PLAN_RENAMES)
         return _plan_form(referral, form, rows, errors, status=refused.status)
     total = forms.money(plan.total_minor, plan.currency)
     flash(f"Plan version {plan.version} offered to the patient: total {total}.")
@@ -171,7 +184,9 @@ def new_plan(referral_id: int):
 
 
 def _plan_form(referral, values, rows, errors, *, latest=None, extra=BLANK_ROWS, status=200):
-    rows = list(rows) + [dict.fromkeys(forms.ITEM_FIELDS, "") for _ in range(max(extra, 0))]
+    extra = max(extra, MIN_ROWS - len(rows))
+    blank = {**dict.fromkeys(forms.ITEM_FIELDS, ""), "quantity": "1"}
+    rows = list(rows) + [dict(blank) for _ in range(extra)]
     currency = values.get("currency") or "EUR"
     return render_template(
         "console/clinical/plan_form.html",
@@ -235,7 +250,7 @@ def trip(referral_id: int):
     done = "Travel changed; the patient is told." if booked else "Travel booked."
     _, refused = _run(lambda: travel.book_trip(referral, args, actor), done)
     if refused:
-        errors = forms.refusal_errors(refused)
+        errors = forms.refusal_errors(refused, _zone())
         return _trip_form(referral, form, errors, booked=booked, status=refused.status)
     return _back_to(referral)
 
@@ -288,7 +303,7 @@ def stay(referral_id: int, step: str):
     _, operation, _, done = STAY_STEPS[step]
     _, refused = _run(lambda: operation(referral, args["at"], actor), done)
     if refused:
-        errors = forms.refusal_errors(refused)
+        errors = forms.refusal_errors(refused, _zone())
         return _stay_form(referral, step, request.form, errors, refused.status)
     return _back_to(referral)
 
@@ -313,9 +328,13 @@ def clinical_actions(referral: Any) -> dict[str, Any]:
     role allow, each a link to its form or (the stay) a small form of its own."""
     actor = current_actor()
     stage = referral.stage
+    review = latest_review(referral.id)
+    if review is not None:
+        audit.record(actor, "review.read", referral.id)
     links: list[tuple[str, str]] = []
     if stage == Stage.MRI_REVIEW and role_allows(actor, REVIEW_ROLES):
-        links.append(("Record the review", url_for("console.review", referral_id=referral.id)))
+        label = "Record a new review" if review else "Record the review"
+        links.append((label, url_for("console.review", referral_id=referral.id)))
     has_trip = False
     if role_allows(actor, PLAN_ROLES):
         versions = plans_of(referral.id)
@@ -338,6 +357,8 @@ def clinical_actions(referral: Any) -> dict[str, Any]:
             if stage == from_stage
         ]
     return {
+        "review": review,
+        "decision": DECISION_WORDS[review.decision] if review else None,
         "links": links,
         "steps": steps,
         "now": forms.wall_time(utcnow(), current_user().time_zone),

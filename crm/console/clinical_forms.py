@@ -23,6 +23,7 @@ from crm.core.errors import ValidationFailed, flatten_marshmallow
 from crm.travel.itinerary import LocalTimeError, to_utc
 
 Errors = dict[str, str]
+TIMES = "\u00d7"  # the multiplication sign
 AMOUNT = re.compile(r"^\d+(\.\d+)?$")
 
 
@@ -55,11 +56,26 @@ def load(schema: Schema, data: dict[str, Any], renames: Mapping[str, str] | None
         return None, errors_by_field(exc.messages, renames)
 
 
-def refusal_errors(exc: Exception, renames: Mapping[str, str] | None = None) -> Errors:
-    """The field errors of an operation's ValidationFailed (none for other refusals)."""
-    if isinstance(exc, ValidationFailed):
-        return errors_by_field(exc.extensions["errors"], renames)
-    return {}
+def refusal_errors(exc: Exception, zone: str, renames: Mapping[str, str] | None = None) -> Errors:
+    """The field errors of an operation's ValidationFailed (none for other refusals), with
+    any UTC instant the reason names shown in the viewer's `zone`."""
+    if not isinstance(exc, ValidationFailed):
+        return {}
+    errors = errors_by_field(exc.extensions["errors"], renames)
+    return {name: readable(reason, zone) for name, reason in errors.items()}
+
+
+_INSTANT = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d+)?)?([+-]\d{2}:\d{2}|Z)")
+
+
+def readable(reason: str, zone: str) -> str:
+    """`... lands (2030-03-31T11:10:00+00:00)` -> `... lands (2030-03-31 14:10 +03)`."""
+
+    def local(match: re.Match[str]) -> str:
+        moment = datetime.fromisoformat(match.group(0))
+        return moment.astimezone(ZoneInfo(zone)).strftime("%Y-%m-%d %H:%M %Z")
+
+    return _INSTANT.sub(local, reason)
 
 
 def text(form: Mapping[str, str], name: str) -> str:
@@ -225,10 +241,7 @@ def what_changed(plan: Any, previous: Any | None) -> list[str]:
                         ("surgeon", "surgeon"), ("currency", "currency")):  # fmt: skip
         if getattr(plan, name) != getattr(previous, name):
             said.append(f"{label}: {getattr(previous, name)} → {getattr(plan, name)}")
-    before = [(i.kind, i.description, i.quantity, i.unit_price_minor) for i in previous.items]
-    after = [(i.kind, i.description, i.quantity, i.unit_price_minor) for i in plan.items]
-    if before != after:
-        said.append(f"line items changed ({len(before)} → {len(after)})")
+    said += _items_changed(plan, previous)
     for label, name in (("total", "total_minor"), ("deposit", "deposit_minor")):
         old, new = getattr(previous, name), getattr(plan, name)
         if (old, previous.currency) != (new, plan.currency):
@@ -239,6 +252,28 @@ def what_changed(plan: Any, previous: Any | None) -> list[str]:
         if getattr(plan, name) != getattr(previous, name):
             said.append(f"{name} changed")
     return said or ["nothing (the same terms again)"]
+
+
+def _items_changed(plan: Any, previous: Any) -> list[str]:
+    """Line by line: `item 1: 1 TIMES €6,500.50 → 1 TIMES €6,000.00`, added, removed."""
+
+    def words(item: Any, currency: str) -> str:
+        return f"{item.quantity} {TIMES} {money(item.unit_price_minor, currency)}"
+
+    said = []
+    for n in range(max(len(plan.items), len(previous.items))):
+        old = previous.items[n] if n < len(previous.items) else None
+        new = plan.items[n] if n < len(plan.items) else None
+        if old is None:
+            said.append(f"item {n + 1} added: {new.description}")
+        elif new is None:
+            said.append(f"item {n + 1} removed: {old.description}")
+        elif (old.kind, old.description) != (new.kind, new.description):
+            said.append(f"item {n + 1}: {old.description} → {new.description}")
+        elif words(old, previous.currency) != words(new, plan.currency):
+            was, now = words(old, previous.currency), words(new, plan.currency)
+            said.append(f"item {n + 1}: {was} → {now}")
+    return said
 
 
 # --- the trip form -------------------------------------------------------------------

@@ -498,6 +498,20 @@ def test_an_admission_in_the_future_is_refused_in_words_keeping_the_time(
     assert f'value="{typed}"' in text
 
 
+def test_an_admission_before_the_flight_lands_names_the_landing_in_the_viewers_time(
+    client, session, factory, agency, coordinator
+):
+    referral = _booked(factory, agency, coordinator)
+    user = _signed_in(client, session, "coordinator")
+    typed = _wall(utcnow() - timedelta(days=5), user.time_zone)
+    response = _post(client, f"/console/referrals/{referral.id}/stay/admission", {"at": typed})
+    assert response.status_code == 422
+    text = _text(response)
+    assert "may not be before the inbound flight lands (" in text
+    assert "+03)" in text and "+00:00" not in text  # Europe/Istanbul, not the stored UTC
+    assert "Not accepted: 1 field to correct, each marked below." in text
+
+
 def test_the_referral_page_offers_the_admission_form_once_travel_is_booked(
     client, session, factory, agency, coordinator
 ):
