@@ -85,11 +85,11 @@ def _run(action: Callable[[], Any], done: str) -> tuple[Any, DomainError | None]
 
 
 def _problems(errors: forms.Errors) -> None:
-    count = len(errors)
-    flash(
-        f"Not accepted: {count} field{'s' if count != 1 else ''} to correct, each marked below.",
-        ERROR,
-    )
+    """The alert above a refused form; a reason about no one field is said in it."""
+    general = [errors[name] for name in ("form", "body") if name in errors]
+    count = len(errors) - len(general)
+    said = [f"{count} field{'s' if count != 1 else ''} to correct, each marked below"] * bool(count)
+    flash(f"Not accepted: {'; '.join(general + said)}.", ERROR)
 
 
 def _zone() -> str:

@@ -15,6 +15,7 @@ import pyotp
 import pytest
 from sqlalchemy import select
 
+from crm.console import clinical_forms as forms
 from crm.core.audit import AuditEvent
 from crm.core.db import utcnow
 from crm.plans.models import TreatmentPlan
@@ -528,3 +529,26 @@ def test_only_coordinators_record_the_stay_as_in_the_api(
     referral = _booked(factory, agency, coordinator)
     _signed_in(client, session, role)
     assert client.get(f"/console/referrals/{referral.id}/stay/admission").status_code == 403
+
+
+# --- amounts -------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("typed", "currency", "minor"),
+    [("6500", "EUR", 650000), ("6500.5", "EUR", 650050), ("1 250.75", "USD", 125075),
+     ("1000", "JPY", 1000), ("12.345", "KWD", 12345)],
+)  # fmt: skip
+def test_a_typed_amount_becomes_minor_units_by_the_currencys_digits(typed, currency, minor):
+    assert forms.to_minor(typed, currency) == minor
+
+
+@pytest.mark.parametrize(
+    ("typed", "currency", "reason"),
+    [("12.345", "EUR", "has more decimals than EUR has: at most 2 decimal(s)"),
+     ("6,500", "EUR", "an amount such as 6500 or 6500.50"),
+     ("-5", "EUR", "an amount such as 6500 or 6500.50")],
+)  # fmt: skip
+def test_an_amount_that_is_not_exact_in_the_currency_is_refused_in_words(typed, currency, reason):
+    with pytest.raises(ValueError, match=re.escape(reason)):
+        forms.to_minor(typed, currency)
