@@ -103,6 +103,14 @@ def test_a_specialist_reviews_and_a_coordinator_offers_a_plan_seen_among_the_ver
     assert not scrolls_sideways(page)
     screenshot("plan-form--tablet")
     page.set_viewport_size({"width": 1366, "height": 768})
+    page.get_by_label("Item 1: unit price").fill("6500.505")
+    page.get_by_role("button", name="Offer this plan to the patient").click()
+    expect(page.locator("#items-0-amount-error")).to_have_text(
+        "has more decimals than EUR has: at most 2 decimal(s)"
+    )
+    expect(page.get_by_label("Item 2: description")).to_have_value("Hospital night, private room")
+    screenshot("plan-form-refused", sizes=("laptop",))
+    page.get_by_label("Item 1: unit price").fill("6500.50")
     page.get_by_role("button", name="Offer this plan to the patient").click()
 
     expect(page.get_by_role("heading", name="Plan versions")).to_be_visible()
