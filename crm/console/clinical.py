@@ -10,6 +10,7 @@ kept. Specialists never reach the plan pages (revenue).
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from functools import partial
 from typing import Any
 
 from flask import abort, flash, redirect, render_template, request, session, url_for
@@ -164,20 +165,30 @@ def new_plan(referral_id: int):
     form = request.form
     rows = forms.item_rows(form)
     referral = referral_for(actor, referral_id, for_update=True)
+    versions = plans_of(referral.id)
+    latest = versions[-1] if versions else None
+    again = partial(_plan_form, referral, form, rows, latest=latest)
     if "more_rows" in form:  # more empty rows, nothing offered yet
         shown = form["more_rows"]
-        blanks = min(int(shown) if shown.isdigit() else BLANK_ROWS, 40) + MORE_ROWS
-        return _plan_form(referral, form, rows, {}, extra=blanks)
+        return again({}, extra=min(int(shown) if shown.isdigit() else BLANK_ROWS, 40) + MORE_ROWS)
+    if form.get("based_on") != str(latest.version if latest else 0):
+        # Sent twice, or someone offered a version since this form was opened.
+        flash(
+            f"Nothing offered: version {latest.version if latest else 0} was offered after this "
+            "form was opened. Check the plan versions; send this form again if it still stands.",
+            ERROR,
+        )
+        return again({}, status=409)
     data, typed_errors = forms.plan_data(form, rows)
     args, errors = forms.load(PlanArgs(), data, forms.PLAN_RENAMES)
     errors = {**errors, **typed_errors}
     if errors:
         _problems(errors)
-        return _plan_form(referral, form, rows, errors, status=422)
+        return again(errors, status=422)
     plan, refused = _run(lambda: offer_plan(referral, args, actor), "")
     if refused:
         errors = forms.refusal_errors(refused, _zone(), forms.PLAN_RENAMES)
-        return _plan_form(referral, form, rows, errors, status=refused.status)
+        return again(errors, status=refused.status)
     total = forms.money(plan.total_minor, plan.currency)
     flash(f"Plan version {plan.version} offered to the patient: total {total}.")
     return redirect(url_for("console.plans", referral_id=referral.id), 303)
@@ -195,6 +206,7 @@ def _plan_form(referral, values, rows, errors, *, latest=None, extra=BLANK_ROWS,
         rows=rows,
         errors=errors,
         latest=latest,
+        based_on=latest.version if latest else 0,
         procedures=active_procedures(),
         kinds=LINE_KINDS,
         currencies=CURRENCIES if currency in CURRENCIES else (*CURRENCIES, currency),

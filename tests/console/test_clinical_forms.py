@@ -216,6 +216,7 @@ def _plan_form(**overrides) -> dict[str, str]:
         "deposit": "1000",
         "valid_until": (date.today() + timedelta(days=30)).isoformat(),
         "notes_for_patient": "",
+        "based_on": "0",  # the version the form was opened on
     }
     form.update(overrides)
     return form
@@ -313,7 +314,7 @@ def test_a_second_version_supersedes_the_first_and_the_versions_say_what_changed
 ):
     referral = _offered(factory, agency, coordinator)
     _signed_in(client, session, "coordinator")
-    form = _plan_form(**{"items-0-amount": "6000"})
+    form = _plan_form(based_on="1", **{"items-0-amount": "6000"})
     _post(client, f"/console/referrals/{referral.id}/plans/new", form)
     statuses = session.scalars(
         select(TreatmentPlan.status)
@@ -324,6 +325,23 @@ def test_a_second_version_supersedes_the_first_and_the_versions_say_what_changed
     page = _text(client.get(f"/console/referrals/{referral.id}/plans"))
     assert "Version 1" in page and "Version 2" in page
     assert "total: €7,100.00 → €6,600.00" in page
+
+
+def test_a_form_sent_twice_offers_one_version_and_says_why_in_words(
+    client, session, factory, agency, coordinator
+):
+    referral = reviewed_as_candidate(factory, agency, coordinator)
+    _signed_in(client, session, "coordinator")
+    path = f"/console/referrals/{referral.id}/plans/new"
+    assert _post(client, path, _plan_form()).status_code == 303
+    again = _post(client, path, _plan_form())
+    assert again.status_code == 409
+    assert "Nothing offered: version 1 was offered after this form was opened" in _text(again)
+    assert 'name="based_on" value="1"' in _text(again)  # sent once more, it would offer v2
+    versions = session.scalars(
+        select(TreatmentPlan).where(TreatmentPlan.referral_id == referral.id)
+    ).all()
+    assert len(versions) == 1
 
 
 def test_reading_the_versions_is_audited(client, session, factory, agency, coordinator):
