@@ -22,15 +22,22 @@ ERROR = "error"  # the flash category base.html shows as an alert
 
 def attempt(action: Callable[[], T], done: str | None = None) -> T | None:
     """The operation's result, or None when it was refused (and the refusal flashed)."""
-    try:
-        with db.session.begin_nested():
-            result = action()
-    except DomainError as exc:
-        flash(in_words(exc), ERROR)
-        return None
-    if done:
+    result, refused = attempt_quietly(action)
+    if refused is not None:
+        flash(in_words(refused), ERROR)
+    elif done:
         flash(done)
     return result
+
+
+def attempt_quietly(action: Callable[[], T]) -> tuple[T | None, DomainError | None]:
+    """The operation's result and its refusal, flashing nothing: for a form that shows each
+    field's reason beside the field itself. Refused, nothing it wrote stays."""
+    try:
+        with db.session.begin_nested():
+            return action(), None
+    except DomainError as exc:
+        return None, exc
 
 
 def in_words(exc: DomainError) -> str:

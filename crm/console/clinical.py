@@ -2,7 +2,7 @@
 versions, travel, and the stay (admission, discharge, departure).
 
 Each form is loaded by the API's own `...Args` schema and runs the API's own operation
-through `attempt(...)`, for the roles the API endpoint allows; a refusal renders the form
+through `attempt_quietly(...)`, for the roles the API endpoint allows; a refusal renders the form
 again (422, or the refusal's status) with each reason next to its field and what was typed
 kept. Specialists never reach the plan pages (revenue).
 """
@@ -13,12 +13,12 @@ from collections.abc import Callable, Mapping
 from functools import partial
 from typing import Any
 
-from flask import abort, flash, redirect, render_template, request, session, url_for
+from flask import abort, flash, redirect, render_template, request, url_for
 
 from crm.auth.guards import current_actor, role_allows
 from crm.catalogue.queries import active_procedures
 from crm.console import clinical_forms as forms
-from crm.console.actions import ERROR, attempt, in_words
+from crm.console.actions import ERROR, attempt_quietly, in_words
 from crm.console.auth import current_user, staff_page
 from crm.console.views import console
 from crm.core import audit
@@ -64,25 +64,16 @@ MORE_ROWS = 3
 
 
 def _run(action: Callable[[], Any], done: str) -> tuple[Any, DomainError | None]:
-    """`attempt(action)`, and the refusal itself when there was one (to show its fields)."""
-    refused: list[DomainError] = []
-
-    def watched() -> Any:
-        try:
-            return action()
-        except DomainError as exc:
-            refused.append(exc)
-            raise
-
-    result = attempt(watched, done=done)
-    if refused and isinstance(refused[0], ValidationFailed):
-        # Its reasons are shown beside their fields: the alert says so, as for the schema's.
-        flashes = session.get("_flashes", [])
-        if flashes and flashes[-1] == (ERROR, in_words(refused[0])):
-            flashes.pop()
-            session.modified = True
-        _problems(forms.errors_by_field(refused[0].extensions["errors"]))
-    return result, (refused[0] if refused else None)
+    """The operation's result and its refusal: a field's reason is shown beside the field
+    (the alert above the form counts them), any other refusal is said in words."""
+    result, refused = attempt_quietly(action)
+    if isinstance(refused, ValidationFailed):
+        _problems(forms.errors_by_field(refused.extensions["errors"]))
+    elif refused is not None:
+        flash(in_words(refused), ERROR)
+    else:
+        flash(done)
+    return result, refused
 
 
 def _problems(errors: forms.Errors) -> None:
