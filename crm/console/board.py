@@ -122,8 +122,9 @@ def _back(target: str | None, referral_id: int) -> str:
 
 @console.app_template_filter("late_words")
 def late_words(late) -> str:
-    """How late, in words: `5 h` under two days (at least 1 h), else `3 d`."""
+    """How late, in words: `5 h` under two days (at least 1 h), else `3 d` (a no-break
+    space keeps the number with its unit)."""
     hours = int(late.total_seconds() // 3600)
     if hours < 48:
-        return f"{max(hours, 1)} h"
-    return f"{hours // 24} d"
+        return f"{max(hours, 1)}\u00a0h"
+    return f"{hours // 24}\u00a0d"

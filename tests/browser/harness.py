@@ -13,7 +13,11 @@ if TYPE_CHECKING:
 
 CHROMIUM = os.environ.get("CRM_CHROMIUM", "/usr/bin/chromium")
 IN_CI = os.environ.get("CI", "").lower() in {"true", "1", "yes"}
-SIZES = {"phone": {"width": 390, "height": 844}, "laptop": {"width": 1366, "height": 768}}
+SIZES = {
+    "phone": {"width": 390, "height": 844},
+    "tablet": {"width": 768, "height": 1024},
+    "laptop": {"width": 1366, "height": 768},
+}
 
 
 def missing_browser() -> str | None:

@@ -134,14 +134,14 @@ def test_a_referral_past_its_service_level_says_how_late_in_words(
     late = _aged(session, factory.referral(factory.agency()), hours=29, minutes=10)
     in_time = _aged(session, factory.referral(factory.agency()), hours=20)
     html = _page(client)
-    assert "SLA breached: late by 5 h" in _card(html, late)
+    assert "SLA breached: late by 5\u00a0h" in _card(html, late)
     assert "late by" not in _card(html, in_time)
 
 
 def test_days_late_are_said_in_days(app, client, session, factory, coordinator_in, monkeypatch):
     monkeypatch.setitem(app.config["CRM"], "FIRST_RESPONSE_SLA_HOURS", 24)
     late = _aged(session, factory.referral(factory.agency()), days=4, hours=1)
-    assert "late by 3 d" in _card(_page(client), late)
+    assert "late by 3\u00a0d" in _card(_page(client), late)
 
 
 def test_an_open_urgent_alert_task_marks_the_card_until_it_is_closed(
