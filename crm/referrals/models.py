@@ -36,6 +36,8 @@ class Referral(TimestampMixin, db.Model):
         UniqueConstraint("agency_id", "agency_reference"),
         Index("ix_referrals_updated_at_id", "updated_at", "id"),
         Index("ix_referrals_stage_updated_at", "stage", "updated_at", "id"),
+        # The board: the oldest of each stage, a LIMIT walked in this order.
+        Index("ix_referrals_stage_entered_at", "stage", "stage_entered_at", "id"),
         Index("ix_referrals_agency_updated_at", "agency_id", "updated_at", "id"),
         Index("ix_referrals_patient_id", "patient_id"),
         # A pg_trgm GIN index on PostgreSQL (LIKE '%x%' through the index); on SQLite,

@@ -8,8 +8,8 @@
 - `browser_page`: a fresh context and page per test, at laptop size; whatever pages the
   test opened are screenshotted when it ends, pass or fail.
 - `screenshot(name, sizes=...)`: a full-page PNG under test-artefacts/screenshots/, named
-  after the test, at the current size or at each of "phone" (390x844) and "laptop"
-  (1366x768).
+  after the test, at the current size or at each of "phone" (390x844), "tablet"
+  (768x1024) and "laptop" (1366x768).
 
 Without playwright or Chromium these tests skip with the reason; under `CI=true` the same
 absence is a failure, since CI always runs them.
