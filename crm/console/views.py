@@ -68,6 +68,13 @@ NAV = (
     ("Reports", "console.reports"),
     ("Admin", "console.admin"),
 )
+PURPOSE = {  # what each page is for, said on the home page
+    "Board": "every referral by stage; move a card on",
+    "Today": "your tasks, urgent alerts, the review queue and this week's stays",
+    "Search": "find a referral by reference, name, phone or email",
+    "Reports": "funnel, time in stage, agencies, messaging, service levels",
+    "Admin": "agencies and keys, the catalogue, rules and templates, staff",
+}
 
 
 def register(app: Flask) -> None:
@@ -154,7 +161,7 @@ def _local_time(value, zone: str | None = None) -> str:
 @console.get("/")
 @staff_page()
 def home():
-    return render_template("console/home.html")
+    return render_template("console/home.html", purpose=PURPOSE)
 
 
 # --- sign-in -------------------------------------------------------------------------
