@@ -1,0 +1,85 @@
+"""Nudge rules and message templates. Managers read the rules and every template's
+preview; admins edit one template field (the API's PUT: compiled, the SMS variable
+allow-list and the health-word screen) or reset it to the shipped text (the DELETE)."""
+
+from __future__ import annotations
+
+from flask import abort, flash, redirect, render_template, request, url_for
+from sqlalchemy import select
+
+from crm.auth.guards import current_actor, role_allows
+from crm.console.actions import ERROR, attempt
+from crm.console.auth import staff_page
+from crm.console.views import console
+from crm.extensions import db
+from crm.messaging.composing import overrides
+from crm.messaging.composing.templates import KINDS, default_catalogue
+from crm.nudges.models import NudgeRule
+
+RTL = frozenset({"ar"})
+
+
+def languages() -> tuple[str, ...]:
+    """English first (every other language falls back to it), then the rest."""
+    found = default_catalogue().languages
+    return ("en", *sorted(lang for lang in found if lang != "en"))
+
+
+@console.get("/admin/rules")
+@staff_page("manager")
+def admin_rules():
+    listing = overrides.listing()
+    edited = {row["kind"] for row in listing if row["overridden"]}
+    return render_template(
+        "console/admin/rules.html",
+        rules=db.session.scalars(select(NudgeRule).order_by(NudgeRule.code)).all(),
+        kinds=KINDS,
+        edited=edited,
+    )
+
+
+@console.get("/admin/templates/<kind>")
+@staff_page("manager")
+def admin_template(kind: str):
+    if kind not in KINDS:
+        abort(404)
+    sources = {
+        (row["language"], row["field"]): row for row in overrides.listing() if row["kind"] == kind
+    }
+    return render_template(
+        "console/admin/template.html",
+        kind=kind,
+        previews=[(lang, overrides.preview(kind, lang)) for lang in languages()],
+        sources=sources,
+        fields=overrides.FIELDS,
+        rtl=RTL,
+        can_change=role_allows(current_actor(), {"admin"}),
+    )
+
+
+def _back(kind: str, language: str):
+    return redirect(url_for("console.admin_template", kind=kind, _anchor=f"lang-{language}"), 303)
+
+
+@console.post("/admin/templates/<kind>/<language>/<field>")
+@staff_page("admin")
+def admin_save_template(kind: str, language: str, field: str):
+    source = request.form.get("source", "")[:20_001]
+    if not source.strip():  # as the API's schema: at least one character
+        flash("Not accepted: the text is empty; to go back to the shipped text, use Reset.", ERROR)
+        return _back(kind, language)
+    attempt(
+        lambda: overrides.save_override(kind, language, field, source, current_actor()),
+        done=f"Saved: the {field} of {kind} in {language} now reads as previewed below.",
+    )
+    return _back(kind, language)
+
+
+@console.post("/admin/templates/<kind>/<language>/<field>/reset")
+@staff_page("admin")
+def admin_reset_template(kind: str, language: str, field: str):
+    attempt(
+        lambda: overrides.remove_override(kind, language, field, current_actor()),
+        done=f"Reset: the {field} of {kind} in {language} is the shipped text again.",
+    )
+    return _back(kind, language)
