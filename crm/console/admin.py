@@ -7,6 +7,8 @@ admin_messages.py (nudge rules and message templates).
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from flask import current_app, render_template
 
 from crm.auth.guards import current_actor, role_allows
@@ -46,5 +48,11 @@ def admin_catalogue():
     return render_template(
         "console/admin/catalogue.html",
         procedures=active_procedures(),
-        source=current_app.config["CRM"]["CATALOGUE_FILE"],
+        source=_shown_path(current_app.config["CRM"]["CATALOGUE_FILE"]),
     )
+
+
+def _shown_path(path: str) -> str:
+    """`config/procedures.toml`: the file and its folder, not the server's whole path."""
+    found = Path(path)
+    return f"{found.parent.name}/{found.name}" if found.parent.name else found.name

@@ -17,6 +17,7 @@ from crm.messaging.composing.templates import KINDS, default_catalogue
 from crm.nudges.models import NudgeRule
 
 RTL = frozenset({"ar"})
+ENCODINGS = {"gsm7": "GSM-7 (160 characters a segment)", "ucs2": "UCS-2 (70 characters a segment)"}
 
 
 def languages() -> tuple[str, ...]:
@@ -43,6 +44,12 @@ def admin_rules():
 def admin_template(kind: str):
     if kind not in KINDS:
         abort(404)
+    return _template_page(kind)
+
+
+def _template_page(kind: str, draft: tuple[str, str, str] | None = None):
+    """The previews; `draft` (language, field, text) is a refused edit, shown again in its
+    open form so the admin corrects it rather than typing it again."""
     sources = {
         (row["language"], row["field"]): row for row in overrides.listing() if row["kind"] == kind
     }
@@ -53,7 +60,9 @@ def admin_template(kind: str):
         sources=sources,
         fields=overrides.FIELDS,
         rtl=RTL,
+        encodings=ENCODINGS,
         can_change=role_allows(current_actor(), {"admin"}),
+        draft=draft,
     )
 
 
@@ -68,10 +77,12 @@ def admin_save_template(kind: str, language: str, field: str):
     if not source.strip():  # as the API's schema: at least one character
         flash("Not accepted: the text is empty; to go back to the shipped text, use Reset.", ERROR)
         return _back(kind, language)
-    attempt(
+    saved = attempt(
         lambda: overrides.save_override(kind, language, field, source, current_actor()),
         done=f"Saved: the {field} of {kind} in {language} now reads as previewed below.",
     )
+    if saved is None and kind in KINDS:  # refused in words: the text is kept to correct
+        return _template_page(kind, draft=(language, field, source)), 422
     return _back(kind, language)
 
 

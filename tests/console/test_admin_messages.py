@@ -24,7 +24,7 @@ def test_the_rules_page_lists_each_rule_with_its_timing_audience_channels_and_re
 ):
     signed_in(client, session, "manager")
     page = text(client.get(RULES))
-    row = page[page.index("mri_missing_reminder") :].split("</tr>")[0]
+    row = page[page.index("mri_<wbr>missing_<wbr>reminder") :].split("</tr>")[0]
     assert "enters" in row and "3 days after" in row
     assert "patient" in row and "sms" in row
     assert "2 more (3 in all), every 3 days" in row
@@ -42,7 +42,9 @@ def test_the_preview_shows_all_five_languages_with_sms_encoding_and_segments(cli
     page = text(client.get(PAGE))
     for language in ("en", "tr", "ar", "ru", "de"):
         assert f'id="lang-{language}"' in page
-    assert len(re.findall(r"(GSM-7|UCS-2|gsm7|ucs2)\w* · \d+ segments?", page, re.I)) == 5
+    found = re.findall(r"(GSM-7|UCS-2) \(\d+ characters a segment\) · \d+ segments?", page)
+    assert len(found) == 5
+    assert "UCS-2" in found and "GSM-7" in found
     assert "Alex" in page  # the sample patient
 
 
@@ -75,17 +77,25 @@ def test_an_admin_edits_an_sms_and_the_preview_shows_it(client, session):
 
 def test_an_sms_with_a_health_word_is_refused_in_words(client, session):
     signed_in(client, session, "admin")
-    _save(client, "en", "sms", "Hi {{ patient_first_name }}, please send your MRI: {{ link }}")
-    page = text(client.get(PAGE))
+    response = _save(client, "en", "sms", "Hi {{ patient_first_name }}, send your MRI: {{ link }}")
+    assert response.status_code == 422
+    page = text(response)
     assert "Not accepted: source: an SMS may not carry health detail or prices" in page
     assert "&#39;MRI&#39;" in page
     assert session.scalar(select(TemplateOverride)) is None
 
 
+def test_a_refused_edit_is_shown_again_in_its_open_form_to_correct(client, session):
+    signed_in(client, session, "admin")
+    page = text(_save(client, "ru", "sms", "Ваша операция: {{ link }}"))
+    assert '<details class="edit" open>' in page
+    assert 'aria-invalid="true" autofocus>Ваша операция: {{ link }}</textarea>' in page
+
+
 def test_an_sms_with_a_variable_outside_the_allow_list_is_refused_in_words(client, session):
     signed_in(client, session, "admin")
-    _save(client, "en", "sms", "Hi, about {{ referral_ref }}: {{ link }}")
-    assert "SMS may not use [&#39;referral_ref&#39;]" in text(client.get(PAGE))
+    response = _save(client, "en", "sms", "Hi, about {{ referral_ref }}: {{ link }}")
+    assert "SMS may not use [&#39;referral_ref&#39;]" in text(response)
 
 
 def test_an_empty_template_is_refused_in_words(client, session):
