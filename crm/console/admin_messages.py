@@ -5,16 +5,20 @@ allow-list and the health-word screen) or reset it to the shipped text (the DELE
 from __future__ import annotations
 
 from flask import abort, flash, redirect, render_template, request, url_for
+from marshmallow import ValidationError
 from sqlalchemy import select
 
 from crm.auth.guards import current_actor, role_allows
 from crm.console.actions import ERROR, attempt
 from crm.console.auth import staff_page
 from crm.console.views import console
+from crm.core.errors import ValidationFailed, flatten_marshmallow
 from crm.extensions import db
 from crm.messaging.composing import overrides
 from crm.messaging.composing.templates import KINDS, default_catalogue
+from crm.nudges import operations as nudges
 from crm.nudges.models import NudgeRule
+from crm.nudges.schemas import NudgeRuleUpdateArgs
 
 RTL = frozenset({"ar"})
 ENCODINGS = {"gsm7": "GSM-7 (160 characters a segment)", "ucs2": "UCS-2 (70 characters a segment)"}
@@ -94,3 +98,48 @@ def admin_reset_template(kind: str, language: str, field: str):
         done=f"Reset: the {field} of {kind} in {language} is the shipped text again.",
     )
     return _back(kind, language)
+
+
+@console.get("/admin/rules/<code>")
+@staff_page("manager")
+def admin_rule(code: str):
+    return render_template(
+        "console/admin/rule.html",
+        rule=nudges.rule_by_code(code[:64]),
+        can_change=role_allows(current_actor(), {"admin"}),
+    )
+
+
+def _number(raw: str) -> int | str:
+    """A whole number typed in a form (the API takes JSON integers); anything else is left
+    as typed, for the schema to refuse in words."""
+    try:
+        return int(raw.strip())
+    except ValueError:
+        return raw
+
+
+def _rule_changes(form) -> dict:
+    """The form as the API's PATCH body, loaded by the same schema (refused in words)."""
+    raw = {
+        "offset_minutes": _number(form.get("offset_minutes", "")[:12]),
+        "max_repeats": _number(form.get("max_repeats", "")[:6]),
+        "repeat_every_minutes": _number(form.get("repeat_every_minutes", "")[:12]),
+        "task_after_last": form.get("task_after_last", "").strip()[:300] or None,
+        "active": form.get("active") == "on",
+    }
+    try:
+        return NudgeRuleUpdateArgs().load(raw)
+    except ValidationError as exc:
+        raise ValidationFailed(flatten_marshmallow(exc.messages)) from exc
+
+
+@console.post("/admin/rules/<code>")
+@staff_page("admin")
+def admin_update_rule(code: str):
+    code = code[:64]
+    attempt(
+        lambda: nudges.update_rule(code, _rule_changes(request.form), current_actor()),
+        done=f"Rule {code} changed. New timing applies to nudges scheduled from now on.",
+    )
+    return redirect(url_for("console.admin_rule", code=code), 303)

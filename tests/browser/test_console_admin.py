@@ -105,7 +105,16 @@ def test_an_admin_edits_an_sms_with_a_health_word_and_is_refused_in_words(
 
 
 @pytest.mark.parametrize(
-    "path", ["", "/agencies", "/staff", "/rules", "/catalogue", "/templates/plan_offered_patient"]
+    "path",
+    [
+        "",
+        "/agencies",
+        "/staff",
+        "/rules",
+        "/rules/mri_missing_reminder",
+        "/catalogue",
+        "/templates/plan_offered_patient",
+    ],
 )
 def test_each_admin_page_at_laptop_width(live_server, browser_page, screenshot, path):
     with live_server.data():

@@ -120,3 +120,52 @@ def test_resetting_a_field_that_was_never_edited_is_refused_in_words(client, ses
     signed_in(client, session, "admin")
     submit(client, f"{PAGE}/en/sms/reset", {}, PAGE)
     assert "no override for this template" in text(client.get(PAGE))
+
+
+# --- a rule's page -----------------------------------------------------------------------
+
+RULE = "/console/admin/rules/mri_missing_reminder"
+RULE_FORM = {
+    "offset_minutes": "2880",
+    "max_repeats": "1",
+    "repeat_every_minutes": "1440",
+    "task_after_last": "Call the patient",
+    "active": "on",
+}
+
+
+def test_a_manager_reads_a_rule_but_may_not_change_it(client, session):
+    signed_in(client, session, "manager")
+    page = text(client.get(RULE))
+    assert "3 days after" in page and "Save the rule" not in page
+    assert submit(client, RULE, RULE_FORM, RULE).status_code == 403
+
+
+def test_an_admin_changes_a_rules_timing_and_it_is_audited(client, session):
+    admin = signed_in(client, session, "admin")
+    response = submit(client, RULE, RULE_FORM, RULE)
+    assert response.status_code == 303
+    page = text(client.get(RULE))
+    assert "2 days after" in page and "1 more, every 1 day" in page
+    [event] = audited(session, "nudge_rule.update", admin)
+    assert event.detail["code"] == "mri_missing_reminder"
+
+
+def test_an_admin_switches_a_rule_off(client, session):
+    signed_in(client, session, "admin")
+    submit(client, RULE, {**RULE_FORM, "active": ""}, RULE)
+    assert '<span class="tag">off</span>' in text(client.get(RULE))
+
+
+def test_repeats_without_an_interval_are_refused_in_words(client, session):
+    signed_in(client, session, "admin")
+    submit(client, RULE, {**RULE_FORM, "repeat_every_minutes": "0"}, RULE)
+    page = text(client.get(RULE))
+    assert "Not accepted: repeat_every_minutes: required (&gt; 0) when max_repeats &gt; 0" in page
+    assert "3 days after" in page  # unchanged
+
+
+def test_a_delay_that_is_not_a_number_is_refused_in_words(client, session):
+    signed_in(client, session, "admin")
+    submit(client, RULE, {**RULE_FORM, "offset_minutes": "soon"}, RULE)
+    assert "Not accepted: offset_minutes: Not a valid integer." in text(client.get(RULE))
