@@ -20,6 +20,7 @@ from tests.live import ROOT
 pytestmark = pytest.mark.browser
 
 PASSWORD = "correct horse battery staple"
+TABLET = {"width": 768, "height": 1024}
 _numbers = count(1)
 
 
@@ -124,6 +125,9 @@ def test_each_admin_page_at_laptop_width(live_server, browser_page, screenshot, 
     page.goto(live_server.url("/console/admin" + path))
     expect(page.get_by_role("heading", level=1)).to_be_visible()
     screenshot("page", sizes=("laptop",))
+    assert not scrolls_sideways(page)
+    page.set_viewport_size(TABLET)
+    screenshot("page-tablet")
     assert not scrolls_sideways(page)
 
 

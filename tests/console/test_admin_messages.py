@@ -169,3 +169,10 @@ def test_a_delay_that_is_not_a_number_is_refused_in_words(client, session):
     signed_in(client, session, "admin")
     submit(client, RULE, {**RULE_FORM, "offset_minutes": "soon"}, RULE)
     assert "Not accepted: offset_minutes: Not a valid integer." in text(client.get(RULE))
+
+
+def test_the_preview_fills_dates_with_sample_values(client, session):
+    signed_in(client, session, "manager")
+    page = text(client.get("/console/admin/templates/plan_offered_patient"))
+    assert "valid until March 31, 2026" in page
+    assert "None" not in page
