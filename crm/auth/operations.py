@@ -62,6 +62,14 @@ def issue_agency_key(agency: Agency, label: str = "", actor: Actor = SYSTEM) -> 
     return IssuedSecret(key.id, prefix, secret)
 
 
+def agency_keys() -> dict[int, list[AgencyApiKey]]:
+    """Every agency's keys by agency id, newest first: prefixes and dates, never a secret."""
+    keys: dict[int, list[AgencyApiKey]] = {}
+    for key in db.session.scalars(select(AgencyApiKey).order_by(AgencyApiKey.id.desc())):
+        keys.setdefault(key.agency_id, []).append(key)
+    return keys
+
+
 def revoke_agency_key(prefix: str, actor: Actor = SYSTEM) -> AgencyApiKey:
     key = db.session.scalar(select(AgencyApiKey).where(AgencyApiKey.prefix == prefix))
     if key is None:

@@ -6,15 +6,15 @@ from __future__ import annotations
 
 from flask import redirect, render_template, request, url_for
 
-from crm.agencies import queries
 from crm.agencies.operations import create_agency
+from crm.agencies.queries import agency_by_id, all_agencies
 from crm.auth import operations as auth
 from crm.auth.guards import current_actor, role_allows
 from crm.console.actions import attempt
 from crm.console.auth import staff_page
 from crm.console.views import console
 from crm.core import audit
-from crm.core.errors import NotFound
+from crm.referrals.queries import open_referrals_by_agency
 
 PAGE = "console.admin_agencies"
 
@@ -24,7 +24,9 @@ def _page(issued=None, issued_to=None):
     audit.record(actor, "agency_key.list")
     return render_template(
         "console/admin/agencies.html",
-        agencies=queries.overview(),
+        agencies=all_agencies(),
+        open_referrals=open_referrals_by_agency(),
+        keys=auth.agency_keys(),
         can_change=role_allows(actor, {"admin"}),
         issued=issued,
         issued_to=issued_to,
@@ -66,9 +68,7 @@ def admin_create_agency():
 @console.post("/admin/agencies/<int:agency_id>/keys")
 @staff_page("admin")
 def admin_issue_key(agency_id: int):
-    agency = queries.agency(agency_id)
-    if agency is None:
-        raise NotFound("no such agency")
+    agency = agency_by_id(agency_id)
     label = request.form.get("label", "").strip()[:200]
     issued = attempt(lambda: auth.issue_agency_key(agency, label=label, actor=current_actor()))
     if issued is None:
