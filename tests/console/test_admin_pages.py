@@ -195,3 +195,12 @@ def test_a_specialist_reads_the_catalogue_and_sees_no_price(client, session):
     response = client.get(CATALOGUE)
     assert response.status_code == 200
     assert not re.search(r"€|\$|£|₺|\bEUR\b|\bUSD\b|price|commission", text(response), re.I)
+
+
+def test_a_specialist_never_reaches_the_agencies_and_their_commission(client, session):
+    _agency(session)
+    signed_in(client, session, "specialist")
+    response = client.get(AGENCIES)
+    assert response.status_code == 403
+    assert "Commission" not in text(response)
+    assert "Agencies and API keys" not in text(client.get(ADMIN))
