@@ -52,12 +52,22 @@ def _public_part(secret: str) -> str:
 
 
 def issue_agency_key(agency: Agency, label: str = "", actor: Actor = SYSTEM) -> IssuedSecret:
+    if len(label) > 100:
+        raise ValidationFailed({"label": "must be at most 100 characters"})
     prefix, secret = _new_secret(AGENCY_KEY_PREFIX)
     key = AgencyApiKey(agency=agency, prefix=prefix, key_hash=_digest(secret), label=label)
     db.session.add(key)
     db.session.flush()
     audit.record(actor, "agency_key.issue", agency_id=agency.id, key_prefix=prefix)
     return IssuedSecret(key.id, prefix, secret)
+
+
+def agency_keys() -> dict[int, list[AgencyApiKey]]:
+    """Every agency's keys by agency id, newest first: prefixes and dates, never a secret."""
+    keys: dict[int, list[AgencyApiKey]] = {}
+    for key in db.session.scalars(select(AgencyApiKey).order_by(AgencyApiKey.id.desc())):
+        keys.setdefault(key.agency_id, []).append(key)
+    return keys
 
 
 def revoke_agency_key(prefix: str, actor: Actor = SYSTEM) -> AgencyApiKey:
@@ -71,7 +81,9 @@ def revoke_agency_key(prefix: str, actor: Actor = SYSTEM) -> AgencyApiKey:
     return key
 
 
-def create_staff_user(email: str, name: str, role: str, password: str | None = None) -> StaffUser:
+def create_staff_user(
+    email: str, name: str, role: str, password: str | None = None, actor: Actor = SYSTEM
+) -> StaffUser:
     if role not in STAFF_ROLES:
         raise ValidationFailed({"role": f"must be one of {', '.join(STAFF_ROLES)}"})
     user = StaffUser(email=email.strip().lower(), name=name, role=role)
@@ -79,7 +91,7 @@ def create_staff_user(email: str, name: str, role: str, password: str | None = N
         set_password(user, password)
     db.session.add(user)
     db.session.flush()
-    audit.record(SYSTEM, "staff_user.create", staff_user_id=user.id, role=role)
+    audit.record(actor, "staff_user.create", staff_user_id=user.id, role=role)
     return user
 
 

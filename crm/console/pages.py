@@ -4,4 +4,16 @@ A new page is a module here: `@console.get(...)` + `@staff_page(*roles)` + a tem
 extends `console/base.html`. The menu (`views.NAV`) links an endpoint once it exists.
 """
 
-from crm.console import board, clinical, outbox, referral, search, today, tokens  # noqa: F401
+from crm.console import (  # noqa: F401
+    admin,
+    admin_agencies,
+    admin_messages,
+    admin_staff,
+    board,
+    clinical,
+    outbox,
+    referral,
+    search,
+    today,
+    tokens,
+)

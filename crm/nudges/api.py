@@ -5,20 +5,14 @@ from sqlalchemy import select
 from crm.auth.guards import caller_scope, current_actor, staff_only
 from crm.core import audit
 from crm.core.blueprint import Blueprint
-from crm.core.errors import Conflict, NotFound, ValidationFailed, flatten_marshmallow
+from crm.core.errors import Conflict
 from crm.core.idempotency import idempotent
 from crm.extensions import db
+from crm.nudges import operations
 from crm.nudges.models import NudgeRule
 from crm.nudges.schemas import NudgeRuleArgs, NudgeRuleSchema, NudgeRuleUpdateArgs
 
 blp = Blueprint("nudge_rules", __name__, description="Nudge rules: what goes out by itself")
-
-
-def _rule(code: str) -> NudgeRule:
-    rule = db.session.scalar(select(NudgeRule).where(NudgeRule.code == code))
-    if rule is None:
-        raise NotFound(f"no nudge rule {code!r}")
-    return rule
 
 
 @blp.get("/nudge-rules")
@@ -50,13 +44,4 @@ def create_rule(args):
 @blp.response(200, NudgeRuleSchema)
 def update_rule(args, code: str):
     """Change timing, channels, repeats or switch a rule off (pending nudges check `active`)."""
-    rule = _rule(code)
-    for name, value in args.items():
-        setattr(rule, name, value)
-    checker = NudgeRuleArgs()
-    errors = checker.validate({name: getattr(rule, name) for name in checker.fields})
-    if errors:
-        raise ValidationFailed(flatten_marshmallow(errors))
-    db.session.flush()
-    audit.record(current_actor(), "nudge_rule.update", None, code=code, fields=sorted(args))
-    return rule
+    return operations.update_rule(code, args, current_actor())

@@ -16,9 +16,11 @@ from typing import Any
 from marshmallow import ValidationError
 from sqlalchemy import select, update
 
+from crm.core import audit
+from crm.core.actors import Actor
 from crm.core.data_files import upsert_by_code
 from crm.core.db import utcnow
-from crm.core.errors import ValidationFailed, flatten_marshmallow
+from crm.core.errors import NotFound, ValidationFailed, flatten_marshmallow
 from crm.core.events import publish
 from crm.extensions import db
 from crm.messaging.composing.outbox import enqueue
@@ -51,6 +53,29 @@ def load_rules(path: str | Path) -> tuple[int, int]:
     """
     retire_rules(_read(path).get("retired", []))
     return upsert_by_code(NudgeRule, read_rules(path))
+
+
+def rule_by_code(code: str) -> NudgeRule:
+    rule = db.session.scalar(select(NudgeRule).where(NudgeRule.code == code))
+    if rule is None:
+        raise NotFound(f"no nudge rule {code!r}")
+    return rule
+
+
+def update_rule(code: str, changes: Mapping[str, Any], actor: Actor) -> NudgeRule:
+    """Change timing, channels, repeats or switch a rule off (pending nudges check
+    `active`). `changes` are NudgeRuleUpdateArgs already loaded; the rule as changed must
+    still pass NudgeRuleArgs' checks as a whole (e.g. repeats need an interval)."""
+    rule = rule_by_code(code)
+    for name, value in changes.items():
+        setattr(rule, name, value)
+    checker = NudgeRuleArgs()
+    errors = checker.validate({name: getattr(rule, name) for name in checker.fields})
+    if errors:
+        raise ValidationFailed(flatten_marshmallow(errors))
+    db.session.flush()
+    audit.record(actor, "nudge_rule.update", None, code=code, fields=sorted(changes))
+    return rule
 
 
 def retire_rules(codes: list[str]) -> int:

@@ -159,3 +159,22 @@ def list_referrals(actor: Actor, args: dict[str, Any]) -> Page:
         audit.record(actor, "referral.list", None, referral_ids=[r.id for r in items])
     last = items[-1] if items else None
     return Page(items, encode_cursor(last.updated_at, last.id) if more and last else None)
+
+
+def open_referrals_by_agency() -> dict[int, int]:
+    """How many referrals each agency has open (neither completed nor lost; on hold counts),
+    by agency id: one grouped query, for the staff's overview of agencies."""
+    from sqlalchemy import func
+
+    from crm.referrals.stages import TERMINAL
+
+    return dict(
+        db.session.execute(
+            select(Referral.agency_id, func.count())
+            .where(
+                Referral.agency_id.is_not(None),
+                Referral.stage.not_in([str(stage) for stage in TERMINAL]),
+            )
+            .group_by(Referral.agency_id)
+        ).all()
+    )

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from crm.agencies.models import Agency
-from crm.auth.models import StaffUser
+from crm.auth.models import StaffSession, StaffUser
 from crm.core.actors import Actor
 from crm.core.errors import NotFound
 from crm.extensions import db
@@ -22,6 +23,28 @@ def list_staff(args: dict[str, Any]) -> list[StaffUser]:
     if args.get("active") is not None:
         statement = statement.where(StaffUser.active.is_(args["active"]))
     return list(db.session.scalars(statement))
+
+
+@dataclass(frozen=True)
+class StaffRow:
+    user: StaffUser
+    last_sign_in: datetime | None  # the newest console session's start; None: never
+
+
+def staff_with_last_sign_in() -> list[StaffRow]:
+    """Every staff user by name with when they last signed in to the console (for the
+    admin's staff page; API tokens leave no session, so a token-only user shows never)."""
+    last = (
+        select(StaffSession.user_id, func.max(StaffSession.created_at).label("at"))
+        .group_by(StaffSession.user_id)
+        .subquery()
+    )
+    rows = db.session.execute(
+        select(StaffUser, last.c.at)
+        .outerjoin(last, last.c.user_id == StaffUser.id)
+        .order_by(StaffUser.name, StaffUser.id)
+    ).all()
+    return [StaffRow(user, at) for user, at in rows]
 
 
 @dataclass(frozen=True)

@@ -7,6 +7,7 @@ must also pass the health-detail screen, because an SMS body is read on a lock s
 from __future__ import annotations
 
 import re
+from datetime import date
 from typing import Any
 
 from sqlalchemy import delete, select
@@ -49,8 +50,8 @@ SAMPLE_CONTEXT: dict[str, Any] = {
     "message": "A sample message.",
     "subject": "A sample subject",
     "since_treatment": 14,
-    "travel_date": None,
-    "valid_until": None,
+    "travel_date": date(2026, 3, 14),  # sample dates: a preview never reads "until None"
+    "valid_until": date(2026, 3, 31),
     "unsubscribe_url": "https://crm.example/unsubscribe/sample",
     # plan_updated_patient: what changed between two versions
     "price_changed": True,
