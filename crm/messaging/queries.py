@@ -7,9 +7,10 @@ from sqlalchemy import select
 
 from crm.core import audit
 from crm.core.actors import Actor
+from crm.core.errors import NotFound
 from crm.extensions import db
 from crm.messaging.models import InboundMessage, OutboxMessage
-from crm.referrals.queries import referral_for
+from crm.referrals.queries import MAX_ROW_ID, referral_for
 
 
 def _outbound(referral_id: int) -> list[OutboxMessage]:
@@ -22,15 +23,21 @@ def _outbound(referral_id: int) -> list[OutboxMessage]:
     )
 
 
+def messages_of(referral_id: int) -> dict[str, Any]:
+    """Outbound and inbound messages of a referral its caller has already checked and
+    audited (the API's timeline, the console's referral page)."""
+    inbound = db.session.scalars(
+        select(InboundMessage)
+        .where(InboundMessage.referral_id == referral_id)
+        .order_by(InboundMessage.received_at)
+    )
+    return {"outbound": _outbound(referral_id), "inbound": list(inbound)}
+
+
 def timeline(actor: Actor, referral_id: int) -> dict[str, Any]:
     referral = referral_for(actor, referral_id)
     audit.record(actor, "messages.read", referral.id)
-    inbound = db.session.scalars(
-        select(InboundMessage)
-        .where(InboundMessage.referral_id == referral.id)
-        .order_by(InboundMessage.received_at)
-    )
-    return {"outbound": _outbound(referral.id), "inbound": list(inbound)}
+    return messages_of(referral.id)
 
 
 def delivery_summary(actor: Actor, referral_id: int) -> dict[str, Any]:
@@ -40,3 +47,11 @@ def delivery_summary(actor: Actor, referral_id: int) -> dict[str, Any]:
     if actor.is_agency:
         messages = [m for m in messages if m.audience in {"patient", "agency"}]
     return {"counts": dict(Counter(m.status for m in messages)), "messages": messages}
+
+
+def reply_of(referral_id: int, inbound_id: int) -> InboundMessage:
+    """A patient's reply on this referral (a keyword is not one to answer); 404 otherwise."""
+    inbound = db.session.get(InboundMessage, inbound_id) if 0 < inbound_id <= MAX_ROW_ID else None
+    if inbound is None or inbound.referral_id != referral_id or inbound.classification != "reply":
+        raise NotFound(f"no reply {inbound_id} on referral {referral_id}")
+    return inbound
