@@ -13,7 +13,7 @@ from crm.console.views import console
 from crm.core.actors import Actor
 from crm.core.db import utcnow
 from crm.referrals.queries import ReferralDetail, referral_detail
-from crm.referrals.stages import LostReason, Stage
+from crm.referrals.stages import PIPELINE, LostReason, Stage
 from crm.staff.queries import list_staff
 
 OWNER_ROLES = ["coordinator", "manager", "admin"]  # who may own a referral (assign_owner)
@@ -36,6 +36,7 @@ def referral(referral_id: int):
         timeline_kinds=KINDS,
         can=can,
         owners=_owners() if can["assign"] else [],
+        move_targets=_in_pipeline_order(detail.allowed_transitions),
         lost_reasons=[(str(r), str(r).replace("_", " ").capitalize()) for r in LostReason],
     )
 
@@ -55,6 +56,12 @@ def _actions(detail: ReferralDetail, actor: Actor) -> dict[str, bool]:
         "close_task": role_allows(actor, forms.TASK_EDITORS),
         "request_mri": sends and detail.stage in MRI_WANTED_STAGES,
     }
+
+
+def _in_pipeline_order(targets: list[str]) -> list[str]:
+    """Forward first (the next stage is the default), then on hold, then lost."""
+    order = [*PIPELINE, Stage.ON_HOLD, Stage.LOST]
+    return sorted(targets, key=lambda t: order.index(Stage(t)))
 
 
 def _owners() -> list[tuple[int, str]]:

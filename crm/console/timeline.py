@@ -131,7 +131,7 @@ def _message(referral: Referral, actor: Actor, tasks: list) -> list[Entry]:
             "The patient replied by SMS"
             if inbound.classification == "reply"
             else f"The patient sent the keyword {inbound.body.strip().upper()[:20]}",
-            f"from {inbound.from_address}",
+            lines=[f"From {inbound.from_address}"],
             patient_zone=referral.patient.time_zone,
             body=inbound.body,
             reply=inbound if inbound.classification == "reply" else None,
@@ -143,13 +143,16 @@ def _message(referral: Referral, actor: Actor, tasks: list) -> list[Entry]:
 
 
 def _outbound(message: Any, actor: Actor, now: datetime) -> Entry:
-    kind = message.kind.replace("_", " ")
+    # `plan_offered_patient` to the patient reads "plan offered"
+    kind = message.kind.removesuffix(f"_{message.audience}").replace("_", " ")
+    kind = "a message from staff" if kind == "ad hoc" else kind
     title = (
         f"{message.channel.upper()} to {_AUDIENCE.get(message.audience, message.audience)}: {kind}"
     )
     lines = [f"Subject: {message.subject}"] if message.subject else []
     words, moment = _delivery(message, now)
-    lines.append(words)
+    if words:
+        lines.append(words)
     if message.rule_code:
         lines.append(f"Sent by the rule {message.rule_code}")
     return Entry(
@@ -171,8 +174,8 @@ def _status_word(message: Any, now: datetime) -> str:
     return message.status
 
 
-def _delivery(message: Any, now: datetime) -> tuple[str, tuple[str, datetime] | None]:
-    """The delivery status in words, and the moment that goes with it."""
+def _delivery(message: Any, now: datetime) -> tuple[str | None, tuple[str, datetime] | None]:
+    """The delivery status in words (if more than its badge says), and its moment."""
     status = _status_word(message, now)
     if status == "held":
         return "Held by quiet hours or a spend cap", ("Goes out", message.next_attempt_at)
@@ -185,7 +188,7 @@ def _delivery(message: Any, now: datetime) -> tuple[str, tuple[str, datetime] | 
         return "Delivered", ("Delivered", message.delivered_at)
     if status == "sent" and message.sent_at:
         return "Sent, not yet confirmed delivered", ("Sent", message.sent_at)
-    return status.capitalize(), None
+    return None, None  # queued, sending: the status says it all
 
 
 def _document(referral: Referral, _actor: Actor, _tasks: list) -> list[Entry]:

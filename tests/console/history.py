@@ -142,14 +142,15 @@ def talk(referral: Referral, staff: Actor) -> None:
     )
 
 
-def patient_replies(app, client, referral: Referral, sid: str = "SMreply1", body: str = REPLY_TEXT):
-    """The patient's SMS reply, posted to the inbound webhook signed as Twilio signs it."""
+def patient_replies(app, client, phone: str, sid: str = "SMreply1", body: str = REPLY_TEXT):
+    """The patient's SMS reply from `phone`, posted to the inbound webhook signed as Twilio
+    signs it (the webhook finds the patient's latest referral)."""
     settings = app.config["CRM"]
     previous = settings["TWILIO_AUTH_TOKEN"]
     settings["TWILIO_AUTH_TOKEN"] = TWILIO_TOKEN
     try:
         path = "/webhooks/twilio/inbound"
-        form = {"MessageSid": sid, "From": referral.patient.phone, "Body": body}
+        form = {"MessageSid": sid, "From": phone, "Body": body}
         url = settings["PUBLIC_BASE_URL"].rstrip("/") + path
         signature = RequestValidator(TWILIO_TOKEN).compute_signature(url, form)
         response = client.post(path, data=form, headers={"X-Twilio-Signature": signature})

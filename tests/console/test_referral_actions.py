@@ -261,7 +261,7 @@ def test_a_specialist_may_not_message_the_patient(client, session, referral, act
 @pytest.fixture
 def replied(app, client, session, referral, no_quiet_hours):
     session.commit()
-    patient_replies(app, client, referral)
+    patient_replies(app, client, referral.patient.phone)
     inbound = session.scalar(
         select(InboundMessage).where(InboundMessage.referral_id == referral.id)
     )

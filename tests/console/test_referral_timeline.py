@@ -36,7 +36,7 @@ def treated(app, client, session, factory, coordinator_user, no_quiet_hours, tmp
     walk_through_treatment(referral, staff, factory.staff("specialist").actor, tmp_path)
     talk(referral, staff)
     session.commit()
-    patient_replies(app, client, referral)
+    patient_replies(app, client, referral.patient.phone)
     return referral
 
 
@@ -74,7 +74,7 @@ def test_the_timeline_shows_an_entry_of_every_kind(client, treated, coordinator_
         "Alert: red flag (bladder or bowel trouble)",
         "Task opened:",
         "Called the patient: prefers email.",
-        "EMAIL to the patient: ad hoc",
+        "EMAIL to the patient: a message from staff",
         REPLY_TEXT,
     ):
         assert words in html, words
