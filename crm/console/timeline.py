@@ -375,7 +375,7 @@ def _task(_referral: Referral, _actor: Actor, tasks: list) -> list[Entry]:
 
 def _audit(referral: Referral, _actor: Actor, _tasks: list) -> list[Entry]:
     return [
-        Entry("audit", event.occurred_at, event.action, event.actor_label)
+        Entry("audit", event.occurred_at, f"{event.action} by {event.actor_label}")
         for event in trail_of(referral.id, AUDIT_LIMIT)
     ]
 

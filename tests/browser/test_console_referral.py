@@ -100,3 +100,7 @@ def test_the_timeline_filter_shows_one_kind(live_server, browser_page, screensho
     expect(entries.first).to_contain_text("Modality: MR")
     expect(entries.first.get_by_role("link", name="Download lumbar-mri.dcm")).to_be_visible()
     screenshot("documents", sizes=("laptop",))
+    page.get_by_label("Show events").select_option(label="Everything, with the audit trail")
+    page.get_by_role("button", name="Show").click()
+    expect(page.locator(".timeline .kind-audit").first).to_contain_text("referral.read")
+    screenshot("everything", sizes=("laptop",))
