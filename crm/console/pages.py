@@ -13,6 +13,7 @@ from crm.console import (  # noqa: F401
     clinical,
     outbox,
     referral,
+    referral_actions,
     search,
     today,
     tokens,

@@ -6,7 +6,7 @@ from datetime import datetime
 from typing import Any
 
 from flask import has_request_context, request
-from sqlalchemy import JSON, CheckConstraint, Index, String
+from sqlalchemy import JSON, CheckConstraint, Index, String, select
 from sqlalchemy.orm import Mapped, mapped_column
 
 from crm.core.actors import Actor
@@ -50,3 +50,16 @@ def record(actor: Actor, action: str, referral_id: int | None = None, **detail: 
         event.remote_addr = request.remote_addr
     db.session.add(event)
     return event
+
+
+def trail_of(referral_id: int, limit: int = 200) -> list[AuditEvent]:
+    """The newest `limit` audit events about one referral (who read or changed it), newest
+    first. The caller has checked that its reader may see the referral."""
+    return list(
+        db.session.scalars(
+            select(AuditEvent)
+            .where(AuditEvent.referral_id == referral_id)
+            .order_by(AuditEvent.occurred_at.desc(), AuditEvent.id.desc())
+            .limit(limit)
+        )
+    )

@@ -8,6 +8,7 @@ from flask import request, send_file
 
 from crm.auth.guards import any_caller, caller_scope, current_actor
 from crm.core import audit
+from crm.core.actors import Actor
 from crm.core.blueprint import Blueprint
 from crm.core.errors import ValidationFailed
 from crm.core.http import accepts
@@ -68,10 +69,14 @@ def list_documents(referral_id: int):
 @blp.response(200, description="the file")
 def download_document(document_id: int):
     """The stored (sanitised) file; access-checked and audited."""
-    document = queries.document_for(current_actor(), document_id)
-    audit.record(
-        current_actor(), "document.download", document.referral_id, document_id=document.id
-    )
+    return send_document(current_actor(), document_id)
+
+
+def send_document(actor: Actor, document_id: int):
+    """The file as a download, if `actor` may see its referral (404 otherwise), audited:
+    the API's endpoint and the console's link are this one function."""
+    document = queries.document_for(actor, document_id)
+    audit.record(actor, "document.download", document.referral_id, document_id=document.id)
     return send_file(
         storage().path(document.sha256),
         mimetype=operations.MEDIA_TYPES[document.content_type],

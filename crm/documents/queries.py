@@ -10,7 +10,7 @@ from crm.core.errors import NotFound
 from crm.documents.models import Document
 from crm.extensions import db
 from crm.referrals.models import Referral
-from crm.referrals.queries import referral_for
+from crm.referrals.queries import MAX_ROW_ID, referral_for
 
 
 def documents_of(referral_id: int) -> Sequence[Document]:
@@ -21,7 +21,8 @@ def documents_of(referral_id: int) -> Sequence[Document]:
 
 def document_for(actor: Actor, document_id: int) -> Document:
     """The document if `actor` may see its referral; 404 otherwise, as for a missing id."""
-    document = db.session.get(Document, document_id)
+    # ids are `integer` columns: a larger number would fail in PostgreSQL, not find nothing
+    document = db.session.get(Document, document_id) if 0 < document_id <= MAX_ROW_ID else None
     try:
         if document is None:
             raise NotFound

@@ -19,6 +19,8 @@ from crm.messaging.models import OutboxMessage
 from crm.messaging.queries import QUIET_HOURS, hold_reason
 from crm.referrals.models import Referral
 
+MRI_WANTED_STAGES = frozenset({"enquiry", "awaiting_mri", "mri_review"})
+
 
 def send_ad_hoc(referral: Referral, args: dict[str, Any], actor: Actor) -> list[OutboxMessage]:
     """A coordinator's own message, through the same consent, quiet-hour and cap rules.
@@ -106,3 +108,25 @@ def retry_message(message_id: int, actor: Actor, now: datetime | None = None) ->
         **before,
     )
     return Retried(message, outcome)
+
+
+def request_mri(referral: Referral, actor: Actor) -> list[OutboxMessage]:
+    """A coordinator asks the patient for the MRI (`mri_requested_patient`), by SMS and email
+    as consent allows; the SMS says only that a document is needed, the email says which.
+    Only while the MRI is what the case waits for (enquiry, awaiting MRI, MRI review)."""
+    if referral.stage not in MRI_WANTED_STAGES:
+        raise Conflict(f"the MRI is not asked for in stage {referral.stage}", stage=referral.stage)
+    result = enqueue(
+        referral,
+        kind="mri_requested_patient",
+        audience="patient",
+        channels=["sms", "email"],
+        key=f"mri-request:{referral.id}:{uuid.uuid4().hex}",
+        fallback=False,
+        over_cap="reject",
+        stands=True,
+    )
+    audit.record(
+        actor, "message.mri_request", referral.id, outbox_ids=[m.id for m in result.messages]
+    )
+    return result.messages

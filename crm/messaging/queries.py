@@ -19,7 +19,7 @@ from crm.messaging.delivery.quiet_hours import QuietWindow, is_quiet, parse_wind
 from crm.messaging.delivery.sms import mask_phone
 from crm.messaging.models import InboundMessage, OutboxMessage
 from crm.patients.models import Patient
-from crm.referrals.queries import referral_for
+from crm.referrals.queries import MAX_ROW_ID, referral_for
 from crm.referrals.references import hospital_reference
 
 
@@ -33,15 +33,21 @@ def _outbound(referral_id: int) -> list[OutboxMessage]:
     )
 
 
+def messages_of(referral_id: int) -> dict[str, Any]:
+    """Outbound and inbound messages of a referral its caller has already checked and
+    audited (the API's timeline, the console's referral page)."""
+    inbound = db.session.scalars(
+        select(InboundMessage)
+        .where(InboundMessage.referral_id == referral_id)
+        .order_by(InboundMessage.received_at)
+    )
+    return {"outbound": _outbound(referral_id), "inbound": list(inbound)}
+
+
 def timeline(actor: Actor, referral_id: int) -> dict[str, Any]:
     referral = referral_for(actor, referral_id)
     audit.record(actor, "messages.read", referral.id)
-    inbound = db.session.scalars(
-        select(InboundMessage)
-        .where(InboundMessage.referral_id == referral.id)
-        .order_by(InboundMessage.received_at)
-    )
-    return {"outbound": _outbound(referral.id), "inbound": list(inbound)}
+    return messages_of(referral.id)
 
 
 def delivery_summary(actor: Actor, referral_id: int) -> dict[str, Any]:
@@ -185,3 +191,11 @@ def _recipient(
     if message.audience == "agency":
         return agency or "the agency"
     return staff or "coordinators"
+
+
+def reply_of(referral_id: int, inbound_id: int) -> InboundMessage:
+    """A patient's reply on this referral (a keyword is not one to answer); 404 otherwise."""
+    inbound = db.session.get(InboundMessage, inbound_id) if 0 < inbound_id <= MAX_ROW_ID else None
+    if inbound is None or inbound.referral_id != referral_id or inbound.classification != "reply":
+        raise NotFound(f"no reply {inbound_id} on referral {referral_id}")
+    return inbound

@@ -77,6 +77,15 @@ def task_for(actor: Actor, task_id: int, *, for_update: bool = False) -> Task:
     return task
 
 
+def tasks_of(referral_id: int) -> list[Task]:
+    """Every task of one referral, open or closed, oldest first (its page's timeline)."""
+    return list(
+        db.session.scalars(
+            select(Task).where(Task.referral_id == referral_id).order_by(Task.created_at, Task.id)
+        )
+    )
+
+
 def list_tasks(actor: Actor, args: dict[str, Any], now: datetime | None = None) -> TaskPage:
     """Open tasks, urgent first, then by due time."""
     now = now or utcnow()

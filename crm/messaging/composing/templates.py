@@ -61,6 +61,7 @@ KINDS = (
     "travel_booked_patient",
     "follow_up_alert_coordinator",
     "staff_password_link",
+    "mri_requested_patient",
 )
 CHANNELS = ("sms", "email")
 FIELDS = ("sms", "subject", "text", "html")
