@@ -22,6 +22,7 @@ PAGES = (
     ("console.admin_staff", "Staff and roles", "Who may sign in, with which role."),
     ("console.admin_rules", "Nudge rules and message templates", "What goes out by itself."),
     ("console.admin_catalogue", "Procedure catalogue", "Each procedure's facts."),
+    ("console.outbox", "The outbox", "Failed, held and suppressed messages; retry."),
 )
 
 

@@ -41,16 +41,22 @@ def _works(app, secret: str) -> bool:
 def test_the_admin_index_lists_every_admin_page_for_an_admin(client, session):
     signed_in(client, session, "admin")
     page = text(client.get(ADMIN))
-    for title in ("Agencies and API keys", "Staff and roles", "Nudge rules", "Procedure catalogue"):
+    titles = ("Agencies and API keys", "Staff and roles", "Nudge rules", "Procedure catalogue")
+    for title in (*titles, "The outbox"):
         assert title in page
 
 
-def test_the_admin_index_shows_a_coordinator_only_the_catalogue(client, session):
+def test_the_admin_index_shows_a_coordinator_the_catalogue_and_the_outbox(client, session):
     signed_in(client, session, "coordinator")
     page = text(client.get(ADMIN))
-    assert "Procedure catalogue" in page
+    assert "Procedure catalogue" in page and "The outbox" in page
     assert "Agencies and API keys" not in page
     assert "Staff and roles" not in page
+
+
+def test_the_admin_index_shows_a_specialist_no_outbox(client, session):
+    signed_in(client, session, "specialist")
+    assert "The outbox" not in text(client.get(ADMIN))
 
 
 def test_the_menu_links_the_admin_area(client, session):
