@@ -11,7 +11,7 @@ PORT ?= 5000
 # Links in messages and the printed console address follow the address served on.
 export CRM_PUBLIC_BASE_URL ?= http://$(HOST):$(PORT)
 
-.PHONY: install run serve test lint format bench clean
+.PHONY: install translations messages run serve test lint format bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -19,9 +19,19 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
-install: $(STAMP)
+install: $(STAMP) translations
 
-run: $(STAMP)
+# The patient's words: .po catalogues (in git) compiled to .mo (not in git).
+translations: $(STAMP)
+	$(BIN)/pybabel -q compile -d crm/translations --use-fuzzy
+
+# After adding or changing _("...") strings: extract them and merge into every .po.
+messages: $(STAMP)
+	$(BIN)/pybabel -q extract -F babel.cfg -o crm/translations/messages.pot --no-location \
+		--project referral-crm --version 1 .
+	$(BIN)/pybabel -q update -i crm/translations/messages.pot -d crm/translations --no-fuzzy-matching
+
+run: $(STAMP) translations
 	mkdir -p var
 	$(FLASK) db upgrade
 	$(FLASK) crm load-catalogue
@@ -29,12 +39,12 @@ run: $(STAMP)
 	$(FLASK) crm load-demo
 	$(MAKE) --no-print-directory serve
 
-serve: $(STAMP)
+serve: $(STAMP) translations
 	$(BIN)/python -m crm.scheduler & scheduler=$$!; \
 	trap 'kill $$scheduler 2>/dev/null' EXIT INT TERM; \
 	$(BIN)/gunicorn --config config/gunicorn.conf.py --workers 2 --bind $(HOST):$(PORT) wsgi:app
 
-test: $(STAMP)
+test: $(STAMP) translations
 	$(BIN)/python -m pytest
 
 lint: $(STAMP)

@@ -41,9 +41,13 @@ def _init_extensions(app: Flask) -> ProblemApi:
     from crm.core.edge import IdConverter, id_parameter_schema
     from crm.core.errors import register_error_handlers
     from crm.core.http import register_docs_assets, register_request_lifecycle
-    from crm.extensions import db, migrate
+    from crm.core.i18n import TRANSLATIONS_DIR, page_language
+    from crm.extensions import babel, db, migrate
 
     db.init_app(app)
+    babel.init_app(
+        app, locale_selector=page_language, default_translation_directories=str(TRANSLATIONS_DIR)
+    )
     with app.app_context():
         enforce_sqlite_foreign_keys(db.engine)
     migrate.init_app(app, db, directory=str(app.root_path + "/../migrations"))

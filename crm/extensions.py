@@ -2,6 +2,7 @@
 
 import http
 
+from flask_babel import Babel
 from flask_migrate import Migrate
 from flask_smorest import Api
 from flask_smorest.utils import prepare_response
@@ -13,6 +14,7 @@ from crm.core.schemas import ProblemSchema
 
 db = SQLAlchemy(model_class=Base, disable_autonaming=True)
 migrate = Migrate(compare_type=True, render_as_batch=True)
+babel = Babel()
 
 
 class ProblemApi(Api):

@@ -71,6 +71,13 @@ class _ConnectionBoundSession(FlaskSQLAlchemySession):
         return bind if bind is not None else self.bind
 
 
+def pytest_sessionstart(session: pytest.Session) -> None:
+    """The gettext catalogues as the code has them now, even without `make`."""
+    from crm.core.i18n import compile_catalogues
+
+    compile_catalogues()
+
+
 @pytest.fixture(scope="session")
 def database_url(tmp_path_factory: pytest.TempPathFactory) -> str:
     if TEST_DATABASE_URL:
