@@ -65,3 +65,18 @@ class OptOutDaily(db.Model):
     channel: Mapped[str] = mapped_column(String(10), primary_key=True)
     agency_id: Mapped[int] = mapped_column(primary_key=True)
     opt_outs: Mapped[int] = mapped_column(default=0)
+
+
+class SlaMonthly(db.Model):
+    """Finished visits of a stage held to a service level (crm.referrals.sla), per the
+    month the visit ended, and how many of them took longer than allowed: judged when the
+    visit ended, under the settings of that moment (a rebuild re-judges under today's)."""
+
+    __tablename__ = "report_sla_monthly"
+
+    month: Mapped[date] = mapped_column(primary_key=True)  # the first of the month
+    stage: Mapped[str] = mapped_column(String(20), primary_key=True)
+    agency_id: Mapped[int] = mapped_column(primary_key=True)
+    procedure_code: Mapped[str] = mapped_column(String(64), primary_key=True)
+    visits: Mapped[int] = mapped_column(default=0)
+    breached: Mapped[int] = mapped_column(default=0)

@@ -6,13 +6,18 @@ from collections import defaultdict
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
+from flask import current_app
 from sqlalchemy import Select, func, select
 
 from crm.catalogue.models import Procedure
+from crm.core import audit
+from crm.core.actors import Actor
 from crm.extensions import db
 from crm.messaging.models import OutboxMessage
 from crm.referrals.models import Referral
+from crm.referrals.sla import service_levels
 from crm.referrals.stages import PIPELINE, LostReason, Stage
+from crm.reports import sla as sla_report
 from crm.reports.models import OptOutDaily, PlanDaily, StageDaily, StageDuration
 from crm.reports.percentiles import STEPS_PER_OCTAVE, percentile
 
@@ -194,3 +199,25 @@ def messaging(args: dict[str, Any]) -> dict[str, Any]:
 def _empty_channel(channel: str) -> dict[str, Any]:
     keys = ("queued", "sent", "delivered", "failed", "suppressed", "cancelled")
     return {"channel": channel, **dict.fromkeys(keys, 0), "sms_segments": 0, "opt_outs": 0}
+
+
+def sla(args: dict[str, Any]) -> dict[str, Any]:
+    """Each service level's finished visits, in time and late, and the breaches listed
+    (crm/reports/sla.py), under the settings in force."""
+    return sla_report.sla(args, service_levels(current_app.config["CRM"]))
+
+
+READERS = {
+    "funnel": funnel,
+    "time-in-stage": time_in_stage,
+    "agencies": agencies,
+    "messaging": messaging,
+    "sla": sla,
+}
+
+
+def read(actor: Actor, name: str, args: dict[str, Any]) -> dict[str, Any]:
+    """One report, audited with its filters (the API and the console both read here)."""
+    filters = {k: str(v) for k, v in args.items() if v not in (None, "") and k != "format"}
+    audit.record(actor, "report.read", report=name, format=args.get("format", "json"), **filters)
+    return READERS[name](args)

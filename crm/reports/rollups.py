@@ -10,7 +10,7 @@ and a test holds them to it.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import date, datetime
 
 from sqlalchemy import Table, delete, insert, select
@@ -20,10 +20,18 @@ from crm.catalogue.models import Procedure
 from crm.extensions import db
 from crm.plans.models import TreatmentPlan
 from crm.referrals.models import Referral, StageTransition
-from crm.reports.models import DIRECT, OptOutDaily, PlanDaily, StageDaily, StageDuration
+from crm.referrals.sla import ServiceLevel
+from crm.reports.models import (
+    DIRECT,
+    OptOutDaily,
+    PlanDaily,
+    SlaMonthly,
+    StageDaily,
+    StageDuration,
+)
 from crm.reports.percentiles import bucket_of
 
-ROLLUPS = (StageDaily, StageDuration, PlanDaily, OptOutDaily)
+ROLLUPS = (StageDaily, StageDuration, PlanDaily, OptOutDaily, SlaMonthly)
 
 
 def _upsert(model: type, key: Mapping[str, object], increments: Mapping[str, int]) -> None:
@@ -61,6 +69,17 @@ def count_visit(referral: Referral, stage: str, entered: datetime, left: datetim
     _upsert(StageDuration, key, {"visits": 1})
 
 
+def count_sla(referral: Referral, level: ServiceLevel, entered: datetime, left: datetime) -> None:
+    """A finished visit of a stage held to a service level, judged now, under the settings
+    in force now."""
+    key = {"month": _month(left), "stage": str(level.stage), **_dimensions(referral)}
+    _upsert(SlaMonthly, key, {"visits": 1, "breached": int(level.breached(entered, left))})
+
+
+def _level(levels: Sequence[ServiceLevel], stage: str) -> ServiceLevel | None:
+    return next((level for level in levels if level.stage == stage), None)
+
+
 def count_plan_accepted(referral: Referral, plan: TreatmentPlan) -> None:
     assert plan.accepted_at is not None
     key = {"day": plan.accepted_at.date(), "currency": plan.currency, **_dimensions(referral)}
@@ -72,8 +91,14 @@ def count_opt_out(agency_id: int | None, channel: str, at: datetime) -> None:
     _upsert(OptOutDaily, key, {"opt_outs": 1})
 
 
-def on_moved(referral: Referral, transition: StageTransition, earlier: list[StageTransition]):
-    """A move recorded: the stage reached (if for the first time) and the visit it ended."""
+def on_moved(
+    referral: Referral,
+    transition: StageTransition,
+    earlier: list[StageTransition],
+    levels: Sequence[ServiceLevel] = (),
+):
+    """A move recorded: the stage reached (if for the first time) and the visit it ended
+    (and, for a stage held to one of `levels`, whether it ended in time)."""
     if all(t.to_stage != transition.to_stage for t in earlier):
         count_stage_reached(
             referral, transition.to_stage, transition.occurred_at, transition.reason
@@ -81,31 +106,37 @@ def on_moved(referral: Referral, transition: StageTransition, earlier: list[Stag
     if earlier and transition.from_stage is not None:
         left = earlier[-1]
         count_visit(referral, left.to_stage, left.occurred_at, transition.occurred_at)
+        level = _level(levels, left.to_stage)
+        if level is not None:
+            count_sla(referral, level, left.occurred_at, transition.occurred_at)
 
 
 # The rebuild -----------------------------------------------------------------------------
 
 
-def rebuild() -> dict[str, int]:
+def rebuild(levels: Sequence[ServiceLevel] = ()) -> dict[str, int]:
     """Recompute every rollup from the source rows (opt-outs excepted: consent rows keep
     only the latest state, so past opt-outs cannot be recounted; they are left as kept).
-    Returns the rows written per table. Flushes; the caller commits."""
-    for model in (StageDaily, StageDuration, PlanDaily):
+    SLA breaches are re-judged under `levels` (today's settings). Returns the rows written
+    per table. Flushes; the caller commits."""
+    for model in (StageDaily, StageDuration, PlanDaily, SlaMonthly):
         db.session.execute(delete(model))
-    reached, visits = _recount_stages()
+    reached, visits, sla = _recount_stages(levels)
     plans = _recount_plans()
     _insert(StageDaily, reached, "entered")
     _insert(StageDuration, visits, "visits")
+    _insert_sla(sla)
     _insert_plans(plans)
     db.session.flush()
     return {
         "report_stage_daily": len(reached),
         "report_stage_duration": len(visits),
+        "report_sla_monthly": len(sla),
         "report_plan_daily": len(plans),
     }
 
 
-def _recount_stages() -> tuple[Counter, Counter]:
+def _recount_stages(levels: Sequence[ServiceLevel]) -> tuple[Counter, Counter, Counter]:
     rows = db.session.execute(
         select(
             StageTransition.referral_id,
@@ -122,6 +153,7 @@ def _recount_stages() -> tuple[Counter, Counter]:
     )
     reached: Counter = Counter()
     visits: Counter = Counter()
+    sla: Counter = Counter()
     current, seen, previous = None, set(), None
     for referral_id, stage, reason, at, agency_id, code in rows:
         agency = agency_id or DIRECT
@@ -134,8 +166,14 @@ def _recount_stages() -> tuple[Counter, Counter]:
             left_stage, entered = previous
             seconds = (at - entered).total_seconds()
             visits[(_month(at), left_stage, agency, code, bucket_of(seconds))] += 1
+            level = _level(levels, left_stage)
+            if level is not None:
+                sla[(_month(at), left_stage, agency, code, "visits")] += 1
+                sla[(_month(at), left_stage, agency, code, "breached")] += level.breached(
+                    entered, at
+                )
         previous = (stage, at)
-    return reached, visits
+    return reached, visits, sla
 
 
 def _recount_plans() -> Counter:
@@ -158,6 +196,17 @@ def _insert(model: type, counts: Counter, measure: str) -> None:
     names = [c.name for c in table.primary_key.columns]
     rows = [{**dict(zip(names, key, strict=True)), measure: n} for key, n in counts.items()]
     _insert_rows(table, rows)
+
+
+def _insert_sla(sla: Counter) -> None:
+    merged: dict[tuple, dict[str, object]] = {}
+    for (month, stage, agency, code, measure), n in sla.items():
+        row = merged.setdefault(
+            (month, stage, agency, code),
+            {"month": month, "stage": stage, "agency_id": agency, "procedure_code": code},
+        )
+        row[measure] = n
+    _insert_rows(SlaMonthly.__table__, list(merged.values()))  # type: ignore[arg-type]
 
 
 def _insert_plans(plans: Counter) -> None:

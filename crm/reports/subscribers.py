@@ -5,10 +5,13 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from flask import current_app
+
 from crm.core.db import utcnow
 from crm.patients.events import ConsentChanged
 from crm.plans.events import PlanAccepted
 from crm.referrals.events import ReferralSubmitted, StageEntered
+from crm.referrals.sla import service_levels
 from crm.reports import rollups
 
 if TYPE_CHECKING:
@@ -24,7 +27,8 @@ def register(wiring: Wiring) -> None:
 
 def _moved(event: ReferralSubmitted | StageEntered) -> None:
     history = event.referral.history
-    rollups.on_moved(event.referral, history[-1], history[:-1])
+    levels = service_levels(current_app.config["CRM"])
+    rollups.on_moved(event.referral, history[-1], history[:-1], levels)
 
 
 def _plan_accepted(event: PlanAccepted) -> None:
