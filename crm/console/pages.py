@@ -4,4 +4,4 @@ A new page is a module here: `@console.get(...)` + `@staff_page(*roles)` + a tem
 extends `console/base.html`. The menu (`views.NAV`) links an endpoint once it exists.
 """
 
-from crm.console import referral, tokens  # noqa: F401
+from crm.console import referral, reports, tokens  # noqa: F401

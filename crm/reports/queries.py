@@ -9,7 +9,9 @@ from typing import Any
 from flask import current_app
 from sqlalchemy import Select, func, select
 
+from crm.agencies.models import Agency
 from crm.catalogue.models import Procedure
+from crm.catalogue.queries import active_procedures
 from crm.core import audit
 from crm.core.actors import Actor
 from crm.extensions import db
@@ -18,7 +20,7 @@ from crm.referrals.models import Referral
 from crm.referrals.sla import service_levels
 from crm.referrals.stages import PIPELINE, LostReason, Stage
 from crm.reports import sla as sla_report
-from crm.reports.models import OptOutDaily, PlanDaily, StageDaily, StageDuration
+from crm.reports.models import DIRECT, OptOutDaily, PlanDaily, StageDaily, StageDuration
 from crm.reports.percentiles import STEPS_PER_OCTAVE, percentile
 
 APPROXIMATION = (
@@ -221,3 +223,15 @@ def read(actor: Actor, name: str, args: dict[str, Any]) -> dict[str, Any]:
     filters = {k: str(v) for k, v in args.items() if v not in (None, "") and k != "format"}
     audit.record(actor, "report.read", report=name, format=args.get("format", "json"), **filters)
     return READERS[name](args)
+
+
+def filter_choices() -> dict[str, Any]:
+    """What a report's filters offer: the agencies (by name) and the catalogue's active
+    procedures; `agency_names` names a report's agency ids (0: direct)."""
+    agencies = db.session.execute(select(Agency.id, Agency.name).order_by(Agency.name)).all()
+    names = {DIRECT: "Direct (no agency)", **{agency_id: name for agency_id, name in agencies}}
+    return {
+        "agencies": [(agency_id, name) for agency_id, name in agencies],
+        "procedures": [(p.code, p.name) for p in active_procedures()],
+        "agency_names": names,
+    }
