@@ -18,6 +18,7 @@ from marshmallow import ValidationError
 
 from crm.auth.guards import current_actor, role_allows
 from crm.console.auth import staff_page
+from crm.console.referral import stage_label
 from crm.console.views import console
 from crm.core.http import keep_when_refused
 from crm.reports import charts, export, queries
@@ -162,6 +163,27 @@ for _page_def in PAGES:
     _register(_page_def)
 
 
+LEVEL_LABELS = {
+    "first_response": "First response",
+    "mri_review": "MRI review",
+    "plan_answer": "Plan answer",
+}
+
+
+@console.app_template_filter("service_level")
+def service_level_label(name: str) -> str:
+    return LEVEL_LABELS.get(name, name.replace("_", " ").capitalize())
+
+
+def _visits(n: int) -> str:
+    return f"({n} visit{'' if n == 1 else 's'})"
+
+
+def _short(label: str, most: int = 22) -> str:
+    """A chart's label cut to fit beside its bar (the table has it whole)."""
+    return label if len(label) <= most else label[: most - 1] + "\u2026"
+
+
 @console.app_template_filter("report_share")
 def report_share(value: float | None) -> str:
     """0.4567 -> `45.7%`; None (nothing to divide by) -> a dash."""
@@ -181,12 +203,12 @@ def report_money(money: dict[str, Any]) -> str:
 def draw(name: str, report: dict[str, Any], choices: dict[str, Any]) -> str:
     """The chart of a report, as inline SVG (crm/reports/charts.py)."""
     if name == "funnel":
-        return charts.funnel_chart(report)
+        return charts.funnel_chart(report, label=stage_label)
     if name == "time-in-stage":
         rows = report["rows"]
         latest = rows[-1]["month"] if rows else None
         bars = [
-            (r["stage"].replace("_", " "), r["median_hours"], f"({r['visits']} visits)")
+            (stage_label(r["stage"]), r["median_hours"], _visits(r["visits"]))
             for r in rows
             if r["month"] == latest
         ]
@@ -196,7 +218,7 @@ def draw(name: str, report: dict[str, Any], choices: dict[str, Any]) -> str:
         names = choices["agency_names"]
         bars = [
             (
-                names.get(a["agency_id"], f"Agency {a['agency_id']}"),
+                _short(names.get(a["agency_id"], f"Agency {a['agency_id']}")),
                 a["referrals"],
                 f"({a['plan_accepted']} accepted, {a['completed']} completed)",
             )
@@ -211,7 +233,7 @@ def draw(name: str, report: dict[str, Any], choices: dict[str, Any]) -> str:
         return charts.bar_chart("Messages per channel and status", bars, chart_id="messaging")
     bars = [
         (
-            level["service_level"].replace("_", " "),
+            service_level_label(level["service_level"]),
             round(100 * level["on_time_share"], 1) if level["on_time_share"] is not None else 0,
             f"({level['within']} of {level['finished']} in time)",
         )
