@@ -80,3 +80,20 @@ class SlaMonthly(db.Model):
     procedure_code: Mapped[str] = mapped_column(String(64), primary_key=True)
     visits: Mapped[int] = mapped_column(default=0)
     breached: Mapped[int] = mapped_column(default=0)
+
+
+class MessageDaily(db.Model):
+    """Outbox rows per the day they were written, channel and current status (`sending`
+    counts as `queued`; the reason is kept for `suppressed` only), with their SMS segments:
+    kept by messaging's MessageStatusChanged, -1 where a row was, +1 where it is now."""
+
+    __tablename__ = "report_message_daily"
+
+    day: Mapped[date] = mapped_column(primary_key=True)
+    channel: Mapped[str] = mapped_column(String(8), primary_key=True)
+    status: Mapped[str] = mapped_column(String(12), primary_key=True)
+    reason: Mapped[str] = mapped_column(String(100), primary_key=True)  # '' unless suppressed
+    agency_id: Mapped[int] = mapped_column(primary_key=True)
+    procedure_code: Mapped[str] = mapped_column(String(64), primary_key=True)  # '': none
+    messages: Mapped[int] = mapped_column(default=0)
+    segments: Mapped[int] = mapped_column(default=0)
