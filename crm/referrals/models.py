@@ -100,7 +100,7 @@ class StageTransition(db.Model):
         CheckConstraint("actor_type IN ('agency','staff','patient','system')", name="actor_type"),
         Index("ix_stage_transitions_referral", "referral_id", "occurred_at"),
         # the SLA report's finished breaches, newest first (crm/reports/sla.py)
-        Index("ix_stage_transitions_from_stage_occurred", "from_stage", "occurred_at"),
+        Index("ix_stage_transitions_from_stage_occurred", "from_stage", "occurred_at", "id"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

@@ -5,9 +5,10 @@ listed, newest first, with the visits open right now that are past due.
 The counts come from `report_sla_monthly` (judged when each visit ended) and the median
 from `report_stage_duration`: both grow with months x stages x agencies x procedures.
 The list comes from the source rows, through two indexes made for it:
-`ix_stage_transitions_from_stage_occurred` walks the moves out of a stage newest first
-(the visit's start is the referral's move before it, one probe of
-`ix_stage_transitions_referral`), stopping once the page is full; and
+`ix_stage_transitions_from_stage_occurred` (from_stage, occurred_at, id) walks the moves
+out of a stage newest first in keyset pages (the visit's start is the referral's move
+before it, one probe of `ix_stage_transitions_referral`), stopping once the list is full;
+and
 `ix_referrals_stage_entered` finds the referrals in the stage now that entered it before
 the deadline.
 """
@@ -18,7 +19,7 @@ from collections import defaultdict
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
-from sqlalchemy import Select, and_, func, or_, select
+from sqlalchemy import Select, and_, func, or_, select, tuple_
 from sqlalchemy.orm import aliased
 
 from crm.agencies.models import Agency
@@ -32,7 +33,9 @@ from crm.reports.models import DIRECT, SlaMonthly, StageDuration
 from crm.reports.percentiles import percentile
 
 LIST_LIMIT = 200
-BATCH = 500
+BATCH = 400
+# the order of ix_stage_transitions_from_stage_occurred, after its from_stage
+ORDER = (StageTransition.occurred_at, StageTransition.id)
 HOUR = 3600.0
 
 
@@ -87,12 +90,12 @@ def _histograms(args: dict[str, Any], stages: list[str]) -> dict[str, list[tuple
 
 
 def _open_past_due(level: ServiceLevel, args: dict[str, Any], now: datetime) -> Select:
-    return _referral_filtered(
-        select(Referral.id)
-        .join(Procedure, Procedure.id == Referral.procedure_id)
-        .where(Referral.stage == level.stage, Referral.stage_entered_at < now - level.allowed),
-        args,
+    query = select(Referral.id).where(
+        Referral.stage == level.stage, Referral.stage_entered_at < now - level.allowed
     )
+    if args.get("procedure"):
+        query = query.join(Procedure, Procedure.id == Referral.procedure_id)
+    return _referral_filtered(query, args)
 
 
 def _open_breaches(level: ServiceLevel, args: dict[str, Any], now: datetime) -> list[dict]:
@@ -142,6 +145,7 @@ def _finished_breaches(level: ServiceLevel, args: dict[str, Any], wanted: int) -
             Procedure.code,
             entered,
             StageTransition.occurred_at,
+            StageTransition.id,
         )
         .join(Referral, Referral.id == StageTransition.referral_id)
         .join(Procedure, Procedure.id == Referral.procedure_id)
@@ -155,16 +159,18 @@ def _finished_breaches(level: ServiceLevel, args: dict[str, Any], wanted: int) -
         query = query.where(StageTransition.occurred_at < _day_end(args["date_to"]))
     query = _referral_filtered(query, args)
     found: list[dict] = []
-    result = db.session.execute(query.execution_options(yield_per=BATCH))
-    try:
-        for referral_id, agency_id, agency, code, began, left in result:
+    last: tuple[datetime, int] | None = None
+    while len(found) < wanted:
+        # Keyset pages in the index's order: each page costs what it returns.
+        page = query if last is None else query.where(tuple_(*ORDER) < tuple_(*last))
+        rows = db.session.execute(page.limit(BATCH)).all()
+        for referral_id, agency_id, agency, code, began, left, _id in rows:
             if began is not None and level.breached(_aware(began), _aware(left)):
                 found.append(_breach(level, referral_id, agency_id, agency, code, began, left))
-                if len(found) >= wanted:
-                    break
-    finally:
-        result.close()
-    return found
+        if len(rows) < BATCH:
+            break
+        last = (rows[-1][5], rows[-1][6])
+    return found[:wanted]
 
 
 def _aware(moment: datetime) -> datetime:

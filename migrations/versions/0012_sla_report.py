@@ -31,7 +31,7 @@ def upgrade():
     op.create_index(
         "ix_stage_transitions_from_stage_occurred",
         "stage_transitions",
-        ["from_stage", "occurred_at"],
+        ["from_stage", "occurred_at", "id"],
     )
     op.create_index(
         "ix_referrals_stage_entered", "referrals", ["stage", "stage_entered_at", "id"]
