@@ -163,3 +163,18 @@ def test_the_sla_rollup_kept_by_events_equals_a_rebuild(app, session, factory, a
 
     rebuild(service_levels(app.config["CRM"]))
     assert rollup_rows(session)["report_sla_monthly"] == kept
+
+
+def test_the_breach_list_pages_through_the_moves_until_it_has_them_all(
+    client, factory, agency, coordinator, monkeypatch
+):
+    from crm.reports import sla
+
+    monkeypatch.setattr(sla, "BATCH", 2)  # pages of two moves out of the stage
+    late = []
+    for hours in (30, 2, 40, 3, 50, 60):
+        referral = answered_after(factory, agency, coordinator, hours)
+        if hours > 24:
+            late.append(referral.reference)
+    body = _get(client, coordinator, agency_id=agency.actor.agency_id).json
+    assert [b["reference"] for b in body["breaches"]] == late[::-1]
