@@ -32,7 +32,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from api import DEFAULT_URL, Databases, _app_env, _flask, _last_line, bulk_load
 
 GOAL = 3.0
-REPORTS = ("funnel", "time-in-stage", "agencies", "messaging")
+REPORTS = ("funnel", "time-in-stage", "agencies", "messaging", "sla")
 RUNS = 30
 
 

@@ -271,9 +271,10 @@ crm_cli.add_command(reports_cli)
 @reports_cli.command("rebuild")
 def rebuild_reports() -> None:
     """Recompute the report rollups from the source rows (in one transaction)."""
+    from crm.referrals.sla import service_levels
     from crm.reports.rollups import rebuild
 
-    written = rebuild()
+    written = rebuild(service_levels(current_app.config["CRM"]))
     db.session.commit()
     for table, rows in written.items():
         click.echo(f"{table}: {rows} rows")

@@ -14,6 +14,7 @@ from crm.console import (  # noqa: F401
     outbox,
     referral,
     referral_actions,
+    reports,
     search,
     today,
     tokens,

@@ -37,7 +37,7 @@ class Referral(TimestampMixin, db.Model):
         Index("ix_referrals_updated_at_id", "updated_at", "id"),
         Index("ix_referrals_stage_updated_at", "stage", "updated_at", "id"),
         # The board: the oldest of each stage, a LIMIT walked in this order.
-        Index("ix_referrals_stage_entered_at", "stage", "stage_entered_at", "id"),
+        Index("ix_referrals_stage_entered_at", "stage", "stage_entered_at", "id"),  # board, SLA
         Index("ix_referrals_agency_updated_at", "agency_id", "updated_at", "id"),
         Index("ix_referrals_patient_id", "patient_id"),
         # A pg_trgm GIN index on PostgreSQL (LIKE '%x%' through the index); on SQLite,
@@ -100,6 +100,8 @@ class StageTransition(db.Model):
         CheckConstraint(f"from_stage IS NULL OR from_stage IN ({_STAGE_LIST})", name="from_stage"),
         CheckConstraint("actor_type IN ('agency','staff','patient','system')", name="actor_type"),
         Index("ix_stage_transitions_referral", "referral_id", "occurred_at"),
+        # the SLA report's finished breaches, newest first (crm/reports/sla.py)
+        Index("ix_stage_transitions_from_stage_occurred", "from_stage", "occurred_at", "id"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

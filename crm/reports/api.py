@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from crm.auth.guards import staff_only
+from crm.auth.guards import current_actor, staff_only
 from crm.core.blueprint import Blueprint
 from crm.reports import export, queries
 from crm.reports.schemas import (
@@ -13,6 +13,7 @@ from crm.reports.schemas import (
     FunnelSchema,
     MessagingSchema,
     ReportArgs,
+    SlaSchema,
     TimeInStageSchema,
 )
 
@@ -32,7 +33,8 @@ def _with_csv(schema: type) -> dict[str, Any]:
 NO_REVENUE = ("coordinator", "specialist", "manager")  # and admin, always
 
 
-def _answer(name: str, report: dict[str, Any], args: dict[str, Any], rows: Callable) -> Any:
+def _answer(name: str, args: dict[str, Any], rows: Callable) -> Any:
+    report = queries.read(current_actor(), name, args)  # audited
     if args["format"] == "csv":
         return export.csv_response(name, *rows(report))
     return report
@@ -45,7 +47,7 @@ def _answer(name: str, report: dict[str, Any], args: dict[str, Any], rows: Calla
 @blp.doc(**_with_csv(FunnelSchema))
 def funnel(args):
     """Referrals reaching each stage, conversion between consecutive stages, reasons lost."""
-    return _answer("funnel", queries.funnel(args), args, export.funnel_rows)
+    return _answer("funnel", args, export.funnel_rows)
 
 
 @blp.get("/reports/time-in-stage")
@@ -55,7 +57,7 @@ def funnel(args):
 @blp.doc(**_with_csv(TimeInStageSchema))
 def time_in_stage(args):
     """Median and 90th percentile time in each stage, by the month a visit ended."""
-    return _answer("time-in-stage", queries.time_in_stage(args), args, export.time_in_stage_rows)
+    return _answer("time-in-stage", args, export.time_in_stage_rows)
 
 
 @blp.get("/reports/agencies")
@@ -66,7 +68,7 @@ def time_in_stage(args):
 def agencies(args):
     """Per agency: referrals, conversion, accepted-plan value per currency, first response
     (managers and admins: it shows revenue)."""
-    return _answer("agencies", queries.agencies(args), args, export.agencies_rows)
+    return _answer("agencies", args, export.agencies_rows)
 
 
 @blp.get("/reports/messaging")
@@ -76,4 +78,16 @@ def agencies(args):
 @blp.doc(**_with_csv(MessagingSchema))
 def messaging(args):
     """Messages queued, sent, delivered, failed, suppressed by reason; opt-outs; SMS segments."""
-    return _answer("messaging", queries.messaging(args), args, export.messaging_rows)
+    return _answer("messaging", args, export.messaging_rows)
+
+
+@blp.get("/reports/sla")
+@staff_only(*NO_REVENUE)
+@blp.arguments(ReportArgs, location="query")
+@blp.response(200, SlaSchema)
+@blp.doc(**_with_csv(SlaSchema))
+def sla(args):
+    """Per service level (first response, MRI review, plan answer): visits finished, in
+    time and late, the share on time, the median; the breaches listed (open ones past due
+    first), newest first, at most `limit` of `breaches_total`."""
+    return _answer("sla", args, export.sla_rows)

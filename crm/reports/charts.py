@@ -5,10 +5,11 @@ the chart's name and every figure."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from xml.sax.saxutils import escape
 
 WIDTH, BAR_HEIGHT, GAP, LABEL_WIDTH, VALUE_WIDTH = 640, 24, 8, 160, 80
+CHAR_WIDTH = 7  # about one character of 12px text: the value and note beside a bar fit
 PATTERNS = (
     ("solid", ""),
     ("diagonal", '<path d="M0,8 L8,0" stroke="#fff" stroke-width="2"/>'),
@@ -43,7 +44,8 @@ def bar_chart(
     note is written after the value."""
     bars = [(bar[0], bar[1], bar[2] if len(bar) > 2 else "") for bar in bars]
     largest = max((value for _, value, _ in bars), default=0) or 1
-    track = WIDTH - LABEL_WIDTH - VALUE_WIDTH
+    written = max((len(f"{_figure(v, unit)} {n}".strip()) for _, v, n in bars), default=0)
+    track = WIDTH - LABEL_WIDTH - max(VALUE_WIDTH, CHAR_WIDTH * written + 12)
     height = GAP + len(bars) * (BAR_HEIGHT + GAP) + 24
     figures = "; ".join(
         f"{label}: {_figure(value, unit)} {note}".strip() for label, value, note in bars
@@ -78,14 +80,17 @@ def bar_chart(
     return "".join(out)
 
 
-def funnel_chart(funnel: dict, chart_id: str = "funnel") -> str:
+def funnel_chart(
+    funnel: dict, chart_id: str = "funnel", label: Callable[[str], str] | None = None
+) -> str:
     """The funnel report as bars of referrals reaching each stage, with the conversion
-    from the stage before written beside each count."""
+    from the stage before written beside each count; `label` names a stage."""
     bars = []
     for stage in funnel["stages"]:
         conversion = stage["conversion"]
         note = "" if conversion is None else f"({conversion:.0%} of the stage before)"
-        bars.append((stage["stage"].replace("_", " "), stage["reached"], note))
+        name = label(stage["stage"]) if label else stage["stage"].replace("_", " ")
+        bars.append((name, stage["reached"], note))
     return bar_chart("Referrals reaching each stage", bars, chart_id=chart_id)
 
 

@@ -79,3 +79,27 @@ def messaging_rows(report: dict[str, Any]) -> tuple[list[str], list[list[Any]]]:
         for s in report["suppressed"]
     ]
     return header, rows
+
+
+SLA_LEVEL = ["finished", "within", "breached", "on_time_share", "median_hours"]
+SLA_LEVEL += ["open_past_due", "allowed_hours"]
+SLA_BREACH = ["reference", "agency_id", "agency", "procedure", "entered_at", "left_at"]
+SLA_BREACH += ["hours_over"]
+
+
+def sla_rows(report: dict[str, Any]) -> tuple[list[str], list[list[Any]]]:
+    """One line per service level (kind `level`), then one per breach listed (kind
+    `breach`; `left_at` empty: still waiting)."""
+    header = ["kind", "service_level", *SLA_LEVEL, *SLA_BREACH]
+    rows = [
+        ["level", level["service_level"], *[level[h] for h in SLA_LEVEL], *[None] * 7]
+        for level in report["levels"]
+    ]
+    for breach in report["breaches"]:
+        cells = [_iso(breach[h]) for h in SLA_BREACH]
+        rows.append(["breach", breach["service_level"], *[None] * 7, *cells])
+    return header, rows
+
+
+def _iso(value: Any) -> Any:
+    return value.isoformat() if hasattr(value, "isoformat") else value

@@ -65,3 +65,35 @@ class OptOutDaily(db.Model):
     channel: Mapped[str] = mapped_column(String(10), primary_key=True)
     agency_id: Mapped[int] = mapped_column(primary_key=True)
     opt_outs: Mapped[int] = mapped_column(default=0)
+
+
+class SlaMonthly(db.Model):
+    """Finished visits of a stage held to a service level (crm.referrals.sla), per the
+    month the visit ended, and how many of them took longer than allowed: judged when the
+    visit ended, under the settings of that moment (a rebuild re-judges under today's)."""
+
+    __tablename__ = "report_sla_monthly"
+
+    month: Mapped[date] = mapped_column(primary_key=True)  # the first of the month
+    stage: Mapped[str] = mapped_column(String(20), primary_key=True)
+    agency_id: Mapped[int] = mapped_column(primary_key=True)
+    procedure_code: Mapped[str] = mapped_column(String(64), primary_key=True)
+    visits: Mapped[int] = mapped_column(default=0)
+    breached: Mapped[int] = mapped_column(default=0)
+
+
+class MessageDaily(db.Model):
+    """Outbox rows per the day they were written, channel and current status (`sending`
+    counts as `queued`; the reason is kept for `suppressed` only), with their SMS segments:
+    kept by messaging's MessageStatusChanged, -1 where a row was, +1 where it is now."""
+
+    __tablename__ = "report_message_daily"
+
+    day: Mapped[date] = mapped_column(primary_key=True)
+    channel: Mapped[str] = mapped_column(String(8), primary_key=True)
+    status: Mapped[str] = mapped_column(String(12), primary_key=True)
+    reason: Mapped[str] = mapped_column(String(100), primary_key=True)  # '' unless suppressed
+    agency_id: Mapped[int] = mapped_column(primary_key=True)
+    procedure_code: Mapped[str] = mapped_column(String(64), primary_key=True)  # '': none
+    messages: Mapped[int] = mapped_column(default=0)
+    segments: Mapped[int] = mapped_column(default=0)

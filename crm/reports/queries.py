@@ -1,19 +1,30 @@
-"""The reports, read from the rollups (messaging: from the outbox, see `messaging`)."""
+"""The reports, read from the rollups; the SLA report's breach list from the source rows
+(crm/reports/sla.py)."""
 
 from __future__ import annotations
 
 from collections import defaultdict
-from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
+from flask import current_app
 from sqlalchemy import Select, func, select
 
-from crm.catalogue.models import Procedure
+from crm.agencies.models import Agency
+from crm.catalogue.queries import active_procedures
+from crm.core import audit
+from crm.core.actors import Actor
 from crm.extensions import db
-from crm.messaging.models import OutboxMessage
-from crm.referrals.models import Referral
+from crm.referrals.sla import service_levels
 from crm.referrals.stages import PIPELINE, LostReason, Stage
-from crm.reports.models import OptOutDaily, PlanDaily, StageDaily, StageDuration
+from crm.reports import sla as sla_report
+from crm.reports.models import (
+    DIRECT,
+    MessageDaily,
+    OptOutDaily,
+    PlanDaily,
+    StageDaily,
+    StageDuration,
+)
 from crm.reports.percentiles import STEPS_PER_OCTAVE, percentile
 
 APPROXIMATION = (
@@ -138,38 +149,24 @@ def agencies(args: dict[str, Any]) -> dict[str, Any]:
     return {"agencies": rows}
 
 
-def _utc(day: date, end: bool = False) -> datetime:
-    moment = datetime.combine(day, time.min, tzinfo=UTC)
-    return moment + timedelta(days=1) if end else moment
-
-
 def messaging(args: dict[str, Any]) -> dict[str, Any]:
-    """Read from the outbox itself: no event says a message's status changed, so there is
-    nothing to keep a rollup by. The date filter uses `ix_outbox_channel_created`."""
+    """Per channel, the messages written within the dates by their status now, read from
+    `report_message_daily` (kept by MessageStatusChanged); opt-outs from their rollup."""
     query = select(
-        OutboxMessage.channel,
-        OutboxMessage.status,
-        OutboxMessage.suppressed_reason,
-        func.count(),
-        func.coalesce(func.sum(OutboxMessage.segments), 0),
-    ).where(OutboxMessage.channel.in_(["sms", "email"]))
-    if args.get("date_from"):
-        query = query.where(OutboxMessage.created_at >= _utc(args["date_from"]))
-    if args.get("date_to"):
-        query = query.where(OutboxMessage.created_at < _utc(args["date_to"], end=True))
-    if args.get("agency_id"):
-        query = query.where(OutboxMessage.agency_id == args["agency_id"])
-    if args.get("procedure"):
-        query = query.join(Referral, Referral.id == OutboxMessage.referral_id).join(
-            Procedure, Procedure.id == Referral.procedure_id
-        )
-        query = query.where(Procedure.code == args["procedure"])
-    query = query.group_by(
-        OutboxMessage.channel, OutboxMessage.status, OutboxMessage.suppressed_reason
-    )
+        MessageDaily.channel,
+        MessageDaily.status,
+        MessageDaily.reason,
+        func.sum(MessageDaily.messages),
+        func.sum(MessageDaily.segments),
+    ).group_by(MessageDaily.channel, MessageDaily.status, MessageDaily.reason)
     channels = {c: _empty_channel(c) for c in ("sms", "email")}
     suppressed: dict[str, int] = defaultdict(int)
-    for channel, status, reason, n, segments in db.session.execute(query):
+    for channel, status, reason, n, segments in db.session.execute(
+        _filtered(query, MessageDaily, args)
+    ):
+        n = int(n)
+        if channel not in channels or not n:
+            continue
         row = channels[channel]
         bucket = {"undelivered": "failed", "sending": "queued"}.get(status, status)
         row[bucket] += n
@@ -194,3 +191,37 @@ def messaging(args: dict[str, Any]) -> dict[str, Any]:
 def _empty_channel(channel: str) -> dict[str, Any]:
     keys = ("queued", "sent", "delivered", "failed", "suppressed", "cancelled")
     return {"channel": channel, **dict.fromkeys(keys, 0), "sms_segments": 0, "opt_outs": 0}
+
+
+def sla(args: dict[str, Any]) -> dict[str, Any]:
+    """Each service level's finished visits, in time and late, and the breaches listed
+    (crm/reports/sla.py), under the settings in force."""
+    return sla_report.sla(args, service_levels(current_app.config["CRM"]))
+
+
+READERS = {
+    "funnel": funnel,
+    "time-in-stage": time_in_stage,
+    "agencies": agencies,
+    "messaging": messaging,
+    "sla": sla,
+}
+
+
+def read(actor: Actor, name: str, args: dict[str, Any]) -> dict[str, Any]:
+    """One report, audited with its filters (the API and the console both read here)."""
+    filters = {k: str(v) for k, v in args.items() if v not in (None, "") and k != "format"}
+    audit.record(actor, "report.read", report=name, format=args.get("format", "json"), **filters)
+    return READERS[name](args)
+
+
+def filter_choices() -> dict[str, Any]:
+    """What a report's filters offer: the agencies (by name) and the catalogue's active
+    procedures; `agency_names` names a report's agency ids (0: direct)."""
+    agencies = db.session.execute(select(Agency.id, Agency.name).order_by(Agency.name)).all()
+    names = {DIRECT: "Direct (no agency)", **{agency_id: name for agency_id, name in agencies}}
+    return {
+        "agencies": [(agency_id, name) for agency_id, name in agencies],
+        "procedures": [(p.code, p.name) for p in active_procedures()],
+        "agency_names": names,
+    }

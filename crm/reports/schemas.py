@@ -104,3 +104,45 @@ class MessagingRowSchema(Schema):
 class MessagingSchema(Schema):
     channels = fields.List(fields.Nested(MessagingRowSchema), required=True)
     suppressed = fields.List(fields.Nested(SuppressedSchema), required=True)
+
+
+class SlaLevelSchema(Schema):
+    service_level = fields.String(
+        required=True, metadata={"example": "first_response", "description": "crm.referrals.sla"}
+    )
+    stage = fields.String(required=True)
+    allowed_hours = fields.Float(required=True, metadata={"description": "the SLA in force"})
+    finished = fields.Integer(required=True, metadata={"description": "visits that ended"})
+    within = fields.Integer(required=True, metadata={"description": "ended within the SLA"})
+    breached = fields.Integer(required=True, metadata={"description": "ended after it"})
+    on_time_share = fields.Float(allow_none=True, required=True)
+    median_hours = fields.Float(allow_none=True, required=True)
+    open_past_due = fields.Integer(
+        required=True, metadata={"description": "in the stage right now and past due"}
+    )
+
+
+class SlaBreachSchema(Schema):
+    service_level = fields.String(required=True)
+    stage = fields.String(required=True)
+    referral_id = fields.Integer(required=True)
+    reference = fields.String(required=True, metadata={"example": "R-000013"})
+    agency_id = fields.Integer(required=True, metadata={"description": "0: direct referrals"})
+    agency = fields.String(allow_none=True, required=True)
+    procedure = fields.String(required=True)
+    entered_at = fields.DateTime(required=True)
+    left_at = fields.DateTime(
+        allow_none=True, required=True, metadata={"description": "null: still waiting"}
+    )
+    hours_over = fields.Float(required=True, metadata={"description": "hours past the due time"})
+
+
+class SlaSchema(Schema):
+    levels = fields.List(fields.Nested(SlaLevelSchema), required=True)
+    breaches = fields.List(
+        fields.Nested(SlaBreachSchema),
+        required=True,
+        metadata={"description": "open visits past due first, then finished ones, newest first"},
+    )
+    breaches_total = fields.Integer(required=True, metadata={"description": "listed or not"})
+    limit = fields.Integer(required=True, metadata={"description": "most breaches listed"})

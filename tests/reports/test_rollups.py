@@ -2,17 +2,18 @@
 
 from __future__ import annotations
 
+from crm.referrals.sla import service_levels
 from crm.reports.rollups import rebuild
 from tests.reports.support import a_realistic_day, rollup_rows
 
 
 def test_the_rollups_kept_by_events_equal_a_rebuild_from_the_source_rows(
-    client, session, factory, agency, coordinator
+    app, client, session, factory, agency, coordinator
 ):
     a_realistic_day(client, factory, agency, coordinator)
     kept = rollup_rows(session)
     assert kept["report_stage_daily"] and kept["report_plan_daily"]
-    rebuild()
+    rebuild(service_levels(app.config["CRM"]))
     assert rollup_rows(session) == kept
 
 

@@ -21,6 +21,7 @@ from crm.core.errors import RateLimited
 from crm.extensions import db
 from crm.messaging.composing.overrides import catalogue_for
 from crm.messaging.delivery.quiet_hours import next_allowed_send, parse_window
+from crm.messaging.events import announce, change
 from crm.messaging.models import OutboxMessage
 from crm.patients.links import patient_link, unsubscribe_url
 from crm.referrals.models import Referral
@@ -221,6 +222,7 @@ def enqueue(
         db.session.add(message)
         written.append(message)
     db.session.flush()
+    announce([change(m, None, None, m.status, m.suppressed_reason) for m in written])
     return Enqueued(written, held)
 
 
@@ -329,6 +331,7 @@ def enqueue_staff_email(
     )
     db.session.add(message)
     db.session.flush()
+    announce([change(message, None, None, message.status)])
     return message
 
 
@@ -352,14 +355,32 @@ def _moved_on():
     )
 
 
-def _cancel(*where) -> int:
-    result = db.session.execute(
+_CHANGED = (
+    OutboxMessage.id,
+    OutboxMessage.created_at,
+    OutboxMessage.channel,
+    OutboxMessage.agency_id,
+    OutboxMessage.referral_id,
+    OutboxMessage.segments,
+)
+
+
+def _cancel_where(reason: str, *where) -> int:
+    """Cancel the queued rows `where` selects (every caller's condition includes status =
+    'queued'), and announce each: queued -> cancelled."""
+    rows = db.session.execute(
         update(OutboxMessage)
         .where(*where)
-        .values(status="cancelled", suppressed_reason=MOVED_ON, updated_at=utcnow())
+        .values(status="cancelled", suppressed_reason=reason, updated_at=utcnow())
+        .returning(*_CHANGED)
         .execution_options(synchronize_session="fetch")
-    )
-    return result.rowcount or 0
+    ).all()
+    announce([change(row, "queued", None, "cancelled", reason) for row in rows])
+    return len(rows)
+
+
+def _cancel(*where) -> int:
+    return _cancel_where(MOVED_ON, *where)
 
 
 def cancel_moved_on(referral: Referral) -> int:
@@ -374,10 +395,6 @@ def cancel_stale(ids: list[int]) -> int:
 
 def cancel_queued(keys: list[str], reason: str) -> int:
     """Cancel what is still queued for these idempotency keys (a superseded plan's notice)."""
-    result = db.session.execute(
-        update(OutboxMessage)
-        .where(OutboxMessage.idempotency_key.in_(keys), OutboxMessage.status == "queued")
-        .values(status="cancelled", suppressed_reason=reason, updated_at=utcnow())
-        .execution_options(synchronize_session="fetch")
+    return _cancel_where(
+        reason, OutboxMessage.idempotency_key.in_(keys), OutboxMessage.status == "queued"
     )
-    return result.rowcount or 0

@@ -28,6 +28,7 @@ from crm.messaging.delivery.email import EmailError, OutgoingEmail
 from crm.messaging.delivery.quiet_hours import next_allowed_send, parse_window
 from crm.messaging.delivery.sms import PermanentSmsError, SmsError, mask_phone
 from crm.messaging.delivery.transports import Transports
+from crm.messaging.events import StatusChange, announce, change
 from crm.messaging.models import OutboxMessage
 from crm.patients.links import unsubscribe_url
 from crm.patients.models import Patient, PatientConsent
@@ -108,14 +109,24 @@ _RECORD_SENT = (
 )
 
 
-def _record_sent(sent: list[dict]) -> None:
-    """Every message of the batch the provider accepted, in one executemany.
+def _record_sent(sent: list[dict], claimed: dict[int, Claimed]) -> list[StatusChange]:
+    """Every message of the batch the provider accepted, in one executemany; returns the
+    rows it moved from `sending` to `sent`.
 
     A status callback (?outbox=) may have got there first: status and provider status only
-    ever move forward.
-    """
-    if sent:
-        db.session.connection().execute(_RECORD_SENT, sent)
+    ever move forward. So which rows this write moves is read first, under the row locks
+    the callback also takes, and the callback announces its own moves."""
+    if not sent:
+        return []
+    ids = [row["b_id"] for row in sent]
+    still = select(OutboxMessage.id, OutboxMessage.claimed_by).where(
+        OutboxMessage.id.in_(ids), OutboxMessage.status == "sending"
+    )
+    if _is_postgres():
+        still = still.with_for_update()
+    moving = [i for i, token in db.session.execute(still) if token == claimed[i].token]
+    db.session.connection().execute(_RECORD_SENT, sent)
+    return [change(claimed[i], "sending", None, "sent") for i in sorted(moving)]
 
 
 def _withheld(message: Claimed, consents: dict[tuple[int, str], bool]) -> str | None:
@@ -143,6 +154,10 @@ class Claimed:
     body_text: str
     body_html: str | None
     attempts: int
+    created_at: datetime
+    agency_id: int | None
+    referral_id: int | None
+    segments: int | None
 
 
 _CLAIMED_COLUMNS = (
@@ -157,6 +172,10 @@ _CLAIMED_COLUMNS = (
     OutboxMessage.body_text,
     OutboxMessage.body_html,
     OutboxMessage.attempts,
+    OutboxMessage.created_at,
+    OutboxMessage.agency_id,
+    OutboxMessage.referral_id,
+    OutboxMessage.segments,
 )
 
 
@@ -176,17 +195,21 @@ class Dispatcher:
         batch = self.claim(now or utcnow())
         consents = _consents([m.patient_id for m in batch if m.audience == "patient"])
         sent: list[dict] = []
+        changes: list[StatusChange] = []
         for message in batch:
+            settled: list[StatusChange] = []
             try:
                 # A savepoint per message: an unforeseen error undoes that message's writes
                 # alone, never the outcomes already recorded for the others of the batch.
                 with db.session.begin_nested():
-                    self._send(message, consents, sent)
+                    self._send(message, consents, sent, settled)
+                changes += settled
             except Exception:
                 # It must not stop the batch either. The row stays `sending`; the reconciler
                 # adopts the provider's copy or requeues it, up to max attempts.
                 log.exception("dispatch failed", extra={"outbox_id": message.id})
-        _record_sent(sent)
+        changes += _record_sent(sent, {m.id: m for m in batch})
+        announce(changes)  # the batch's outcomes, one event (reports: one write)
         db.session.commit()
         return len(batch)
 
@@ -223,11 +246,16 @@ class Dispatcher:
         return sorted((Claimed(*row) for row in claimed), key=lambda m: m.id)
 
     def _send(
-        self, message: Claimed, consents: dict[tuple[int, str], bool], sent: list[dict]
+        self,
+        message: Claimed,
+        consents: dict[tuple[int, str], bool],
+        sent: list[dict],
+        settled: list[StatusChange],
     ) -> None:
         now = utcnow()
         if withheld := _withheld(message, consents):
             self._settle_row(message, status="suppressed", suppressed_reason=withheld)
+            settled.append(change(message, "sending", None, "suppressed", withheld))
             return
         if message.channel == "sms" and message.audience == "patient":
             allowed = next_allowed_send(now, message.time_zone, self.quiet_window)
@@ -237,7 +265,8 @@ class Dispatcher:
         try:
             provider_id = self._hand_over(message)
         except (SmsError, EmailError) as exc:
-            self._failed_attempt(message, exc, now)
+            if self._failed_attempt(message, exc, now):
+                settled.append(change(message, "sending", None, "failed"))
             return
         sent.append(
             {"b_id": message.id, "b_token": message.token, "b_provider": provider_id, "b_now": now}
@@ -274,7 +303,8 @@ class Dispatcher:
             )
         )
 
-    def _failed_attempt(self, message: Claimed, exc: Exception, now: datetime) -> None:
+    def _failed_attempt(self, message: Claimed, exc: Exception, now: datetime) -> bool:
+        """Requeue, leave `sending` or fail the row; True when it failed for good."""
         error = {
             "error_code": str(getattr(exc, "code", "") or "") or None,
             "error_message": str(exc)[:500],
@@ -284,9 +314,9 @@ class Dispatcher:
                 # No answer (timeout, dropped connection): Twilio may have accepted it.
                 # Stay `sending`; reconcile_stale adopts the provider's copy or requeues.
                 self._settle_row(message, **error)
-                return
+                return False
             self._requeue(message, now + backoff(message.attempts), **error)
-            return
+            return False
         self._settle_row(message, status="failed", **error)
         if isinstance(exc, PermanentSmsError) and exc.opted_out and message.patient_id:
             patient = db.session.get(Patient, message.patient_id)
@@ -296,6 +326,7 @@ class Dispatcher:
             "message failed",
             extra={"outbox_id": message.id, "to": mask_phone(message.to_address)},
         )
+        return True
 
     def _requeue(
         self, message: Claimed, when: datetime, count_attempt: bool = True, **values
@@ -325,8 +356,12 @@ class Dispatcher:
         if _is_postgres():
             stale = stale.with_for_update(skip_locked=True)
         rows = list(db.session.scalars(stale))
+        changes = []
         for message in rows:
             self._settle(message, now)
+            if message.status == "sent":
+                changes.append(change(message, "sending", None, "sent"))
+        announce(changes)
         db.session.commit()
         return len(rows)
 

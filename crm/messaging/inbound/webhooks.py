@@ -22,6 +22,7 @@ from crm.core.errors import Forbidden, NotFound, ValidationFailed
 from crm.core.events import publish
 from crm.extensions import db
 from crm.messaging.delivery.sms import mask_phone
+from crm.messaging.events import announce, change
 from crm.messaging.inbound.keywords import InboundKind, classify
 from crm.messaging.models import InboundMessage, OutboxMessage
 from crm.patients.links import read_unsubscribe_token
@@ -118,6 +119,8 @@ def _apply_status(message: OutboxMessage, status: str, error_code: str | None) -
     message.provider_status = status
     ours = _OUR_STATUS.get(status)
     if ours and message.status in {"sending", "sent", "queued"} | {ours}:
+        if message.status != ours:
+            announce([change(message, message.status, None, ours)])
         message.status = ours
     if status in {"delivered", "read"}:
         message.delivered_at = message.delivered_at or utcnow()
