@@ -312,3 +312,21 @@ def travel_of(referral):
     from crm.travel.queries import trip_of
 
     return trip_of(referral)
+
+
+def test_too_many_requests_are_told_in_the_browsers_language_on_the_same_page(app, client):
+    limiter = app.extensions.pop("crm.portal.limiter", None)
+    before = app.config["CRM"]["PORTAL_RATE_PER_MINUTE"]
+    app.config["CRM"]["PORTAL_RATE_PER_MINUTE"] = 1
+    try:
+        client.get("/p/whatever")
+        page = client.get("/p/whatever", headers={"Accept-Language": "de"})
+    finally:
+        app.config["CRM"]["PORTAL_RATE_PER_MINUTE"] = before
+        app.extensions.pop("crm.portal.limiter", None)
+        if limiter is not None:
+            app.extensions["crm.portal.limiter"] = limiter
+    assert page.status_code == 429 and page.mimetype == "text/html"
+    body = page.get_data(as_text=True)
+    assert "Zu viele Anfragen." in body
+    assert app.config["CRM"]["HOSPITAL_PHONE"] in body
