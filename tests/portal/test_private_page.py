@@ -100,6 +100,41 @@ def test_every_language_renders_the_plan_with_no_english_left(client, factory, l
     assert not leftovers, f"{language} page still says {leftovers}"
 
 
+# ... and on the page after surgery: the check-in, the progress line, the stay.
+ENGLISH_AFTER_SURGERY = (
+    "How are you doing?",
+    "Back pain now",
+    "Leg pain now",
+    "Numbness in the leg",
+    "The wound",
+    "healing well",
+    "leaking fluid",
+    "Anything else you want to tell us",
+    "Your operation is done.",
+    "Answer the short check-ins when we ask.",
+    "Recovery",
+    "Follow-up at home",
+    "(completed)",
+    "Your travel",
+    "Departs",
+    "Arrives",
+    "Berlin time",
+    "Hospital and hotel times",
+    "Admitted to hospital",
+    "Discharged from hospital",
+    "Download the invitation letter",
+)
+
+
+@pytest.mark.parametrize("language", ["ar", "de", "ru", "tr"])
+def test_every_language_renders_the_page_after_surgery_with_no_english_left(
+    client, session, factory, language
+):
+    body = client.get(_url(_after_surgery(factory, session, language))).get_data(as_text=True)
+    leftovers = [english for english in ENGLISH_AFTER_SURGERY if english in body]
+    assert not leftovers, f"{language} page still says {leftovers}"
+
+
 @pytest.mark.parametrize("language", ["ar", "de", "ru", "tr"])
 def test_the_next_step_is_said_in_every_language(client, factory, language):
     referral = factory.referral(factory.agency(), patient={"language": language})
