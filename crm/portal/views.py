@@ -1,7 +1,9 @@
 """The patient's private link: server-rendered pages, no login.
 
 The signed URL is the credential, so every response says no-referrer and no-store, and a
-wrong, revoked or expired token gets the same plain page with nothing about the case.
+wrong, revoked or expired token gets the same page (404, in the browser's language, with the
+hospital's phone) with nothing about the case. Every page says who is speaking: the
+hospital's name, address, accreditation and phones, from configuration.
 """
 
 from __future__ import annotations
@@ -9,30 +11,34 @@ from __future__ import annotations
 from typing import Any
 
 from flask import Blueprint, Response, current_app, redirect, render_template, request, url_for
+from flask_babel import gettext as _
 from sqlalchemy import select
 
 from crm.core import audit
 from crm.core.actors import Actor
+from crm.core.db import utcnow
 from crm.core.errors import DomainError
+from crm.core.i18n import shipped_languages, use_language
 from crm.extensions import db
 from crm.patients.links import resolve
-from crm.portal.i18n import STRINGS, Words
+from crm.portal import words
+from crm.portal.i18n import HELPERS, direction, language
 from crm.portal.ratelimit import FixedWindowLimiter
 from crm.referrals.models import Referral
 from crm.referrals.queries import MAX_ROW_ID
 
 portal = Blueprint("portal", __name__, template_folder="templates")
-_WOUND_STATES = ("healing_well", "red_or_swollen", "discharge", "opened")
 
 
 @portal.before_request
-def _limit() -> Response | None:
+def _limit() -> tuple[str, int] | None:
     limiter = current_app.extensions.setdefault(
         "crm.portal.limiter",
         FixedWindowLimiter(current_app.config["CRM"]["PORTAL_RATE_PER_MINUTE"]),
     )
     if not limiter.allow(request.remote_addr or "unknown"):
-        return _plain("Too many requests. Please wait a minute.", 429)
+        _browser_language()
+        return _notice(_("Too many requests. Please wait a minute and try again."), 429)
     return None
 
 
@@ -48,18 +54,43 @@ def _private(response: Response) -> Response:
     return response
 
 
-def _plain(text: str, status: int) -> Response:
-    return Response(text, status=status, mimetype="text/plain")
+@portal.context_processor
+def _speaking() -> dict[str, Any]:
+    """Who is speaking (the hospital, on every page) and the page's language helpers."""
+    settings = current_app.config["CRM"]
+    hospital = {
+        "name": settings["HOSPITAL_NAME"],
+        "address": settings["HOSPITAL_ADDRESS"],
+        "accreditation": settings["HOSPITAL_ACCREDITATION"],
+        "phone": settings["HOSPITAL_PHONE"],
+        "emergency_phone": settings["HOSPITAL_EMERGENCY_PHONE"],
+    }
+    return {"hospital": hospital, "page_lang": language(), "page_dir": direction(), **HELPERS}
 
 
-def _invalid() -> Response:
-    language = request.accept_languages.best_match(list(STRINGS)) or "en"
-    return _plain(Words(language)["invalid"], 404)
+def _browser_language() -> str:
+    """The best of the shipped languages for this browser's Accept-Language."""
+    best = request.accept_languages.best_match(shipped_languages())
+    return use_language(best or "en")
+
+
+def _notice(text: str, status: int) -> tuple[str, int]:
+    return render_template("portal/notice.html", text=text), status
+
+
+def _invalid() -> tuple[str, int]:
+    """A wrong, revoked or expired link: the same page, saying nothing about any case."""
+    _browser_language()
+    return render_template("portal/invalid.html"), 404
 
 
 def _referral(token: str) -> Referral | None:
+    """The link's referral, the rest of the request then speaking its patient's language."""
     link = resolve(token)
-    return db.session.get(Referral, link.referral_id) if link else None
+    referral = db.session.get(Referral, link.referral_id) if link else None
+    if referral is not None:
+        use_language(referral.patient.language)
+    return referral
 
 
 def _patient_actor(referral: Referral) -> Actor:
@@ -71,10 +102,8 @@ def _page(referral: Referral, token: str, status: int = 200, **extra: Any) -> tu
     from crm.plans.queries import current_plan
     from crm.travel.models import Trip
 
-    words = Words(referral.patient.language.split("-")[0])
     trip = db.session.scalar(select(Trip).where(Trip.referral_id == referral.id))
     context = {
-        "words": words,
         "token": token,
         "referral": referral,
         "patient": referral.patient,
@@ -83,10 +112,11 @@ def _page(referral: Referral, token: str, status: int = 200, **extra: Any) -> tu
         "check_in": open_check_in(referral.id)
         if referral.stage in {"post_op", "follow_up"}
         else None,
-        "wound_states": _WOUND_STATES,
-        "phone": current_app.config["CRM"]["HOSPITAL_PHONE"],
-        "hospital": current_app.config["CRM"]["HOSPITAL_NAME"],
+        "words": words,
+        "progress": words.progress_of(referral.stage, referral.held_from_stage),
         "done": request.args.get("done"),
+        "problem": None,
+        "form": {},
         **extra,
     }
     return render_template("portal/page.html", **context), status
@@ -121,7 +151,9 @@ def accept(token: str):
         accept_plan(plan, consents, _patient_actor(referral))
     except DomainError as exc:
         db.session.rollback()
-        return _page(referral, token, exc.status, error=_fields_of(exc))
+        expired = plan.valid_until < utcnow().date()
+        problem = words.acceptance_problem(exc, plan_expired=expired)
+        return _page(referral, token, exc.status, problem=problem, form=request.form)
     return redirect(url_for("portal.page", token=token, done="accepted"), 303)
 
 
@@ -140,7 +172,8 @@ def check_in(token: str):
         answered = record_answers(current, _answers(request.form), _patient_actor(referral))
     except DomainError as exc:
         db.session.rollback()
-        return _page(referral, token, exc.status, error=_fields_of(exc))
+        problem = words.check_in_problem(exc)
+        return _page(referral, token, exc.status, problem=problem, form=request.form)
     done = "urgent" if answered.alert != "none" else "checkin"
     return redirect(url_for("portal.page", token=token, done=done), 303)
 
@@ -155,19 +188,12 @@ def _answers(form) -> dict[str, Any]:
         "leg_pain": score("leg_pain"),
         "numbness": form.get("numbness") == "yes",
         "weakness": form.get("weakness") == "yes",
-        "wound": form.get("wound") if form.get("wound") in _WOUND_STATES else None,
+        "wound": form.get("wound") if form.get("wound") in words.WOUND_STATES else None,
         "bladder_or_bowel_trouble": form.get("bladder") == "yes",
         "saddle_numbness": form.get("saddle") == "yes",
         "fever": form.get("fever") == "yes",
         "free_text": form.get("free_text", "")[:2000],
     }
-
-
-def _fields_of(exc: DomainError) -> str:
-    errors = exc.extensions.get("errors")
-    if errors:
-        return ", ".join(error["field"] for error in errors)
-    return exc.detail
 
 
 @portal.get("/p/<token>/visa-letter.pdf")

@@ -40,11 +40,13 @@ def test_the_same_link_is_reused_until_it_nears_expiry(session, referral):
 
 
 @pytest.mark.parametrize("token", ["nonsense", "eyJsIjoxfQ.forged", ""])
-def test_a_wrong_token_gets_a_plain_page_with_no_detail(client, token):
+def test_a_wrong_token_gets_the_same_page_with_no_detail(client, token):
     page = client.get(f"/p/{token}x")
     assert page.status_code == 404
-    assert page.mimetype == "text/plain"
-    assert "Jonas" not in page.get_data(as_text=True)
+    assert page.mimetype == "text/html"
+    body = page.get_data(as_text=True)
+    assert "This link is not valid or has expired." in body
+    assert "Jonas" not in body
 
 
 def test_a_revoked_link_stops_working_everywhere(client, session, factory, referral):

@@ -35,7 +35,9 @@ def test_accepting_needs_both_consents(client, session, offered):
     plan = current_plan(offered.id)
     page = client.post(_url(offered, "/accept"), data={"plan_id": plan.id, "ack_info": "yes"})
     assert page.status_code == 422
-    assert "data_processing" in page.get_data(as_text=True)
+    body = page.get_data(as_text=True)
+    assert "Verarbeitung meiner Gesundheitsdaten" in body.split('role="alert"', 1)[1]
+    assert "data_processing" not in body
     session.refresh(offered)
     assert offered.stage == "plan_offered"
 
