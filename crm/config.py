@@ -75,6 +75,16 @@ def secure_cookies(values: Mapping[str, Any]) -> bool:
     return choice == "true"
 
 
+def _base_url(raw: str) -> str:
+    """An absolute http(s) address without a trailing slash: links are built by appending
+    paths to it, and a Twilio signature is checked against exactly what it yields."""
+    value = raw.strip().rstrip("/")
+    scheme, _, rest = value.partition("://")
+    if scheme not in {"http", "https"} or not rest or any(ch.isspace() for ch in rest):
+        raise ValueError(f"must be an http:// or https:// address, got {raw!r}")
+    return value
+
+
 def _smtp_security(raw: str) -> str:
     if raw not in {"none", "starttls", "tls"}:
         raise ValueError("must be one of none, starttls, tls")
@@ -97,7 +107,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting(
         "IDEMPOTENCY_TTL_HOURS", 24, _positive_int, "how long an Idempotency-Key is remembered"
     ),
-    Setting("PUBLIC_BASE_URL", "http://127.0.0.1:5000", str, "public URL of this service"),
+    Setting("PUBLIC_BASE_URL", "http://127.0.0.1:5000", _base_url, "public URL of this service"),
     Setting("LOG_LEVEL", "INFO", str, "logging level"),
     Setting("DOCUMENTS_DIR", "var/documents", str, "where uploaded documents are stored"),
     Setting("DOCUMENT_MAX_MB_MRI", 1024, _positive_int, "largest MRI study upload, MB"),

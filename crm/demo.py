@@ -11,7 +11,6 @@ import secrets
 from datetime import timedelta
 from pathlib import Path
 
-from flask import current_app
 from sqlalchemy import select
 
 from crm.agencies.models import Agency
@@ -24,6 +23,8 @@ from crm.documents.operations import store_document
 from crm.documents.samples import write_sample_mri
 from crm.documents.upload import storage
 from crm.extensions import db
+from crm.patients.links import base_url
+from crm.patients.short_links import short_url
 from crm.plans.operations import REQUIRED_CONSENTS, accept_plan, offer_plan
 from crm.plans.queries import current_plan
 from crm.referrals.operations import assign_owner, move_to_stage, submit_referral
@@ -290,7 +291,23 @@ def load_demo_data() -> list[str]:
     for user in staff:
         password = _reset_sign_in(user)
         lines.append(f"sign-in     {user.role:<12} {user.email:<30} {password}")
-    base = current_app.config["CRM"]["PUBLIC_BASE_URL"].rstrip("/")
-    lines.append(f"console     {base}/console/  (admin and manager set up an authenticator app")
+    lines.extend(_patient_lines())
+    console = f"{base_url()}/console/"
+    lines.append(f"console     {console}  (admin and manager set up an authenticator app")
     lines.append("            at their first sign-in)")
     return lines
+
+
+def _patient_lines() -> list[str]:
+    """Each demo patient's page, by a short link as an SMS would carry it, on the public
+    address (`CRM_PUBLIC_BASE_URL`, which make run/serve derive from HOST and PORT)."""
+    from crm.referrals.models import Referral
+
+    referrals = db.session.scalars(
+        select(Referral).where(Referral.agency_reference.like("DEMO-%")).order_by(Referral.id)
+    )
+    return [
+        f"patient     {r.stage:<14} {r.patient.language} {r.patient.full_name:<16} "
+        f"{short_url(r.id)}"
+        for r in referrals
+    ]

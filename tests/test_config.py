@@ -206,3 +206,14 @@ def test_production_refuses_a_console_cookie_that_is_not_secure():
     }
     with pytest.raises(ConfigError, match="CRM_SESSION_COOKIE_SECURE"):
         load_config(environ=environ)
+
+
+def test_the_public_address_loses_a_trailing_slash():
+    values = load_config(environ={"CRM_PUBLIC_BASE_URL": "https://care.hospital.example/ "})
+    assert values["PUBLIC_BASE_URL"] == "https://care.hospital.example"
+
+
+@pytest.mark.parametrize("address", ["care.hospital.example", "ftp://care.example", "https://"])
+def test_a_public_address_that_is_not_http_stops_the_app(address):
+    with pytest.raises(ConfigError, match="CRM_PUBLIC_BASE_URL"):
+        load_config(environ={"CRM_PUBLIC_BASE_URL": address})

@@ -1,5 +1,5 @@
-"""Credentials never reach a log line: patient link tokens, unsubscribe tokens, API keys,
-staff tokens and Authorization headers are replaced by `[redacted]`.
+"""Credentials never reach a log line: patient link tokens and short codes, unsubscribe
+tokens, API keys, staff tokens and Authorization headers are replaced by `[redacted]`.
 
 Two doors lead to the logs, and both are guarded here: gunicorn's access log (the
 `RedactingGunicornLogger` class, named in `config/gunicorn.conf.py`), and the app's own
@@ -17,8 +17,10 @@ from typing import Any
 REDACTED = "[redacted]"
 
 _PATTERNS = (
-    # /p/<token>/..., /unsubscribe/<token>: the credential is the path segment.
+    # /p/<token>/..., /s/<code> (an SMS's short link), /unsubscribe/<token>: the credential
+    # is the path segment.
     (re.compile(r"(/p/)[^/?#\s\"']+"), rf"\g<1>{REDACTED}"),
+    (re.compile(r"(/s/)[^/?#\s\"']+"), rf"\g<1>{REDACTED}"),
     (re.compile(r"(/unsubscribe/)[^/?#\s\"']+"), rf"\g<1>{REDACTED}"),
     # Agency keys and staff tokens, wherever they appear (a pasted URL, an error message).
     (re.compile(r"\bcrm_(?:ak|st)_[A-Za-z0-9_\-]+"), REDACTED),

@@ -103,7 +103,7 @@ def _unsubscribe_serializer() -> URLSafeSerializer:
 
 def unsubscribe_url(patient_id: int, channel: str = "email") -> str:
     token = _unsubscribe_serializer().dumps({"p": patient_id, "c": channel})
-    return f"{current_app.config['CRM']['PUBLIC_BASE_URL']}/unsubscribe/{token}"
+    return f"{base_url()}/unsubscribe/{token}"
 
 
 def read_unsubscribe_token(token: str) -> tuple[int, str] | None:

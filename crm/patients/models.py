@@ -83,3 +83,24 @@ class PatientLink(db.Model):
     expires_at: Mapped[datetime]
     revoked_at: Mapped[datetime | None]
     last_used_at: Mapped[datetime | None]
+
+
+class PatientShortLink(db.Model):
+    """A short code standing for a private link in an SMS (`/s/<code>`), one per message.
+
+    Only the SHA-256 of the code is kept: the code itself exists only in the message that
+    carries it. It expires with its link, and revoking the link kills it too."""
+
+    __tablename__ = "patient_short_links"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    link_id: Mapped[int] = mapped_column(
+        ForeignKey("patient_links.id", ondelete="CASCADE"), index=True
+    )
+    code_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    message_key: Mapped[str | None] = mapped_column(String(200), unique=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    expires_at: Mapped[datetime]
+    last_used_at: Mapped[datetime | None]
+
+    link: Mapped[PatientLink] = relationship()

@@ -20,7 +20,8 @@ from crm.core.db import utcnow
 from crm.core.errors import DomainError
 from crm.core.i18n import shipped_languages, use_language
 from crm.extensions import db
-from crm.patients.links import resolve
+from crm.patients import short_links
+from crm.patients.links import resolve, token_for
 from crm.portal import words
 from crm.portal.i18n import HELPERS, direction, language
 from crm.portal.ratelimit import FixedWindowLimiter
@@ -129,6 +130,15 @@ def page(token: str):
         return _invalid()
     audit.record(_patient_actor(referral), "portal.view", referral.id)
     return _page(referral, token)
+
+
+@portal.get("/s/<code>")
+def short_link(code: str):
+    """An SMS's short link: on to the private page it stands for (same headers, same limit)."""
+    link = short_links.resolve(code)
+    if link is None:
+        return _invalid()
+    return redirect(url_for("portal.page", token=token_for(link)), 303)
 
 
 @portal.post("/p/<token>/accept")

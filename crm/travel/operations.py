@@ -148,6 +148,7 @@ def _tell_patient(referral: Referral, trip: Trip) -> None:
         channels=["sms", "email"],
         key=f"travel-booked:{referral.id}:{_fingerprint(trip)}",
         fallback=False,
+        extra={"visa_letter_needed": trip.visa_letter_needed},
     )
 
 

@@ -44,3 +44,16 @@ def test_running_the_demo_again_resets_the_printed_passwords(app, client, sessio
     assert first[1] != second[1]
     assert sign_in(client, *first).status_code == 401
     assert sign_in(client, *second).status_code == 303
+
+
+def test_the_demo_prints_every_patients_short_link_on_the_configured_address(
+    app, client, session, monkeypatch
+):
+    monkeypatch.setitem(app.config["CRM"], "PUBLIC_BASE_URL", "http://127.0.0.1:5101")
+    output = _load_demo(app)
+    assert "console     http://127.0.0.1:5101/console/" in output
+    patients = [line.split()[-1] for line in output.splitlines() if line.startswith("patient ")]
+    assert len(patients) == 12
+    assert all(url.startswith("http://127.0.0.1:5101/s/") for url in patients)
+    opened = client.get(patients[0].removeprefix("http://127.0.0.1:5101"))
+    assert opened.status_code == 303 and "/p/" in opened.headers["Location"]

@@ -22,6 +22,7 @@ AGENCY_KEY = "crm_ak_1a2b3c4d_s3cr3t_value"
         (f"GET /p/{TOKEN}/visa-letter.pdf", "GET /p/[redacted]/visa-letter.pdf"),
         (f"POST /p/{TOKEN}/check-in?done=1", "POST /p/[redacted]/check-in?done=1"),
         (f"GET /unsubscribe/{TOKEN}", "GET /unsubscribe/[redacted]"),
+        ("GET /s/Ab3dEf6hJk9m HTTP/1.1", "GET /s/[redacted] HTTP/1.1"),
         (f"Authorization: Bearer {AGENCY_KEY}", "Authorization: Bearer [redacted]"),
         (f"key {AGENCY_KEY} revoked", "key [redacted] revoked"),
         ("GET /x?token=abc&page=2", "GET /x?token=[redacted]&page=2"),

@@ -24,6 +24,7 @@ from crm.messaging.delivery.quiet_hours import next_allowed_send, parse_window
 from crm.messaging.events import announce, change
 from crm.messaging.models import OutboxMessage
 from crm.patients.links import patient_link, unsubscribe_url
+from crm.patients.short_links import short_url
 from crm.referrals.models import Referral
 
 _COUNTED_STATUSES = ("queued", "sending", "sent", "delivered", "undelivered")
@@ -90,20 +91,28 @@ def choose(candidates: list[Recipient], fallback: bool) -> tuple[list[Recipient]
     return [first], ("no_address" if not first.address else "no_consent")
 
 
-def _link_for(audience: str, referral_id: int, base: str) -> str:
-    """The page a message is about: the patient's private link, the referral's console page
-    for staff, its API resource for an agency (agencies have no pages yet)."""
-    if audience == "patient":
-        return patient_link(referral_id)
-    if audience == "agency":
+def _link_for(recipient: Recipient, referral_id: int, base: str, message_key: str | None) -> str:
+    """The page a message is about: the patient's private link (in an SMS, its short code,
+    one per message), the referral's console page for staff, its API resource for an
+    agency (agencies have no pages yet)."""
+    if recipient.audience == "patient":
+        if recipient.channel == "email":
+            return patient_link(referral_id)
+        return short_url(referral_id, message_key)
+    if recipient.audience == "agency":
         return f"{base}/api/v1/referrals/{referral_id}"
     return f"{base}/console/referrals/{referral_id}"
 
 
-def message_context(referral: Referral, recipient: Recipient, extra: dict[str, Any]) -> dict:
+def message_context(
+    referral: Referral,
+    recipient: Recipient,
+    extra: dict[str, Any],
+    message_key: str | None = None,
+) -> dict:
     settings = _settings()
     base = settings["PUBLIC_BASE_URL"].rstrip("/")
-    link = _link_for(recipient.audience, referral.id, base)
+    link = _link_for(recipient, referral.id, base, message_key)
     context = {
         "patient_first_name": referral.patient.given_name,
         "recipient_name": recipient.name,
@@ -268,9 +277,8 @@ def _build(
     now: datetime,
     rule_code: str | None,
 ) -> OutboxMessage:
-    rendered = catalogue_for(kind).render(
-        kind, recipient.channel, recipient.language, message_context(referral, recipient, extra)
-    )
+    context = message_context(referral, recipient, extra, message_key=key)
+    rendered = catalogue_for(kind).render(kind, recipient.channel, recipient.language, context)
     return OutboxMessage(
         idempotency_key=key,
         referral_id=referral.id,

@@ -26,6 +26,8 @@ from crm.messaging.composing.templates import (
     normalise_language,
 )
 from crm.messaging.models import TemplateOverride
+from crm.patients.links import base_url
+from crm.patients.short_links import PATH
 
 FIELDS = ("sms", "subject", "text", "html")
 # Words an SMS body may never carry, in the languages we ship (a coarse screen; the
@@ -62,6 +64,15 @@ SAMPLE_CONTEXT: dict[str, Any] = {
     "valid_until_changed": False,
     "previous_valid_until": None,
 }
+
+
+SAMPLE_SHORT_CODE = "SampleCode12"  # as long as a real code (short_links.CODE_LENGTH)
+
+
+def sms_sample_context() -> dict[str, Any]:
+    """The sample values with the link an SMS really carries: a short link on this
+    service's public address, so the preview counts the segments the patient will get."""
+    return {**SAMPLE_CONTEXT, "link": f"{base_url()}{PATH}{SAMPLE_SHORT_CODE}"}
 
 
 def catalogue_for(kind: str) -> TemplateCatalogue:
@@ -155,7 +166,7 @@ def preview(kind: str, language: str) -> dict[str, Any]:
     if kind not in KINDS:
         raise NotFound(f"no message kind {kind!r}")
     catalogue = catalogue_for(kind)
-    sms = catalogue.render(kind, "sms", language, SAMPLE_CONTEXT)
+    sms = catalogue.render(kind, "sms", language, sms_sample_context())
     email = catalogue.render(kind, "email", language, SAMPLE_CONTEXT)
     return {
         "kind": kind,

@@ -46,6 +46,9 @@ class DispatchSettings:
     max_attempts: int = 6
     stale_after: timedelta = timedelta(seconds=120)
     quiet_hours: str = "21:00-08:30"
+    # Where a patient's reply to our email goes: the coordinators' shared inbox, so the
+    # emails' "reply to this email" reaches someone whatever the From address is.
+    patient_reply_to: str | None = None
 
     @classmethod
     def from_config(cls, settings: dict) -> DispatchSettings:
@@ -54,6 +57,7 @@ class DispatchSettings:
             max_attempts=settings["DISPATCH_MAX_ATTEMPTS"],
             stale_after=timedelta(seconds=settings["DISPATCH_STALE_SECONDS"]),
             quiet_hours=settings["QUIET_HOURS"],
+            patient_reply_to=settings["COORDINATOR_EMAIL"] or None,
         )
 
 
@@ -297,6 +301,7 @@ class Dispatcher:
                 text=message.body_text,
                 html=message.body_html,
                 headers={"X-CRM-Message": str(message.id)},
+                reply_to=self.settings.patient_reply_to if message.patient_id else None,
                 unsubscribe_url=(
                     unsubscribe_url(message.patient_id) if message.patient_id else None
                 ),

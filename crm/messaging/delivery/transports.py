@@ -51,7 +51,7 @@ def mailer(settings: dict[str, Any]) -> Mailer:
 
 def from_settings(settings: dict[str, Any]) -> Transports:
     callback = (
-        f"{settings['PUBLIC_BASE_URL']}/webhooks/twilio/status"
+        f"{settings['PUBLIC_BASE_URL'].rstrip('/')}/webhooks/twilio/status"
         if settings["TWILIO_ACCOUNT_SID"]
         else None
     )

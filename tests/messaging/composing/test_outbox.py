@@ -252,7 +252,8 @@ def test_a_rendered_sms_knows_its_segments_and_carries_no_health_detail(factory)
     procedure = referral.procedure.name
     forbidden = [procedure, procedure.lower(), "pain", "MRI", "back", "leg", "diagnos", "€", "$"]
     assert not [word for word in forbidden if word in sms.body_text], sms.body_text
-    assert "/p/" in sms.body_text  # the private link carries the news instead
+    assert "/s/" in sms.body_text  # the private link (its short code) carries the news
+    assert "/p/" not in sms.body_text
     assert sms.to_address == referral.patient.phone
     assert email.to_address == referral.patient.email and email.subject
 
