@@ -1,6 +1,7 @@
 """The patient's private link: server-rendered pages, no login.
 
-The signed URL is the credential, so every response says no-referrer and no-store, and a
+The signed URL is the credential, so every response keeps it from other sites (referrer
+policy same-origin: see crm/portal/origin.py) and from caches (no-store), and a
 wrong, revoked or expired token gets the same plain page with nothing about the case.
 """
 
@@ -9,11 +10,13 @@ from __future__ import annotations
 from typing import Any
 
 from flask import Blueprint, Response, current_app, redirect, render_template, request, url_for
+from flask_babel import gettext as _
 from sqlalchemy import select
 
 from crm.core import audit
 from crm.core.actors import Actor
 from crm.core.errors import DomainError
+from crm.core.i18n import shipped_languages, use_language
 from crm.extensions import db
 from crm.patients.links import resolve
 from crm.portal.i18n import STRINGS, Words
@@ -32,17 +35,19 @@ def _limit() -> Response | None:
         FixedWindowLimiter(current_app.config["CRM"]["PORTAL_RATE_PER_MINUTE"]),
     )
     if not limiter.allow(request.remote_addr or "unknown"):
-        return _plain("Too many requests. Please wait a minute.", 429)
+        use_language(request.accept_languages.best_match(shipped_languages()) or "en")
+        return _plain(_("Too many requests. Please wait a minute and try again."), 429)
     return None
 
 
 @portal.after_request
 def _private(response: Response) -> Response:
-    response.headers["Referrer-Policy"] = "no-referrer"
+    response.headers["Referrer-Policy"] = "same-origin"  # our own posts name their origin
     response.headers["X-Robots-Tag"] = "noindex, nofollow"
     response.headers["Cache-Control"] = "no-store"
     response.headers["Content-Security-Policy"] = (
-        "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; "
+        "default-src 'none'; style-src 'unsafe-inline'; script-src 'self'; "
+        "connect-src 'self'; form-action 'self'; "
         "frame-ancestors 'none'; base-uri 'none'"
     )
     return response
@@ -69,6 +74,7 @@ def _patient_actor(referral: Referral) -> Actor:
 def _page(referral: Referral, token: str, status: int = 200, **extra: Any) -> tuple[str, int]:
     from crm.followup.queries import open_check_in
     from crm.plans.queries import current_plan
+    from crm.portal.uploads import documents_section
     from crm.travel.models import Trip
 
     words = Words(referral.patient.language.split("-")[0])
@@ -87,6 +93,7 @@ def _page(referral: Referral, token: str, status: int = 200, **extra: Any) -> tu
         "phone": current_app.config["CRM"]["HOSPITAL_PHONE"],
         "hospital": current_app.config["CRM"]["HOSPITAL_NAME"],
         "done": request.args.get("done"),
+        **documents_section(referral),
         **extra,
     }
     return render_template("portal/page.html", **context), status
