@@ -141,7 +141,7 @@ def _received(document: Document, label: str, zone: ZoneInfo) -> ReceivedDocumen
         kind=document.kind,
         label=label,
         filename=document.filename,  # cleaned when stored: no path, only safe characters
-        received_on=format_date(document.created_at.astimezone(zone).date(), "medium"),
+        received_on=format_date(document.created_at.astimezone(zone).date(), "long"),
     )
 
 

@@ -65,6 +65,8 @@
     bind();
     if (succeeded) {
       showProgress(1);
+      var label = $("upload-progress-label");
+      label.textContent = label.dataset.done;
     }
     var region = $("upload-answer");
     region.scrollIntoView({ block: "center" });
