@@ -143,6 +143,17 @@ def test_a_file_larger_than_any_kind_allows_is_refused_while_it_streams(
     assert "may be at most 1 MB, other documents 1 MB" in text_of(response)
 
 
+def test_a_body_declared_larger_than_any_upload_is_refused_before_it_is_read(
+    app, client, referral, monkeypatch, leaves_nothing
+):
+    monkeypatch.setitem(app.config["CRM"], "DOCUMENT_MAX_MB_MRI", 1)
+    monkeypatch.setitem(app.config["CRM"], "DOCUMENT_MAX_MB_OTHER", 1)
+    response = send(client, token_of(referral), "passport", PDF + b"\0" * 3 * 2**20, "big.pdf")
+    assert response.status_code == 413
+    assert "may be at most 1 MB, other documents 1 MB" in text_of(response)
+    assert not list(storage().tmp.glob("upload-*"))  # not even a temp file was started
+
+
 def test_a_type_the_kind_does_not_take_is_a_415_page_in_the_patients_language(
     client, factory, agency, leaves_nothing
 ):
