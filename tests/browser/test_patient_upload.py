@@ -148,6 +148,8 @@ def test_the_patient_sends_the_mri_and_watches_it_arrive_at_phone_width(
     assert any(0 < value < 100 for value in seen), seen  # it climbed, not jumped
     assert not scrolls_sideways(page)
     screenshot("received", sizes=("phone", "laptop"))
+    page.set_viewport_size({"width": 320, "height": 700})  # the narrowest phones
+    assert not scrolls_sideways(page)
     assert _stage_and_documents(live_server, referral_id) == (
         "mri_review",
         [("mri_study", "patient")],
@@ -214,6 +216,26 @@ def test_without_javascript_the_form_posts_and_the_page_answers(
         screenshot("received-without-javascript", page=page)
     finally:
         context.close()
+    assert _stage_and_documents(live_server, referral_id) == (
+        "mri_review",
+        [("mri_study", "patient")],
+    )
+
+
+def test_a_stored_document_is_reported_sent_even_when_the_page_after_it_is_refused(
+    live_server, browser_page, tmp_path, monkeypatch
+):
+    from crm.portal.ratelimit import FixedWindowLimiter
+
+    referral_id, token = _waiting_for_the_mri(live_server, "en")
+    page = browser_page
+    _open_at_phone_width(page, live_server, token)
+    page.get_by_label("Choose the file").set_input_files(write_sample_mri(tmp_path / "a.dcm"))
+    # the post is allowed, the page it redirects to is over the limit
+    monkeypatch.setitem(live_server.app.extensions, "crm.portal.limiter", FixedWindowLimiter(1))
+    page.get_by_role("button", name="Send the document").click()
+    expect(page.get_by_role("status")).to_have_text("Your document has been sent.")
+    expect(page.locator("#upload-progress")).to_have_attribute("value", "100")
     assert _stage_and_documents(live_server, referral_id) == (
         "mri_review",
         [("mri_study", "patient")],

@@ -36,11 +36,11 @@
     $("upload-percent").textContent = text;
   }
 
-  function answer(words) {
+  function answer(words, good) {
     var region = $("upload-answer");
     var paragraph = document.createElement("p");
-    paragraph.className = "warn";
-    paragraph.setAttribute("role", "alert");
+    paragraph.className = good ? "note" : "warn";
+    paragraph.setAttribute("role", good ? "status" : "alert");
     paragraph.textContent = words;
     region.replaceChildren(paragraph);
     region.focus();
@@ -88,6 +88,12 @@
       button.disabled = false;
       var succeeded = request.status >= 200 && request.status < 300;
       if (showServersAnswer(request.response, succeeded)) {
+        return;
+      }
+      if (/[?&]received=\d+/.test(request.responseURL || "")) {
+        // stored; only the page after it did not come (the rate limit, a hiccup)
+        showProgress(1);
+        answer($("upload-progress-label").dataset.done, true);
         return;
       }
       $("upload-progress-box").hidden = true;
