@@ -21,12 +21,12 @@ from zoneinfo import ZoneInfo
 from flask import Blueprint, Response, current_app, redirect, request, url_for
 from flask_babel import format_date
 from flask_babel import gettext as _
-from sqlalchemy import select
 from werkzeug.datastructures import FileStorage
 from werkzeug.exceptions import RequestEntityTooLarge
 
 from crm.core.errors import DomainError, ValidationFailed
 from crm.core.i18n import shipped_languages, use_language
+from crm.documents import queries
 from crm.documents.intake import expect_upload, take_upload
 from crm.documents.models import DOCUMENT_KINDS, Document
 from crm.documents.operations import (
@@ -112,20 +112,18 @@ def documents_section(referral: Referral) -> dict[str, Any]:
     """The section's context for `_page()`. It speaks the patient's language (gettext)."""
     use_language(referral.patient.language)
     zone = ZoneInfo(referral.patient.time_zone or "UTC")
-    rows = db.session.scalars(
-        select(Document)
-        .where(Document.referral_id == referral.id)
-        .order_by(Document.created_at.desc(), Document.id.desc())
-    ).all()
     labels = kind_labels()
-    received = {row.id: _received(row, labels[row.kind], zone) for row in rows}
+    received = {  # this referral's documents only, newest first
+        row.id: _received(row, labels[row.kind], zone)
+        for row in reversed(queries.documents_of(referral.id))
+    }
     just = request.args.get("received", type=int) if request.method == "GET" else None
     just_received = received.get(just) if just and 0 < just <= MAX_ROW_ID else None
     section = DocumentsSection(
         open=referral.stage in OPEN_STAGES,
         received=list(received.values()),
         just_received=just_received,
-        mri_in_review=bool(just_received)
+        mri_in_review=just_received is not None
         and just_received.kind == "mri_study"
         and referral.stage == Stage.MRI_REVIEW,
         kinds=[(kind, labels[kind], _megabytes(kind)) for kind in DOCUMENT_KINDS],
