@@ -11,14 +11,14 @@ from flask import Flask
 from crm import features
 from crm.config import flask_settings, load_config
 from crm.core.redact import install_filter
-from crm.documents.upload import StreamingRequest
+from crm.documents import upload
 from crm.extensions import ProblemApi
 
 
 def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
     settings = load_config(overrides=overrides)
     app = Flask(__name__)
-    app.request_class = StreamingRequest
+    upload.install(app)  # file parts stream to disk; leftovers removed per request
     app.config.from_mapping(flask_settings(settings))
     app.json.sort_keys = False  # type: ignore[attr-defined]
     _configure_logging(settings["LOG_LEVEL"])
@@ -77,6 +77,7 @@ def _register_blueprints(app: Flask, api: ProblemApi) -> None:
     from crm.nudges.api import blp as nudge_rules_blp
     from crm.plans.api import blp as plans_blp
     from crm.portal.api import blp as patient_links_blp
+    from crm.portal.uploads import assets as portal_assets  # its routes join the portal
     from crm.portal.views import portal
     from crm.referrals.api import blp as referrals_blp
     from crm.reports.api import blp as reports_blp
@@ -105,6 +106,7 @@ def _register_blueprints(app: Flask, api: ProblemApi) -> None:
     api.register_blueprint(patient_links_blp, url_prefix="/api/v1")
     api.register_blueprint(staff_blp, url_prefix="/api/v1")
     app.register_blueprint(portal)
+    app.register_blueprint(portal_assets)
     register_console(app)
 
 

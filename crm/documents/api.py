@@ -10,12 +10,12 @@ from crm.auth.guards import any_caller, caller_scope, current_actor
 from crm.core import audit
 from crm.core.actors import Actor
 from crm.core.blueprint import Blueprint
-from crm.core.errors import ValidationFailed
 from crm.core.http import accepts
 from crm.core.idempotency import idempotent
 from crm.documents import operations, queries
+from crm.documents.intake import expect_upload, take_upload
 from crm.documents.schemas import DocumentSchema, UploadArgs, UploadFileArgs
-from crm.documents.upload import HashingTempFile, largest_upload, remove_leftover_temps, storage
+from crm.documents.upload import storage
 from crm.referrals.queries import referral_for
 
 blp = Blueprint("documents", __name__, description="Documents: MRI studies, reports, passports")
@@ -47,12 +47,7 @@ def upload_document(form, files, referral_id: int):
     `enquiry` or `awaiting_mri` moves it to `mri_review` and tells the specialists.
     """
     referral = referral_for(current_actor(), referral_id, for_update=True)
-    upload = files["file"]
-    if not isinstance(upload.stream, HashingTempFile):
-        raise ValidationFailed({"file": "send the file as a multipart file part"})
-    return operations.store_document(
-        referral, form["kind"], upload.filename, upload.stream.received(), current_actor()
-    )
+    return take_upload(referral, form["kind"], files["file"], current_actor())
 
 
 @blp.get("/referrals/<int:referral_id>/documents")
@@ -88,11 +83,5 @@ def send_document(actor: Actor, document_id: int):
 
 @blp.before_request
 def _allow_large_bodies() -> None:
-    """Uploads may be far larger than a JSON body; the per-kind limit is checked after."""
     if request.method == "POST" and request.path.endswith("/documents"):
-        request.max_content_length = largest_upload() + 2**20  # + the multipart framing
-
-
-@blp.teardown_request
-def _clean_up(_exc: BaseException | None) -> None:
-    remove_leftover_temps(request.environ)
+        expect_upload()

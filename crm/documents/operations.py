@@ -49,6 +49,17 @@ class UnsupportedFile(DomainError):
     status, code, title = 415, "unsupported-file", "This kind of file is not accepted"
 
 
+class UnreadableFile(UnsupportedFile):
+    """A ZIP refused by its checks (damaged, a bomb, encrypted, hostile names, not DICOM
+    inside) or a DICOM that cannot be read: the same 415 to the API, its own words on the
+    patient's page."""
+
+
+class EmptyFile(ValidationFailed):
+    def __init__(self) -> None:
+        super().__init__({"file": "the file is empty"})
+
+
 def max_bytes(kind: str) -> int:
     settings = current_app.config["CRM"]
     megabytes = (
@@ -73,8 +84,9 @@ def clean_filename(name: str | None) -> str:
     return (_UNSAFE_FILENAME.sub("_", base).strip(" .") or "upload")[:200]
 
 
-def _refuse(reason: str) -> UnsupportedFile:
-    return UnsupportedFile(f"file: {reason}", field="file")
+def _refuse(reason: str, unreadable: bool = False) -> UnsupportedFile:
+    refusal = UnreadableFile if unreadable else UnsupportedFile
+    return refusal(f"file: {reason}", field="file")
 
 
 def _inspect(received: Received, kind: str) -> tuple[str, Received, dict[str, Any]]:
@@ -84,7 +96,7 @@ def _inspect(received: Received, kind: str) -> tuple[str, Received, dict[str, An
         try:
             check_dicom_zip(received.path, _zip_limits())
         except ZipRefused as exc:
-            raise _refuse(str(exc)) from exc
+            raise _refuse(str(exc), unreadable=True) from exc
         found = "dicom_zip"
     allowed = ALLOWED_CONTENT[kind]
     if found not in allowed:
@@ -98,7 +110,7 @@ def _inspect(received: Received, kind: str) -> tuple[str, Received, dict[str, An
             entries = check_dicom_zip(clean.path, _zip_limits())
             return found, clean, dicom.read_zip_metadata(clean.path, entries)
     except (dicom.NotDicom, ZipRefused) as exc:
-        raise _refuse(str(exc)) from exc
+        raise _refuse(str(exc), unreadable=True) from exc
     return found, received, {}
 
 
@@ -131,7 +143,7 @@ def store_document(
     stored: Received | None = None
     try:
         if received.size == 0:
-            raise ValidationFailed({"file": "the file is empty"})
+            raise EmptyFile
         if received.size > max_bytes(kind):
             raise FileTooLarge(
                 f"file: {kind} may be at most {max_bytes(kind) // 2**20} MB", field="file"

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
-from flask import Request, current_app
+from flask import Flask, Request, current_app, request
 
 from crm.core.errors import DomainError
 from crm.documents.sniff import DICOM_MAGIC_OFFSET, is_dicom
@@ -156,3 +156,14 @@ def remove_leftover_temps(environ: dict[str, Any]) -> None:
     for temp in environ.get("crm.upload_temps", []):
         temp.close()
         Path(temp.name).unlink(missing_ok=True)
+
+
+def install(app: Flask) -> None:
+    """Every request streams its file parts to temp files in the store (whichever view
+    takes them: the partner API, the patient's page), and whatever a request leaves
+    there (refused, or failed before its file was stored) is removed when it ends."""
+    app.request_class = StreamingRequest
+
+    @app.teardown_request
+    def _remove_leftover_temps(_exc: BaseException | None) -> None:
+        remove_leftover_temps(request.environ)

@@ -1,6 +1,7 @@
 """The patient's private link: server-rendered pages, no login.
 
-The signed URL is the credential, so every response says no-referrer and no-store, and a
+The signed URL is the credential, so every response keeps it from other sites (referrer
+policy same-origin: see crm/portal/origin.py) and from caches (no-store), and a
 wrong, revoked or expired token gets the same page (404, in the browser's language, with the
 hospital's phone) with nothing about the case. Every page says who is speaking: the
 hospital's name, address, accreditation and phones, from configuration.
@@ -45,11 +46,12 @@ def _limit() -> tuple[str, int] | None:
 
 @portal.after_request
 def _private(response: Response) -> Response:
-    response.headers["Referrer-Policy"] = "no-referrer"
+    response.headers["Referrer-Policy"] = "same-origin"  # our own posts name their origin
     response.headers["X-Robots-Tag"] = "noindex, nofollow"
     response.headers["Cache-Control"] = "no-store"
     response.headers["Content-Security-Policy"] = (
-        "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; "
+        "default-src 'none'; style-src 'unsafe-inline'; script-src 'self'; "
+        "connect-src 'self'; form-action 'self'; "
         "frame-ancestors 'none'; base-uri 'none'"
     )
     return response
@@ -101,6 +103,7 @@ def _patient_actor(referral: Referral) -> Actor:
 def _page(referral: Referral, token: str, status: int = 200, **extra: Any) -> tuple[str, int]:
     from crm.followup.queries import open_check_in
     from crm.plans.queries import current_plan
+    from crm.portal.uploads import documents_section
     from crm.travel.models import Trip
 
     trip = db.session.scalar(select(Trip).where(Trip.referral_id == referral.id))
@@ -118,6 +121,7 @@ def _page(referral: Referral, token: str, status: int = 200, **extra: Any) -> tu
         "done": request.args.get("done"),
         "problem": None,
         "form": {},
+        **documents_section(referral),
         **extra,
     }
     return render_template("portal/page.html", **context), status
