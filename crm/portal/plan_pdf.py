@@ -8,6 +8,7 @@ as the visa letter does.
 from __future__ import annotations
 
 import importlib.util
+import logging
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -42,6 +43,8 @@ def _can_shape() -> bool:
 
 
 def render_plan_pdf(doc: PlanDocument, *, font: Path | None = None, compress: bool = True) -> bytes:
+    # fpdf2 subsets the font through fontTools, which logs every glyph at INFO
+    logging.getLogger("fontTools.subset").setLevel(logging.WARNING)
     pdf = FPDF(format="A4")
     pdf.set_compression(compress)
     pdf.set_title(doc.title)
@@ -72,6 +75,8 @@ def render_plan_pdf(doc: PlanDocument, *, font: Path | None = None, compress: bo
     _table(pdf, family, clean, doc)
     for heading, paragraphs in doc.sections:
         pdf.ln(3)
+        if pdf.get_y() > pdf.page_break_trigger - 25:  # a heading never ends a page
+            pdf.add_page()
         line(heading, 12, 6, 1)
         for paragraph in paragraphs:
             line(paragraph, 10, 5, 1)
