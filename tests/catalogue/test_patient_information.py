@@ -93,3 +93,12 @@ def test_an_unknown_information_field_is_refused(tmp_path):
     )
     with pytest.raises(ValidationFailed):
         read_catalogue(broken)
+
+
+def test_agencies_read_the_patient_information_in_the_catalogue_api(client, factory):
+    agency = factory.agency()
+    response = client.get("/api/v1/procedures/microdiscectomy", headers=agency.headers())
+    assert response.status_code == 200
+    assert response.json["patient_information"]["tr"]["name"] == "Mikrodiskektomi"
+    assert set(response.json["pre_travel_checklist"]) == set(PATIENT_LANGUAGES)
+    assert set(response.json["pre_operative_instructions"]) == set(PATIENT_LANGUAGES)
