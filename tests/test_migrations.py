@@ -20,7 +20,6 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import IntegrityError
 
 from crm import create_app
-from crm.catalogue.operations import load_catalogue
 from crm.extensions import db
 from tests.conftest import ON_POSTGRES, ROOT, TEST_DATABASE_URL
 
@@ -128,9 +127,21 @@ def test_upgrade_after_a_downgrade_works_again(scratch_app):
 
 def test_upgrading_fills_the_search_text_of_referrals_already_stored(scratch_app):
     upgrade(directory=MIGRATIONS, revision="0008")
-    load_catalogue(ROOT / "config" / "procedures.toml")
-    db.session.commit()
     with db.engine.begin() as connection:
+        # the catalogue row as the schema of 0008 has it (today's model has more columns)
+        connection.execute(
+            text(
+                "INSERT INTO procedures (code, name, specialty, summary, candidates,"
+                " requires_mri, anaesthesia, duration_minutes_min, duration_minutes_max,"
+                " hospital_nights_min, hospital_nights_max, recovery_weeks_min,"
+                " recovery_weeks_max, arrive_days_before_admission,"
+                " nights_in_city_after_discharge, prerequisites, typical_complaints,"
+                " conservative_treatments, risks_discussed, follow_up_schedule, active,"
+                " created_at, updated_at) VALUES ('microdiscectomy', 'Microdiscectomy',"
+                " 'Spine surgery', '', '', true, 'general', 45, 60, 1, 2, 4, 6, 1, 3, '[]',"
+                " '[]', '[]', '', '[]', true, CURRENT_TIMESTAMP, CURRENT_TIMESTAMP)"
+            )
+        )
         patient_id = connection.execute(
             text(
                 "INSERT INTO patients (given_name, family_name, sex, country, phone, email,"

@@ -49,4 +49,9 @@ class Procedure(TimestampMixin, db.Model):
     conservative_treatments: Mapped[list[str]] = mapped_column(JSON, default=list)
     risks_discussed: Mapped[str] = mapped_column(Text, default="")
     follow_up_schedule: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
+    # What the patient reads, per language ({"en": {"what_it_is": ...}, "de": {...}});
+    # read through crm.catalogue.information, which falls back to English.
+    patient_information: Mapped[dict[str, dict[str, str]]] = mapped_column(JSON, default=dict)
+    pre_travel_checklist: Mapped[dict[str, list[str]]] = mapped_column(JSON, default=dict)
+    pre_operative_instructions: Mapped[dict[str, list[str]]] = mapped_column(JSON, default=dict)
     active: Mapped[bool] = mapped_column(default=True)

@@ -8,6 +8,7 @@ from typing import Any
 
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
+from crm.catalogue.information import FALLBACK_LANGUAGE, INFORMATION_FIELDS
 from crm.catalogue.models import Procedure
 from crm.core.data_files import upsert_by_code
 from crm.core.errors import ValidationFailed, flatten_marshmallow
@@ -16,6 +17,21 @@ from crm.core.errors import ValidationFailed, flatten_marshmallow
 class FollowUpPoint(Schema):
     label = fields.String(required=True, validate=validate.Length(min=1, max=64))
     offset_days = fields.Integer(required=True, validate=validate.Range(min=0, max=3650))
+
+
+_LANGUAGE = validate.Regexp(r"^[a-z]{2,3}$", error="a language code such as en, tr, ar")
+_TEXT = fields.String(validate=validate.Length(min=1, max=4000))
+
+
+# One language's patient information; a field it lacks is read in English.
+PatientInformation = Schema.from_dict(
+    {name: fields.String(validate=validate.Length(min=1, max=4000)) for name in INFORMATION_FIELDS},
+    name="PatientInformation",
+)
+
+
+def _per_language(values: fields.Field) -> fields.Dict:
+    return fields.Dict(keys=fields.String(validate=_LANGUAGE), values=values, load_default=dict)
 
 
 class ProcedureRow(Schema):
@@ -45,7 +61,23 @@ class ProcedureRow(Schema):
     conservative_treatments = fields.List(fields.String(), load_default=list)
     risks_discussed = fields.String(load_default="")
     follow_up_schedule = fields.List(fields.Nested(FollowUpPoint), load_default=list)
+    patient_information = _per_language(fields.Nested(PatientInformation))
+    pre_travel_checklist = _per_language(fields.List(_TEXT, validate=validate.Length(min=1)))
+    pre_operative_instructions = _per_language(fields.List(_TEXT, validate=validate.Length(min=1)))
     active = fields.Boolean(load_default=True)
+
+    @validates_schema
+    def english_is_complete(self, data: dict[str, Any], **_: Any) -> None:
+        """English is every other language's fallback, so it must say everything."""
+        information = data.get("patient_information") or {}
+        if information:
+            english = information.get(FALLBACK_LANGUAGE, {})
+            for name in INFORMATION_FIELDS:
+                if not english.get(name):
+                    raise ValidationError("required in English", f"patient_information.en.{name}")
+        for name in ("pre_travel_checklist", "pre_operative_instructions"):
+            if data.get(name) and FALLBACK_LANGUAGE not in data[name]:
+                raise ValidationError("required in English", f"{name}.en")
 
     @validates_schema
     def ranges_are_ordered(self, data: dict[str, Any], **_: Any) -> None:

@@ -22,3 +22,11 @@ def procedure_by_code(code: str) -> Procedure:
     if procedure is None:
         raise NotFound(f"no procedure with code {code!r} in the catalogue")
     return procedure
+
+
+def procedure_named(code: str) -> Procedure:
+    """The row a plan or referral names, even if it has since left the catalogue."""
+    procedure = db.session.scalar(select(Procedure).where(Procedure.code == code))
+    if procedure is None:
+        raise NotFound(f"no procedure with code {code!r} in the catalogue")
+    return procedure

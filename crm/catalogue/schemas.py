@@ -27,3 +27,18 @@ class ProcedureSchema(Schema):
     conservative_treatments = fields.List(fields.String())
     risks_discussed = fields.String()
     follow_up_schedule = fields.List(fields.Nested(FollowUpPointSchema))
+    patient_information = fields.Dict(
+        keys=fields.String(),
+        values=fields.Dict(keys=fields.String(), values=fields.String()),
+        metadata={"description": "what the patient reads before consenting, per language"},
+    )
+    pre_travel_checklist = fields.Dict(
+        keys=fields.String(),
+        values=fields.List(fields.String()),
+        metadata={"description": "per language"},
+    )
+    pre_operative_instructions = fields.Dict(
+        keys=fields.String(),
+        values=fields.List(fields.String()),
+        metadata={"description": "per language"},
+    )

@@ -54,3 +54,21 @@ def compile_catalogues() -> None:
             catalogue = read_po(source)
         with po_path.with_suffix(".mo").open("wb") as target:
             write_mo(target, catalogue, use_fuzzy=True)
+
+
+RTL_LANGUAGES = frozenset({"ar", "fa", "he", "ur"})
+
+
+def money_text(minor: int, currency: str, language: str) -> str:
+    """An amount in integer minor units as a reader of `language` writes it. Right-to-left
+    languages name the currency in words ("7,100.00 دولار أمريكي") rather than CLDR's "US$"
+    beside the digits, which a browser reorders to "$US"; no bidi marks (the caller
+    isolates the whole amount)."""
+    from decimal import Decimal
+
+    from babel.numbers import format_currency, get_currency_precision
+
+    amount = Decimal(minor).scaleb(-get_currency_precision(currency))
+    style = "name" if language.split("-")[0] in RTL_LANGUAGES else "standard"
+    text = format_currency(amount, currency, locale=language.replace("-", "_"), format_type=style)
+    return text.replace("\u200f", "").replace("\u200e", "")

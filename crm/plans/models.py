@@ -3,7 +3,15 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, CheckConstraint, ForeignKey, String, UniqueConstraint
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    CheckConstraint,
+    ForeignKey,
+    String,
+    Text,
+    UniqueConstraint,
+)
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from crm.core.db import utcnow
@@ -55,6 +63,12 @@ class TreatmentPlan(db.Model):
     superseded_at: Mapped[datetime | None]
     accepted_at: Mapped[datetime | None]
     acceptance: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    # The informed consent: which version, in which language, and the information text the
+    # patient was shown (with its SHA-256, checked against what the page sent back).
+    consent_plan_version: Mapped[int | None]
+    consent_language: Mapped[str | None] = mapped_column(String(16))
+    consent_information_sha256: Mapped[str | None] = mapped_column(String(64))
+    consent_information_text: Mapped[str | None] = mapped_column(Text)
 
     items: Mapped[list[PlanLineItem]] = relationship(
         order_by="PlanLineItem.position", cascade="all, delete-orphan", lazy="selectin"

@@ -8,7 +8,7 @@ from typing import Any
 from sqlalchemy import event, inspect, select, update
 from sqlalchemy.engine import Connection
 
-from crm.catalogue.queries import procedure_by_code
+from crm.catalogue.queries import procedure_by_code, procedure_named
 from crm.core import audit
 from crm.core.actors import Actor
 from crm.core.db import utcnow
@@ -17,6 +17,12 @@ from crm.core.events import publish
 from crm.extensions import db
 from crm.messaging.composing.outbox import cancel_queued, enqueue
 from crm.plans.events import PlanAccepted, PlanOffered
+from crm.plans.information import (
+    ConsentInformation,
+    InformationChanged,
+    ShownInformation,
+    consent_information,
+)
 from crm.plans.models import PlanLineItem, TreatmentPlan
 from crm.plans.queries import REQUIRED_CONSENTS
 from crm.referrals.models import Referral
@@ -142,8 +148,20 @@ def _tell_about_offer(
         )
 
 
-def accept_plan(plan: TreatmentPlan, consents: dict[str, bool], actor: Actor) -> TreatmentPlan:
+def accept_plan(
+    plan: TreatmentPlan,
+    consents: dict[str, bool],
+    actor: Actor,
+    *,
+    shown: ShownInformation | None = None,
+) -> TreatmentPlan:
     """The patient accepts this version, with both consents recorded.
+
+    `shown` is what the patient's page showed (the version and the SHA-256 of the
+    information text): the text is built again here and must be the same, else the plan
+    or its information changed since the page was read and the acceptance is refused
+    (`InformationChanged`). The consent keeps the version, the language and the text.
+    Without `shown` (staff recording a consent given on paper) no text is recorded.
 
     The referral's row lock serialises acceptances and new offers; the plan and the
     referral are re-read under it, so a second click that waited on the lock sees the
@@ -153,10 +171,13 @@ def accept_plan(plan: TreatmentPlan, consents: dict[str, bool], actor: Actor) ->
         Referral, plan.referral_id, with_for_update={"of": Referral}, populate_existing=True
     )
     db.session.refresh(plan)
+    if shown is not None and plan.status == "superseded" and referral.stage == Stage.PLAN_OFFERED:
+        raise InformationChanged("a newer version of this plan was offered; read it first")
     if plan.status != "offered" or referral.stage != Stage.PLAN_OFFERED:
         raise Conflict("this plan is not open for acceptance", status=plan.status)
     if plan.valid_until < utcnow().date():
         raise Conflict("this plan has expired; ask your coordinator for a new one")
+    information = _information_still_shown(plan, shown) if shown is not None else None
     missing = {
         name: "must be given (true) to accept"
         for name in REQUIRED_CONSENTS
@@ -172,8 +193,22 @@ def accept_plan(plan: TreatmentPlan, consents: dict[str, bool], actor: Actor) ->
         "source": _SOURCES.get(actor.kind, actor.kind),
         "by": actor.label,
     }
+    plan.consent_plan_version = plan.version
+    if information is not None:
+        plan.consent_language = information.language
+        plan.consent_information_text = information.text
+        plan.consent_information_sha256 = information.sha256
     db.session.flush()
-    audit.record(actor, "plan.accept", referral.id, plan_id=plan.id, consents=REQUIRED_CONSENTS)
+    audit.record(
+        actor,
+        "plan.accept",
+        referral.id,
+        plan_id=plan.id,
+        consents=REQUIRED_CONSENTS,
+        version=plan.version,
+        language=plan.consent_language,
+        information_sha256=plan.consent_information_sha256,
+    )
     move_to_stage(referral, Stage.PLAN_ACCEPTED, actor, note=f"plan v{plan.version} accepted")
     enqueue(
         referral,
@@ -184,6 +219,18 @@ def accept_plan(plan: TreatmentPlan, consents: dict[str, bool], actor: Actor) ->
     )
     publish(PlanAccepted(referral, plan, actor))
     return plan
+
+
+def _information_still_shown(plan: TreatmentPlan, shown: ShownInformation) -> ConsentInformation:
+    """The information as it reads now; refused unless it is what the page showed."""
+    procedure = procedure_named(plan.procedure_code)
+    information = consent_information(plan, procedure, shown.language)
+    if shown.version != plan.version or shown.sha256 != information.sha256:
+        raise InformationChanged(
+            "the plan or its information changed since the page was shown; read it again",
+            version=plan.version,
+        )
+    return information
 
 
 # The freeze, below the operations: any ORM flush that would change or delete an accepted

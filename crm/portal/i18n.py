@@ -10,17 +10,15 @@ from __future__ import annotations
 
 import re
 from datetime import UTC, date, datetime
-from decimal import Decimal
 from zoneinfo import ZoneInfo
 
 from babel import Locale
 from babel.dates import format_date, format_datetime, format_skeleton, get_timezone_location
 from babel.lists import format_list
-from babel.numbers import format_currency, get_currency_precision
 from flask_babel import get_locale, gettext
 from markupsafe import Markup, escape
 
-RTL_LANGUAGES = frozenset({"ar", "fa", "he", "ur"})
+from crm.core.i18n import RTL_LANGUAGES, money_text
 
 
 def locale() -> Locale:
@@ -49,12 +47,7 @@ def money(minor: int, currency: str) -> Markup:
     """An amount in the locale's digits and grouping. Right-to-left locales name the
     currency in words ("7,100.00 دولار أمريكي") rather than CLDR's "US$" beside the
     digits, which a browser reorders to "$US"; the amount is isolated either way."""
-    amount = Decimal(minor).scaleb(-get_currency_precision(currency))
-    if direction() == "rtl":
-        text = format_currency(amount, currency, locale=locale(), format_type="name")
-    else:
-        text = format_currency(amount, currency, locale=locale())
-    return isolated(text.replace("\u200f", "").replace("\u200e", ""))
+    return isolated(money_text(minor, currency, language()))
 
 
 def when(moment: datetime, zone: str) -> str:

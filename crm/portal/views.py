@@ -24,6 +24,7 @@ from crm.extensions import db
 from crm.patients import short_links
 from crm.patients.links import resolve, token_for
 from crm.portal import words
+from crm.portal.consent import consent_context, plan_document, shown_information
 from crm.portal.i18n import HELPERS, direction, language
 from crm.portal.ratelimit import FixedWindowLimiter
 from crm.referrals.models import Referral
@@ -124,6 +125,7 @@ def _page(referral: Referral, token: str, status: int = 200, **extra: Any) -> tu
         **documents_section(referral),
         **extra,
     }
+    context.update(consent_context(referral, context["plan"], trip))
     return render_template("portal/page.html", **context), status
 
 
@@ -147,6 +149,7 @@ def short_link(code: str):
 
 @portal.post("/p/<token>/accept")
 def accept(token: str):
+    from crm.plans.information import InformationChanged
     from crm.plans.models import TreatmentPlan
     from crm.plans.operations import accept_plan
 
@@ -162,7 +165,11 @@ def accept(token: str):
         "data_processing": request.form.get("ack_data") == "yes",
     }
     try:
-        accept_plan(plan, consents, _patient_actor(referral))
+        shown = shown_information(request.form, referral)
+        accept_plan(plan, consents, _patient_actor(referral), shown=shown)
+    except InformationChanged:
+        db.session.rollback()
+        return _page(referral, token, 409, consent_changed=True)
     except DomainError as exc:
         db.session.rollback()
         expired = plan.valid_until < utcnow().date()
@@ -228,4 +235,31 @@ def visa_letter(token: str):
         pdf,
         mimetype="application/pdf",
         headers={"Content-Disposition": f'attachment; filename="invitation-{referral.id}.pdf"'},
+    )
+
+
+@portal.get("/p/<token>/plan.pdf")
+def plan_pdf(token: str):
+    """The current plan with the information shown (or accepted) and the checklist."""
+    from crm.plans.queries import current_plan
+    from crm.portal.plan_pdf import render_plan_pdf
+    from crm.travel.letter import unicode_font
+    from crm.travel.queries import trip_of
+
+    referral = _referral(token)
+    if referral is None:
+        return _invalid()
+    plan = current_plan(referral.id)
+    if plan is None:
+        return _invalid()
+    audit.record(_patient_actor(referral), "portal.plan_pdf", referral.id, plan_id=plan.id)
+    document = plan_document(referral, plan, trip_of(referral))
+    return Response(
+        render_plan_pdf(document, font=unicode_font()),
+        mimetype="application/pdf",
+        headers={
+            "Content-Disposition": (
+                f'attachment; filename="plan-{referral.reference}-v{plan.version}.pdf"'
+            )
+        },
     )

@@ -8,6 +8,7 @@ from crm.plans.queries import current_plan
 from crm.referrals.operations import move_to_stage
 from crm.tasks.models import Task
 from tests.plans.support import plan_body, reviewed_as_candidate
+from tests.portal.shown import shown_fields
 
 
 @pytest.fixture
@@ -33,7 +34,8 @@ def test_the_plan_shows_its_items_and_total_in_the_patients_language(client, off
 
 def test_accepting_needs_both_consents(client, session, offered):
     plan = current_plan(offered.id)
-    page = client.post(_url(offered, "/accept"), data={"plan_id": plan.id, "ack_info": "yes"})
+    data = {"plan_id": plan.id, "ack_info": "yes", **shown_fields(client, _url(offered))}
+    page = client.post(_url(offered, "/accept"), data=data)
     assert page.status_code == 422
     body = page.get_data(as_text=True)
     assert "Verarbeitung meiner Gesundheitsdaten" in body.split('role="alert"', 1)[1]
@@ -46,7 +48,12 @@ def test_accepting_with_both_consents_moves_the_referral(client, session, offere
     plan = current_plan(offered.id)
     response = client.post(
         _url(offered, "/accept"),
-        data={"plan_id": plan.id, "ack_info": "yes", "ack_data": "yes"},
+        data={
+            "plan_id": plan.id,
+            "ack_info": "yes",
+            "ack_data": "yes",
+            **shown_fields(client, _url(offered)),
+        },
     )
     assert response.status_code == 303
     session.refresh(offered)

@@ -18,6 +18,7 @@ from crm.plans.queries import current_plan
 from crm.travel import operations as travel
 from tests.messaging.support import NO_QUIET_HOURS
 from tests.plans.support import plan_body, reviewed_as_candidate
+from tests.portal.shown import shown_fields
 from tests.travel.support import trip_around, utc
 
 BASE = "http://localhost"
@@ -101,6 +102,7 @@ def walk(app, client, factory, session, monkeypatch):
             response = client.post(f"{api}/plans", json=plan_body(), headers=coordinator.headers())
         elif name == "plan_accepted":
             data = {"plan_id": current_plan(referral.id).id, "ack_info": "yes", "ack_data": "yes"}
+            data.update(shown_fields(client, page))
             response = client.post(f"{page}/accept", data=data)
         elif name == "travel_booked":
             trip = trip_around(admitted_at)

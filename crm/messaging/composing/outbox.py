@@ -16,6 +16,7 @@ from flask import current_app
 from sqlalchemy import and_, exists, func, or_, select, text, update
 
 from crm.auth.models import StaffUser
+from crm.catalogue.information import pre_operative_instructions, pre_travel_checklist
 from crm.core.db import utcnow
 from crm.core.errors import RateLimited
 from crm.extensions import db
@@ -131,9 +132,23 @@ def message_context(
         "unsubscribe_url": (
             unsubscribe_url(referral.patient_id) if recipient.audience == "patient" else None
         ),
+        **_before_you_travel(referral, recipient),
     }
     context.update(extra)
     return context
+
+
+def _before_you_travel(referral: Referral, recipient: Recipient) -> dict[str, list[str]]:
+    """The procedure's checklist and pre-operative instructions in the patient's language,
+    for a patient's email only: an SMS never carries them (nor may its template name them)."""
+    if recipient.audience != "patient" or recipient.channel != "email":
+        return {"pre_travel_checklist": [], "pre_operative_instructions": []}
+    return {
+        "pre_travel_checklist": pre_travel_checklist(referral.procedure, recipient.language),
+        "pre_operative_instructions": pre_operative_instructions(
+            referral.procedure, recipient.language
+        ),
+    }
 
 
 def sms_sent_since(since: datetime, agency_id: int | None = None) -> int:

@@ -63,6 +63,9 @@ SAMPLE_CONTEXT: dict[str, Any] = {
     "previous_currency": "EUR",
     "valid_until_changed": False,
     "previous_valid_until": None,
+    # travel_in_7_days / travel_in_1_day emails: the procedure's lists, never in an SMS
+    "pre_travel_checklist": ["Your passport", "Your MRI images and reports"],
+    "pre_operative_instructions": ["Ask your doctor which medicines to stop, and when"],
 }
 
 

@@ -32,6 +32,8 @@ CONTEXT = {
     "link": "https://care.istanbul-spine.example/p/token",
     "travel_date": utcnow().date(),
     "unsubscribe_url": None,
+    "pre_travel_checklist": ["Passport"],
+    "pre_operative_instructions": ["Nothing to eat from midnight"],
 }
 DRIVER = ("driver", "Fahrer", "Şoför", "водитель", "سائق")
 

@@ -46,6 +46,9 @@ EMAIL_EXTRA = {
     "travel_date": date(2025, 3, 10),
     "since_treatment": timedelta(days=14),
     "unsubscribe_url": "https://crm.example-hospital.com/u/tok",
+    # the procedure's lists, for the travel emails only
+    "pre_travel_checklist": ["Your MRI images and the radiologist's report"],
+    "pre_operative_instructions": ["Ask your doctor which medicines to stop before surgery"],
 }
 FULL = {**SAFE, **HEALTH, **EMAIL_EXTRA}
 
