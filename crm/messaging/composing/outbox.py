@@ -20,12 +20,19 @@ from crm.core.db import utcnow
 from crm.core.errors import RateLimited
 from crm.extensions import db
 from crm.messaging.composing.overrides import catalogue_for
+from crm.messaging.composing.segments import analyse
+from crm.messaging.composing.templates import SMS_VARIABLES
+from crm.messaging.composing.whatsapp_templates import WhatsAppTemplates, load_whatsapp_templates
 from crm.messaging.delivery.quiet_hours import next_allowed_send, parse_window
-from crm.messaging.models import OutboxMessage
+from crm.messaging.models import CHANNELS, OutboxMessage
+from crm.messaging.session import session_open
 from crm.patients.links import patient_link, unsubscribe_url
+from crm.patients.models import Patient
 from crm.referrals.models import Referral
 
 _COUNTED_STATUSES = ("queued", "sending", "sent", "delivered", "undelivered")
+NO_WHATSAPP_TEMPLATE = "no_whatsapp_template"
+PHONE_CHANNELS = ("sms", "whatsapp")  # both go to the patient's phone number
 
 
 @dataclass(frozen=True)
@@ -37,15 +44,40 @@ class Recipient:
     language: str
     time_zone: str
     consented: bool
+    # WhatsApp: the message can go, as free text in the 24-hour session or as an approved
+    # template (see crm.messaging.session, composing.whatsapp_templates).
+    deliverable: bool = True
+
+    @property
+    def blocked(self) -> str | None:
+        """Why this recipient cannot be sent to on this channel, or None."""
+        if not self.address:
+            return "no_address"
+        if not self.consented:
+            return "no_consent"
+        return None if self.deliverable else NO_WHATSAPP_TEMPLATE
 
 
 def _settings() -> dict[str, Any]:
     return current_app.config["CRM"]
 
 
-def _patient_recipients(referral: Referral, channels: list[str]) -> list[Recipient]:
+def whatsapp_templates() -> WhatsAppTemplates:
+    return load_whatsapp_templates(_settings()["WHATSAPP_TEMPLATES_FILE"])
+
+
+def _whatsapp_deliverable(kind: str, language: str, phone: str | None, now: datetime) -> bool:
+    """Free text in the patient's open session, or an approved template for the kind."""
+    if whatsapp_templates().find(kind, language) is not None:
+        return True
+    return session_open(phone, now)
+
+
+def _patient_recipients(
+    referral: Referral, channels: list[str], kind: str, now: datetime
+) -> list[Recipient]:
     patient = referral.patient
-    addresses = {"sms": patient.phone, "email": patient.email}
+    addresses = {"sms": patient.phone, "whatsapp": patient.phone, "email": patient.email}
     return [
         Recipient(
             "patient",
@@ -55,6 +87,8 @@ def _patient_recipients(referral: Referral, channels: list[str]) -> list[Recipie
             patient.language,
             patient.time_zone,
             patient.may_contact(channel),
+            channel != "whatsapp"
+            or _whatsapp_deliverable(kind, patient.language, patient.phone, now),
         )
         for channel in channels
     ]
@@ -72,21 +106,37 @@ def _staff_recipient(referral: Referral, audience: str) -> Recipient:
     return Recipient(audience, "email", address, name, "en", "UTC", True)
 
 
-def recipients(referral: Referral, audience: str, channels: list[str]) -> list[Recipient]:
+def recipients(
+    referral: Referral,
+    audience: str,
+    channels: list[str],
+    kind: str = "ad_hoc",
+    now: datetime | None = None,
+) -> list[Recipient]:
     if audience == "patient":
-        return _patient_recipients(referral, channels)
+        return _patient_recipients(referral, channels, kind, now or utcnow())
     return [_staff_recipient(referral, audience)]
 
 
 def choose(candidates: list[Recipient], fallback: bool) -> tuple[list[Recipient], str | None]:
     """The recipients to send to; with none, the reason the first one is suppressed."""
-    usable = [r for r in candidates if r.address and r.consented]
+    usable = [r for r in candidates if r.blocked is None]
     if usable:
         return (usable[:1] if fallback else usable), None
     if not candidates:
         return [], None
-    first = candidates[0]
-    return [first], ("no_address" if not first.address else "no_consent")
+    return [candidates[0]], candidates[0].blocked
+
+
+def _fallback_channel(candidates: list[Recipient], chosen: Recipient, fallback: bool) -> str | None:
+    """A WhatsApp message the session and templates may still stop at send time falls back
+    to the next permitted channel if the rule allows it and that channel is SMS (its body
+    is the same allow-listed text, so it needs nothing the dispatcher does not hold)."""
+    if not fallback or chosen.channel != "whatsapp":
+        return None
+    later = candidates[candidates.index(chosen) + 1 :]
+    following = next((r for r in later if r.blocked is None), None)
+    return "sms" if following is not None and following.channel == "sms" else None
 
 
 def _link_for(audience: str, referral_id: int, base: str) -> str:
@@ -126,6 +176,11 @@ def message_context(referral: Referral, recipient: Recipient, extra: dict[str, A
     return context
 
 
+def _template_values(context: dict[str, Any]) -> dict[str, str]:
+    """What a WhatsApp template may be filled with: the SMS allow-list, nothing else."""
+    return {name: str(context[name]) for name in sorted(SMS_VARIABLES) if name in context}
+
+
 def sms_sent_since(since: datetime, agency_id: int | None = None) -> int:
     statement = select(func.count(OutboxMessage.id)).where(
         OutboxMessage.channel == "sms",
@@ -150,7 +205,7 @@ def sms_cap_reached(agency_id: int | None, now: datetime) -> str | None:
 
 
 def _due_at(recipient: Recipient, now: datetime) -> datetime:
-    if recipient.channel != "sms" or recipient.audience != "patient":
+    if recipient.channel not in PHONE_CHANNELS or recipient.audience != "patient":
         return now
     window = parse_window(_settings()["QUIET_HOURS"])
     return next_allowed_send(now, recipient.time_zone, window)
@@ -158,7 +213,7 @@ def _due_at(recipient: Recipient, now: datetime) -> datetime:
 
 def _existing(key: str) -> list[OutboxMessage]:
     """What an earlier call with this cause key wrote, on whichever channels it chose."""
-    keys = [f"{key}:{channel}" for channel in ("sms", "email")]
+    keys = [f"{key}:{channel}" for channel in CHANNELS]
     return list(
         db.session.scalars(
             select(OutboxMessage)
@@ -205,7 +260,7 @@ def enqueue(
     candidates = (
         [Recipient(audience, "email", staff.email, staff.name, "en", staff.time_zone, True)]
         if staff is not None
-        else recipients(referral, audience, channels)
+        else recipients(referral, audience, channels, kind, now)
     )
     chosen, suppressed_reason = choose(candidates, fallback)
     written, held = [], None
@@ -214,6 +269,8 @@ def enqueue(
         message = _build(referral, recipient, kind, message_key, extra or {}, now, rule_code)
         message.stage, message.stage_entered_at = referral.stage, referral.stage_entered_at
         message.stands = stands
+        if not suppressed_reason:
+            message.fallback_channel = _fallback_channel(candidates, recipient, fallback)
         if suppressed_reason:
             message.status, message.suppressed_reason = "suppressed", suppressed_reason
         elif recipient.channel == "sms":
@@ -266,9 +323,8 @@ def _build(
     now: datetime,
     rule_code: str | None,
 ) -> OutboxMessage:
-    rendered = catalogue_for(kind).render(
-        kind, recipient.channel, recipient.language, message_context(referral, recipient, extra)
-    )
+    context = message_context(referral, recipient, extra)
+    rendered = catalogue_for(kind).render(kind, recipient.channel, recipient.language, context)
     return OutboxMessage(
         idempotency_key=key,
         referral_id=referral.id,
@@ -288,7 +344,53 @@ def _build(
         next_attempt_at=_due_at(recipient, now),
         rule_code=rule_code,
         created_at=now,
+        template_values=_template_values(context) if recipient.channel == "whatsapp" else None,
     )
+
+
+def fall_back_to_sms(message: OutboxMessage, now: datetime) -> OutboxMessage | None:
+    """A WhatsApp message that could go neither as free text nor as a template: its SMS
+    twin, under the SMS rules (consent now, quiet hours, the spend caps). Once per cause."""
+    key = message.idempotency_key.rsplit(":", 1)[0] + ":sms"
+    if db.session.scalar(select(OutboxMessage.id).where(OutboxMessage.idempotency_key == key)):
+        return None
+    patient = db.session.get(Patient, message.patient_id) if message.patient_id else None
+    sms = OutboxMessage(
+        idempotency_key=key,
+        **{name: getattr(message, name) for name in _TWIN_FIELDS},
+        channel="sms",
+        to_address=(patient.phone if patient else None) or message.to_address,
+        segments=analyse(message.body_text).segments,
+        status="queued",
+        next_attempt_at=next_allowed_send(
+            now, message.time_zone, parse_window(_settings()["QUIET_HOURS"])
+        ),
+        created_at=now,
+    )
+    if patient is None or not patient.may_contact("sms"):
+        sms.status, sms.suppressed_reason = "suppressed", "no_consent"
+    elif cap := sms_cap_reached(message.agency_id, now):
+        window = timedelta(hours=1) if cap == "global_hourly" else timedelta(days=1)
+        sms.next_attempt_at = max(sms.next_attempt_at, now + window)
+    db.session.add(sms)
+    db.session.flush()
+    return sms
+
+
+_TWIN_FIELDS = (
+    "referral_id",
+    "agency_id",
+    "patient_id",
+    "audience",
+    "kind",
+    "language",
+    "time_zone",
+    "body_text",
+    "rule_code",
+    "stage",
+    "stage_entered_at",
+    "stands",
+)
 
 
 def enqueue_staff_email(

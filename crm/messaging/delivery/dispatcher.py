@@ -23,12 +23,15 @@ from sqlalchemy import bindparam, case, func, or_, select, update
 
 from crm.core.db import utcnow
 from crm.extensions import db
-from crm.messaging.composing.outbox import cancel_stale
+from crm.messaging.composing.outbox import NO_WHATSAPP_TEMPLATE, cancel_stale, fall_back_to_sms
+from crm.messaging.composing.whatsapp_templates import load_whatsapp_templates
 from crm.messaging.delivery.email import EmailError, OutgoingEmail
 from crm.messaging.delivery.quiet_hours import next_allowed_send, parse_window
 from crm.messaging.delivery.sms import PermanentSmsError, SmsError, mask_phone
 from crm.messaging.delivery.transports import Transports
+from crm.messaging.delivery.whatsapp import WhatsAppSend, decide
 from crm.messaging.models import OutboxMessage
+from crm.messaging.session import last_inbound
 from crm.patients.links import unsubscribe_url
 from crm.patients.models import Patient, PatientConsent
 from crm.patients.operations import set_consent
@@ -45,6 +48,7 @@ class DispatchSettings:
     max_attempts: int = 6
     stale_after: timedelta = timedelta(seconds=120)
     quiet_hours: str = "21:00-08:30"
+    whatsapp_templates_file: str = "config/whatsapp_templates.toml"
 
     @classmethod
     def from_config(cls, settings: dict) -> DispatchSettings:
@@ -53,6 +57,7 @@ class DispatchSettings:
             max_attempts=settings["DISPATCH_MAX_ATTEMPTS"],
             stale_after=timedelta(seconds=settings["DISPATCH_STALE_SECONDS"]),
             quiet_hours=settings["QUIET_HOURS"],
+            whatsapp_templates_file=settings["WHATSAPP_TEMPLATES_FILE"],
         )
 
 
@@ -104,6 +109,9 @@ _RECORD_SENT = (
             else_=_OUTBOX.c.provider_status,
         ),
         updated_at=bindparam("b_now"),
+        # WhatsApp: the template it went as (none: free text in the session).
+        content_sid=bindparam("b_content_sid"),
+        content_variables=bindparam("b_content_variables"),
     )
 )
 
@@ -143,6 +151,10 @@ class Claimed:
     body_text: str
     body_html: str | None
     attempts: int
+    kind: str
+    language: str
+    template_values: dict[str, str] | None
+    fallback_channel: str | None
 
 
 _CLAIMED_COLUMNS = (
@@ -157,7 +169,12 @@ _CLAIMED_COLUMNS = (
     OutboxMessage.body_text,
     OutboxMessage.body_html,
     OutboxMessage.attempts,
+    OutboxMessage.kind,
+    OutboxMessage.language,
+    OutboxMessage.template_values,
+    OutboxMessage.fallback_channel,
 )
+PHONE_CHANNELS = ("sms", "whatsapp")
 
 
 class Dispatcher:
@@ -170,11 +187,14 @@ class Dispatcher:
         self.settings = settings
         self.name = name or f"dispatcher-{uuid.uuid4().hex[:8]}"
         self.quiet_window = parse_window(settings.quiet_hours)
+        self._sessions: dict[str, datetime] = {}
 
     def run_once(self, now: datetime | None = None) -> int:
         """Claim one batch and send it; returns how many rows were handled."""
         batch = self.claim(now or utcnow())
         consents = _consents([m.patient_id for m in batch if m.audience == "patient"])
+        # WhatsApp's 24-hour sessions of the batch's numbers, in one read.
+        self._sessions = last_inbound(m.to_address for m in batch if m.channel == "whatsapp")
         sent: list[dict] = []
         for message in batch:
             try:
@@ -229,18 +249,30 @@ class Dispatcher:
         if withheld := _withheld(message, consents):
             self._settle_row(message, status="suppressed", suppressed_reason=withheld)
             return
-        if message.channel == "sms" and message.audience == "patient":
+        if message.channel in PHONE_CHANNELS and message.audience == "patient":
             allowed = next_allowed_send(now, message.time_zone, self.quiet_window)
             if allowed > now:
                 self._requeue(message, allowed, count_attempt=False)
                 return
+        how = None
+        if message.channel == "whatsapp":
+            how = self._whatsapp(message, now)
+            if how is None:
+                return
         try:
-            provider_id = self._hand_over(message)
+            provider_id = self._hand_over(message, how)
         except (SmsError, EmailError) as exc:
             self._failed_attempt(message, exc, now)
             return
         sent.append(
-            {"b_id": message.id, "b_token": message.token, "b_provider": provider_id, "b_now": now}
+            {
+                "b_id": message.id,
+                "b_token": message.token,
+                "b_provider": provider_id,
+                "b_now": now,
+                "b_content_sid": how.content_sid if how else None,
+                "b_content_variables": how.content_variables if how else None,
+            }
         )
         log.info("message sent", extra={"outbox_id": message.id, "channel": message.channel})
 
@@ -254,12 +286,47 @@ class Dispatcher:
     def _settle_row(self, message: Claimed, **values) -> None:
         db.session.execute(self._mine(message).values(**values))
 
-    def _hand_over(self, message: Claimed) -> str:
-        if message.channel == "sms":
+    def _whatsapp(self, message: Claimed, now: datetime) -> WhatsAppSend | None:
+        """Free text in the session, else the approved template; neither: suppressed here
+        (and its SMS twin written when the rule allowed a fallback), None returned."""
+        how = decide(
+            message.kind,
+            message.language,
+            message.template_values,
+            self._sessions.get(message.to_address),
+            now,
+            load_whatsapp_templates(self.settings.whatsapp_templates_file),
+        )
+        if how is None:
+            self._settle_row(message, status="suppressed", suppressed_reason=NO_WHATSAPP_TEMPLATE)
+            row = db.session.get(OutboxMessage, message.id)
+            if message.fallback_channel == "sms" and row is not None:
+                fall_back_to_sms(row, now)
+        return how
+
+    def _gateway(self, channel: str):
+        if channel == "whatsapp":
+            if self.transports.whatsapp is None:
+                raise PermanentSmsError("no WhatsApp sender configured (CRM_TWILIO_WHATSAPP_FROM)")
+            return self.transports.whatsapp
+        return self.transports.sms
+
+    def _hand_over(self, message: Claimed, how: WhatsAppSend | None = None) -> str:
+        if message.channel in PHONE_CHANNELS:
             callback = self.transports.status_callback_url
             if callback:
                 callback = f"{callback}?outbox={message.id}"
-            result = self.transports.sms.send(message.to_address, message.body_text, callback)
+            gateway = self._gateway(message.channel)
+            if how is not None and not how.free_text:
+                result = gateway.send(
+                    message.to_address,
+                    message.body_text,
+                    callback,
+                    content_sid=how.content_sid,
+                    content_variables=how.content_variables,
+                )
+            else:
+                result = gateway.send(message.to_address, message.body_text, callback)
             return result.provider_id
         return self.transports.email.send(
             OutgoingEmail(
@@ -290,8 +357,8 @@ class Dispatcher:
         self._settle_row(message, status="failed", **error)
         if isinstance(exc, PermanentSmsError) and exc.opted_out and message.patient_id:
             patient = db.session.get(Patient, message.patient_id)
-            if patient is not None:
-                set_consent(patient, "sms", False, "carrier opt-out (Twilio 21610)")
+            if patient is not None:  # withdrawn on the channel it was refused on alone
+                set_consent(patient, message.channel, False, "carrier opt-out (Twilio 21610)")
         log.warning(
             "message failed",
             extra={"outbox_id": message.id, "to": mask_phone(message.to_address)},
@@ -331,7 +398,7 @@ class Dispatcher:
         return len(rows)
 
     def _settle(self, message: OutboxMessage, now: datetime) -> None:
-        if message.channel == "sms":
+        if message.channel in PHONE_CHANNELS:
             try:
                 found = self._provider_copy(message)
             except SmsError as exc:
@@ -349,7 +416,9 @@ class Dispatcher:
 
     def _provider_copy(self, message: OutboxMessage) -> str | None:
         since = message.claimed_at or message.created_at
-        candidates = self.transports.sms.messages_to(message.to_address, since)
+        if message.channel == "whatsapp" and self.transports.whatsapp is None:
+            return None  # nothing can have gone: no WhatsApp sender
+        candidates = self._gateway(message.channel).messages_to(message.to_address, since)
         adopted = set(
             db.session.scalars(
                 select(OutboxMessage.provider_id).where(
