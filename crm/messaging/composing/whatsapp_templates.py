@@ -98,9 +98,16 @@ def _load(path: str, mtime_ns: int) -> WhatsAppTemplates:
     return WhatsAppTemplates(data, where=file.name)
 
 
+PROJECT_ROOT = Path(__file__).resolve().parents[3]
+
+
 def load_whatsapp_templates(path: str | Path) -> WhatsAppTemplates:
-    """The file's templates, read again when the file changes."""
+    """The file's templates, read again when the file changes. A relative path is read from
+    the working directory or, failing that, the project's root (the scheduler may run
+    elsewhere)."""
     file = Path(path)
+    if not file.is_file() and not file.is_absolute():
+        file = PROJECT_ROOT / file
     if not file.is_file():
         raise TemplateError(f"{path}: no such WhatsApp templates file")
     return _load(str(file.resolve()), file.stat().st_mtime_ns)
