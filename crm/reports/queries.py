@@ -10,7 +10,7 @@ from sqlalchemy import Select, func, select
 
 from crm.catalogue.models import Procedure
 from crm.extensions import db
-from crm.messaging.models import OutboxMessage
+from crm.messaging.models import CHANNELS, OutboxMessage
 from crm.referrals.models import Referral
 from crm.referrals.stages import PIPELINE, LostReason, Stage
 from crm.reports.models import OptOutDaily, PlanDaily, StageDaily, StageDuration
@@ -152,7 +152,7 @@ def messaging(args: dict[str, Any]) -> dict[str, Any]:
         OutboxMessage.suppressed_reason,
         func.count(),
         func.coalesce(func.sum(OutboxMessage.segments), 0),
-    ).where(OutboxMessage.channel.in_(["sms", "email"]))
+    ).where(OutboxMessage.channel.in_(CHANNELS))
     if args.get("date_from"):
         query = query.where(OutboxMessage.created_at >= _utc(args["date_from"]))
     if args.get("date_to"):
@@ -167,7 +167,7 @@ def messaging(args: dict[str, Any]) -> dict[str, Any]:
     query = query.group_by(
         OutboxMessage.channel, OutboxMessage.status, OutboxMessage.suppressed_reason
     )
-    channels = {c: _empty_channel(c) for c in ("sms", "email")}
+    channels = {c: _empty_channel(c) for c in CHANNELS}
     suppressed: dict[str, int] = defaultdict(int)
     for channel, status, reason, n, segments in db.session.execute(query):
         row = channels[channel]
