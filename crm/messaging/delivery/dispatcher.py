@@ -19,12 +19,20 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import bindparam, case, func, or_, select, update
+from sqlalchemy import select, update
 
 from crm.core.db import utcnow
 from crm.extensions import db
 from crm.messaging.composing.outbox import NO_WHATSAPP_TEMPLATE, cancel_stale, fall_back_to_sms
 from crm.messaging.composing.whatsapp_templates import load_whatsapp_templates
+from crm.messaging.delivery.batch import (
+    CLAIMED_COLUMNS,
+    PHONE_CHANNELS,
+    Claimed,
+    consents_of,
+    record_sent,
+    withheld,
+)
 from crm.messaging.delivery.email import EmailError, OutgoingEmail
 from crm.messaging.delivery.quiet_hours import next_allowed_send, parse_window
 from crm.messaging.delivery.sms import PermanentSmsError, SmsError, mask_phone
@@ -33,7 +41,7 @@ from crm.messaging.delivery.whatsapp import WhatsAppSend, decide
 from crm.messaging.models import OutboxMessage
 from crm.messaging.session import last_inbound
 from crm.patients.links import unsubscribe_url
-from crm.patients.models import Patient, PatientConsent
+from crm.patients.models import Patient
 from crm.patients.operations import set_consent
 
 log = logging.getLogger(__name__)
@@ -71,112 +79,6 @@ def _is_postgres() -> bool:
     return db.session.get_bind().dialect.name == "postgresql"
 
 
-def _consents(patient_ids: list[int | None]) -> dict[tuple[int, str], bool]:
-    """Every consent of the batch's patients in one read: (patient id, channel) -> granted.
-
-    A patient with no row at all is recorded as (id, "exists") so deletion is told apart.
-    """
-    ids = sorted({pid for pid in patient_ids if pid is not None})
-    if not ids:
-        return {}
-    found: dict[tuple[int, str], bool] = {
-        (pid, "exists"): True
-        for pid in db.session.scalars(select(Patient.id).where(Patient.id.in_(ids)))
-    }
-    rows = db.session.execute(
-        select(PatientConsent.patient_id, PatientConsent.channel, PatientConsent.granted).where(
-            PatientConsent.patient_id.in_(ids)
-        )
-    )
-    found.update({(pid, channel): granted for pid, channel, granted in rows})
-    return found
-
-
-_OUTBOX = OutboxMessage.__table__
-# Spelled out rather than IN (...): an expanding IN cannot go through executemany.
-_EARLY_PROVIDER_STATUS = or_(
-    *(_OUTBOX.c.provider_status == status for status in ("accepted", "queued", "sending"))
-)
-_RECORD_SENT = (
-    update(_OUTBOX)
-    .where(_OUTBOX.c.id == bindparam("b_id"), _OUTBOX.c.claimed_by == bindparam("b_token"))
-    .values(
-        status=case((_OUTBOX.c.status == "sending", "sent"), else_=_OUTBOX.c.status),
-        provider_id=func.coalesce(_OUTBOX.c.provider_id, bindparam("b_provider")),
-        sent_at=func.coalesce(_OUTBOX.c.sent_at, bindparam("b_now")),
-        provider_status=case(
-            (or_(_OUTBOX.c.provider_status.is_(None), _EARLY_PROVIDER_STATUS), "sent"),
-            else_=_OUTBOX.c.provider_status,
-        ),
-        updated_at=bindparam("b_now"),
-        # WhatsApp: the template it went as (none: free text in the session).
-        content_sid=bindparam("b_content_sid"),
-        content_variables=bindparam("b_content_variables"),
-    )
-)
-
-
-def _record_sent(sent: list[dict]) -> None:
-    """Every message of the batch the provider accepted, in one executemany.
-
-    A status callback (?outbox=) may have got there first: status and provider status only
-    ever move forward.
-    """
-    if sent:
-        db.session.connection().execute(_RECORD_SENT, sent)
-
-
-def _withheld(message: Claimed, consents: dict[tuple[int, str], bool]) -> str | None:
-    """Consent is checked again at send time: a STOP may have arrived meanwhile."""
-    if message.audience != "patient" or message.patient_id is None:
-        return None
-    if (message.patient_id, "exists") not in consents:
-        return "patient_deleted"
-    granted = consents.get((message.patient_id, message.channel), False)
-    return None if granted else "consent_withdrawn"
-
-
-@dataclass(frozen=True)
-class Claimed:
-    """What sending one message needs, read once when the batch is claimed."""
-
-    id: int
-    token: str
-    channel: str
-    audience: str
-    patient_id: int | None
-    to_address: str
-    time_zone: str
-    subject: str | None
-    body_text: str
-    body_html: str | None
-    attempts: int
-    kind: str
-    language: str
-    template_values: dict[str, str] | None
-    fallback_channel: str | None
-
-
-_CLAIMED_COLUMNS = (
-    OutboxMessage.id,
-    OutboxMessage.claimed_by,
-    OutboxMessage.channel,
-    OutboxMessage.audience,
-    OutboxMessage.patient_id,
-    OutboxMessage.to_address,
-    OutboxMessage.time_zone,
-    OutboxMessage.subject,
-    OutboxMessage.body_text,
-    OutboxMessage.body_html,
-    OutboxMessage.attempts,
-    OutboxMessage.kind,
-    OutboxMessage.language,
-    OutboxMessage.template_values,
-    OutboxMessage.fallback_channel,
-)
-PHONE_CHANNELS = ("sms", "whatsapp")
-
-
 class Dispatcher:
     """Per message: a savepoint, the provider call and one guarded UPDATE. Per batch: one
     claim (SELECT ... SKIP LOCKED, UPDATE ... RETURNING), one consent read and one commit
@@ -192,7 +94,7 @@ class Dispatcher:
     def run_once(self, now: datetime | None = None) -> int:
         """Claim one batch and send it; returns how many rows were handled."""
         batch = self.claim(now or utcnow())
-        consents = _consents([m.patient_id for m in batch if m.audience == "patient"])
+        consents = consents_of([m.patient_id for m in batch if m.audience == "patient"])
         # WhatsApp's 24-hour sessions of the batch's numbers, in one read.
         self._sessions = last_inbound(m.to_address for m in batch if m.channel == "whatsapp")
         sent: list[dict] = []
@@ -206,7 +108,7 @@ class Dispatcher:
                 # It must not stop the batch either. The row stays `sending`; the reconciler
                 # adopts the provider's copy or requeues it, up to max attempts.
                 log.exception("dispatch failed", extra={"outbox_id": message.id})
-        _record_sent(sent)
+        record_sent(sent)
         db.session.commit()
         return len(batch)
 
@@ -236,7 +138,7 @@ class Dispatcher:
                 claimed_at=now,
                 attempts=OutboxMessage.attempts + 1,
             )
-            .returning(*_CLAIMED_COLUMNS)
+            .returning(*CLAIMED_COLUMNS)
             .execution_options(synchronize_session=False)
         ).all()
         db.session.commit()
@@ -246,8 +148,8 @@ class Dispatcher:
         self, message: Claimed, consents: dict[tuple[int, str], bool], sent: list[dict]
     ) -> None:
         now = utcnow()
-        if withheld := _withheld(message, consents):
-            self._settle_row(message, status="suppressed", suppressed_reason=withheld)
+        if reason := withheld(message, consents):
+            self._settle_row(message, status="suppressed", suppressed_reason=reason)
             return
         if message.channel in PHONE_CHANNELS and message.audience == "patient":
             allowed = next_allowed_send(now, message.time_zone, self.quiet_window)
