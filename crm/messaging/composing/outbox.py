@@ -20,14 +20,10 @@ from crm.core.db import utcnow
 from crm.core.errors import RateLimited
 from crm.extensions import db
 from crm.messaging.composing.overrides import catalogue_for
-from crm.messaging.composing.segments import analyse
-from crm.messaging.composing.templates import SMS_VARIABLES
-from crm.messaging.composing.whatsapp_templates import WhatsAppTemplates, load_whatsapp_templates
+from crm.messaging.composing.whatsapp import template_values, whatsapp_deliverable
 from crm.messaging.delivery.quiet_hours import next_allowed_send, parse_window
 from crm.messaging.models import CHANNELS, OutboxMessage
-from crm.messaging.session import session_open
 from crm.patients.links import patient_link, unsubscribe_url
-from crm.patients.models import Patient
 from crm.referrals.models import Referral
 
 _COUNTED_STATUSES = ("queued", "sending", "sent", "delivered", "undelivered")
@@ -62,17 +58,6 @@ def _settings() -> dict[str, Any]:
     return current_app.config["CRM"]
 
 
-def whatsapp_templates() -> WhatsAppTemplates:
-    return load_whatsapp_templates(_settings()["WHATSAPP_TEMPLATES_FILE"])
-
-
-def _whatsapp_deliverable(kind: str, language: str, phone: str | None, now: datetime) -> bool:
-    """Free text in the patient's open session, or an approved template for the kind."""
-    if whatsapp_templates().find(kind, language) is not None:
-        return True
-    return session_open(phone, now)
-
-
 def _patient_recipients(
     referral: Referral, channels: list[str], kind: str, now: datetime
 ) -> list[Recipient]:
@@ -88,7 +73,7 @@ def _patient_recipients(
             patient.time_zone,
             patient.may_contact(channel),
             channel != "whatsapp"
-            or _whatsapp_deliverable(kind, patient.language, patient.phone, now),
+            or whatsapp_deliverable(kind, patient.language, patient.phone, now),
         )
         for channel in channels
     ]
@@ -174,11 +159,6 @@ def message_context(referral: Referral, recipient: Recipient, extra: dict[str, A
     }
     context.update(extra)
     return context
-
-
-def _template_values(context: dict[str, Any]) -> dict[str, str]:
-    """What a WhatsApp template may be filled with: the SMS allow-list, nothing else."""
-    return {name: str(context[name]) for name in sorted(SMS_VARIABLES) if name in context}
 
 
 def sms_sent_since(since: datetime, agency_id: int | None = None) -> int:
@@ -344,53 +324,8 @@ def _build(
         next_attempt_at=_due_at(recipient, now),
         rule_code=rule_code,
         created_at=now,
-        template_values=_template_values(context) if recipient.channel == "whatsapp" else None,
+        template_values=template_values(context) if recipient.channel == "whatsapp" else None,
     )
-
-
-def fall_back_to_sms(message: OutboxMessage, now: datetime) -> OutboxMessage | None:
-    """A WhatsApp message that could go neither as free text nor as a template: its SMS
-    twin, under the SMS rules (consent now, quiet hours, the spend caps). Once per cause."""
-    key = message.idempotency_key.rsplit(":", 1)[0] + ":sms"
-    if db.session.scalar(select(OutboxMessage.id).where(OutboxMessage.idempotency_key == key)):
-        return None
-    patient = db.session.get(Patient, message.patient_id) if message.patient_id else None
-    sms = OutboxMessage(
-        idempotency_key=key,
-        **{name: getattr(message, name) for name in _TWIN_FIELDS},
-        channel="sms",
-        to_address=(patient.phone if patient else None) or message.to_address,
-        segments=analyse(message.body_text).segments,
-        status="queued",
-        next_attempt_at=next_allowed_send(
-            now, message.time_zone, parse_window(_settings()["QUIET_HOURS"])
-        ),
-        created_at=now,
-    )
-    if patient is None or not patient.may_contact("sms"):
-        sms.status, sms.suppressed_reason = "suppressed", "no_consent"
-    elif cap := sms_cap_reached(message.agency_id, now):
-        window = timedelta(hours=1) if cap == "global_hourly" else timedelta(days=1)
-        sms.next_attempt_at = max(sms.next_attempt_at, now + window)
-    db.session.add(sms)
-    db.session.flush()
-    return sms
-
-
-_TWIN_FIELDS = (
-    "referral_id",
-    "agency_id",
-    "patient_id",
-    "audience",
-    "kind",
-    "language",
-    "time_zone",
-    "body_text",
-    "rule_code",
-    "stage",
-    "stage_entered_at",
-    "stands",
-)
 
 
 def enqueue_staff_email(

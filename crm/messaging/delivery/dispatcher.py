@@ -23,7 +23,8 @@ from sqlalchemy import select, update
 
 from crm.core.db import utcnow
 from crm.extensions import db
-from crm.messaging.composing.outbox import NO_WHATSAPP_TEMPLATE, cancel_stale, fall_back_to_sms
+from crm.messaging.composing.fallback import fall_back_to_sms
+from crm.messaging.composing.outbox import NO_WHATSAPP_TEMPLATE, cancel_stale
 from crm.messaging.composing.whatsapp_templates import load_whatsapp_templates
 from crm.messaging.delivery.batch import (
     CLAIMED_COLUMNS,
