@@ -7,6 +7,7 @@ that names the setting.
 from __future__ import annotations
 
 import os
+import re
 import tomllib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -82,6 +83,13 @@ def _base_url(raw: str) -> str:
     scheme, _, rest = value.partition("://")
     if scheme not in {"http", "https"} or not rest or any(ch.isspace() for ch in rest):
         raise ValueError(f"must be an http:// or https:// address, got {raw!r}")
+    return value
+
+
+def _e164_or_empty(raw: str) -> str:
+    value = raw.strip()
+    if value and not re.fullmatch(r"\+[1-9][0-9]{7,14}", value):
+        raise ValueError(f"must be a number in E.164 (+ and digits) or empty, got {raw!r}")
     return value
 
 
@@ -166,6 +174,18 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("TWILIO_AUTH_TOKEN", "", str, "Twilio auth token (also verifies webhooks)"),
     Setting("TWILIO_MESSAGING_SERVICE_SID", "", str, "Messaging Service SID (or a From number)"),
     Setting("TWILIO_FROM_NUMBER", "", str, "From number in E.164"),
+    Setting(
+        "TWILIO_WHATSAPP_FROM",
+        "",
+        _e164_or_empty,
+        "WhatsApp sender in E.164 (sent as whatsapp:+...); empty: the Messaging Service",
+    ),
+    Setting(
+        "WHATSAPP_TEMPLATES_FILE",
+        "config/whatsapp_templates.toml",
+        str,
+        "approved WhatsApp templates (Content SIDs) per message kind and language",
+    ),
     Setting("TWILIO_BASE_URL", "", str, "API base URL override (tests: the fake server)"),
     Setting("TWILIO_TIMEOUT_SECONDS", 10, _positive_int, "HTTP timeout for Twilio calls"),
     Setting("SMTP_HOST", "", str, "SMTP server; empty: email goes to a file"),

@@ -331,9 +331,7 @@ def clinical_actions(referral: Any) -> dict[str, Any]:
     role allow, each a link to its form or (the stay) a small form of its own."""
     actor = current_actor()
     stage = referral.stage
-    review = latest_review(referral.id)
-    if review is not None:
-        audit.record(actor, "review.read", referral.id)
+    review = latest_review(referral.id)  # shown on the referral page, whose read is audited
     links: list[tuple[str, str]] = []
     if stage == Stage.MRI_REVIEW and role_allows(actor, REVIEW_ROLES):
         label = "Record a new review" if review else "Record the review"

@@ -116,6 +116,7 @@ def _note(referral: Referral, _actor: Actor, _tasks: list) -> list[Entry]:
     ]
 
 
+_CHANNEL = {"sms": "SMS", "email": "EMAIL", "whatsapp": "WhatsApp"}
 _AUDIENCE = {"patient": "the patient", "coordinator": "the coordinator", "agency": "the agency"}
 
 
@@ -128,7 +129,7 @@ def _message(referral: Referral, actor: Actor, tasks: list) -> list[Entry]:
         Entry(
             "reply",
             inbound.received_at,
-            "The patient replied by SMS"
+            f"The patient replied by {_CHANNEL.get(inbound.channel, 'SMS')}"
             if inbound.classification == "reply"
             else f"The patient sent the keyword {inbound.body.strip().upper()[:20]}",
             lines=[f"From {inbound.from_address}"],
@@ -147,9 +148,16 @@ def _outbound(message: Any, actor: Actor, now: datetime) -> Entry:
     kind = message.kind.removesuffix(f"_{message.audience}").replace("_", " ")
     kind = "a message from staff" if kind == "ad hoc" else kind
     title = (
-        f"{message.channel.upper()} to {_AUDIENCE.get(message.audience, message.audience)}: {kind}"
+        f"{_CHANNEL.get(message.channel, message.channel.upper())} to "
+        f"{_AUDIENCE.get(message.audience, message.audience)}: {kind}"
     )
     lines = [f"Subject: {message.subject}"] if message.subject else []
+    if message.channel == "whatsapp" and message.status in {"sent", "delivered", "undelivered"}:
+        lines.append(
+            f"Sent as the approved template {message.content_sid}"
+            if message.content_sid
+            else "Sent as free text in the patient's 24-hour WhatsApp session"
+        )
     words, moment = _delivery(message, now)
     if words:
         lines.append(words)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import CheckConstraint, ForeignKey, Index, String, Text, UniqueConstraint
+from sqlalchemy import JSON, CheckConstraint, ForeignKey, Index, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from crm.core.db import TimestampMixin, utcnow
@@ -23,15 +23,18 @@ STATUSES = (
 FINAL_STATUSES = frozenset({"delivered", "undelivered", "failed", "suppressed", "cancelled"})
 AUDIENCES = ("patient", "coordinator", "agency")
 _STATUS_LIST = ", ".join(f"'{s}'" for s in STATUSES)
+CHANNELS = ("sms", "email", "whatsapp")
+INBOUND_CHANNELS = ("sms", "whatsapp")
 
 
 class OutboxMessage(TimestampMixin, db.Model):
-    """One SMS or email, written in the transaction that caused it and sent afterwards."""
+    """One SMS, WhatsApp message or email, written in the transaction that caused it and
+    sent afterwards."""
 
     __tablename__ = "outbox_messages"
     __table_args__ = (
         CheckConstraint(f"status IN ({_STATUS_LIST})", name="status"),
-        CheckConstraint("channel IN ('sms','email')", name="channel"),
+        CheckConstraint("channel IN ('sms','email','whatsapp')", name="channel"),
         CheckConstraint("audience IN ('patient','coordinator','agency')", name="audience"),
         CheckConstraint("attempts >= 0", name="attempts"),
         CheckConstraint("status <> 'suppressed' OR suppressed_reason IS NOT NULL", "why_held"),
@@ -76,17 +79,33 @@ class OutboxMessage(TimestampMixin, db.Model):
     stage: Mapped[str | None] = mapped_column(String(20))
     stage_entered_at: Mapped[datetime | None]
     stands: Mapped[bool] = mapped_column(default=False)
+    # WhatsApp: the allow-listed values (no health detail) a template may be filled with,
+    # written with the row; the approved template (Content SID) and the variables it was
+    # sent with, recorded at send time when the 24-hour session was closed (no Content SID
+    # on a sent row: it went as free text inside the session); and the channel it falls
+    # back to when it can go neither way (only "sms": the same allow-listed body).
+    template_values: Mapped[dict[str, str] | None] = mapped_column(JSON)
+    content_sid: Mapped[str | None] = mapped_column(String(40))
+    content_variables: Mapped[str | None] = mapped_column(Text)
+    fallback_channel: Mapped[str | None] = mapped_column(String(8))
 
 
 class InboundMessage(db.Model):
-    """An SMS a patient sent us: a keyword (STOP, START, HELP) or a reply a person reads."""
+    """An SMS or WhatsApp message a patient sent us: a keyword (STOP, START, HELP) or a
+    reply a person reads. The latest WhatsApp one from a number opens that number's 24-hour
+    session, in which free text may be sent to it."""
 
     __tablename__ = "inbound_messages"
-    __table_args__ = (Index("ix_inbound_referral", "referral_id", "received_at"),)
+    __table_args__ = (
+        Index("ix_inbound_referral", "referral_id", "received_at"),
+        Index("ix_inbound_session", "channel", "from_address", "received_at"),
+        CheckConstraint("channel IN ('sms','whatsapp')", name="channel"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     provider_id: Mapped[str] = mapped_column(String(100), unique=True)
-    from_address: Mapped[str] = mapped_column(String(32), index=True)
+    from_address: Mapped[str] = mapped_column(String(32), index=True)  # E.164, no prefix
+    channel: Mapped[str] = mapped_column(String(10), default="sms", server_default="sms")
     body: Mapped[str] = mapped_column(Text)
     classification: Mapped[str] = mapped_column(String(10))
     patient_id: Mapped[int | None] = mapped_column(ForeignKey("patients.id", ondelete="SET NULL"))

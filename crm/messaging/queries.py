@@ -82,7 +82,7 @@ def hold_reason(message: OutboxMessage, now: datetime, window: QuietWindow) -> s
     """Why a queued message waits past its time, or None when it is due (or not queued).
 
     Nothing stores the reason; the row tells it. The dispatcher's backoff leaves the
-    error and a counted attempt; quiet hours hold only a patient's SMS, and only while it
+    error and a counted attempt; quiet hours hold only a patient's SMS or WhatsApp, only while it
     is night for the patient (the hold ends with the night); a spend cap holds an SMS by
     an hour or a day (see composing.outbox). At night a capped SMS reads as quiet hours:
     both hold it, and the night is the one nobody should override."""
@@ -90,7 +90,7 @@ def hold_reason(message: OutboxMessage, now: datetime, window: QuietWindow) -> s
         return None
     if message.attempts > 0 and message.error_message:
         return BACKOFF
-    patient_sms = message.channel == "sms" and message.audience == "patient"
+    patient_sms = message.channel in ("sms", "whatsapp") and message.audience == "patient"
     if patient_sms and is_quiet(now, message.time_zone, window):
         return QUIET_HOURS
     return SPEND_CAP if message.channel == "sms" else BACKOFF
@@ -98,7 +98,7 @@ def hold_reason(message: OutboxMessage, now: datetime, window: QuietWindow) -> s
 
 def mask_address(channel: str, address: str) -> str:
     """`+90*******67`, `j***@patient.example`: enough to tell recipients apart, as the logs do."""
-    if channel == "sms":
+    if channel in ("sms", "whatsapp"):
         return mask_phone(address)
     local, at, domain = address.partition("@")
     return f"{local[:1]}***{at}{domain}" if at else mask_phone(address)

@@ -12,9 +12,9 @@ def no_repeats(values: list[str]) -> None:
 
 class AdHocMessageArgs(Args):
     channels = fields.List(
-        fields.String(validate=validate.OneOf(["sms", "email"])),
+        fields.String(validate=validate.OneOf(["sms", "email", "whatsapp"])),
         load_default=lambda: ["sms", "email"],
-        validate=[validate.Length(min=1, max=2), no_repeats],
+        validate=[validate.Length(min=1, max=3), no_repeats],
     )
     fallback = fields.Boolean(
         load_default=False, metadata={"description": "only the first permitted channel"}
@@ -23,7 +23,7 @@ class AdHocMessageArgs(Args):
     message = fields.String(
         required=True,
         validate=validate.Length(min=1, max=5000),
-        metadata={"description": "goes in the email; the SMS only says there is news"},
+        metadata={"description": "goes in the email; the SMS and WhatsApp only say there is news"},
     )
 
 
@@ -54,11 +54,16 @@ class OutboundSchema(OutboundSummarySchema):
     error_code = fields.String(allow_none=True)
     error_message = fields.String(allow_none=True)
     rule_code = fields.String(allow_none=True)
+    content_sid = fields.String(
+        allow_none=True,
+        metadata={"description": "WhatsApp: the approved template it went as (none: free text)"},
+    )
 
 
 class InboundSchema(Schema):
     id = fields.Integer()
     from_address = fields.String()
+    channel = fields.String(metadata={"description": "sms or whatsapp"})
     body = fields.String()
     classification = fields.String()
     received_at = fields.DateTime()

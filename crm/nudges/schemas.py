@@ -10,7 +10,8 @@ from crm.core.schemas import Args
 from crm.messaging.composing.templates import KINDS
 from crm.referrals.stages import ALL_STAGES
 
-CHANNEL = validate.OneOf(["sms", "email"])
+CHANNEL = validate.OneOf(["whatsapp", "sms", "email"])
+PHONE_CHANNELS = frozenset({"sms", "whatsapp"})
 MINUTES = validate.Range(min=-525_600, max=525_600)
 
 
@@ -32,7 +33,7 @@ class NudgeRuleArgs(Args):
         required=True, validate=validate.OneOf(["patient", "coordinator", "agency"])
     )
     channels = fields.List(
-        fields.String(validate=CHANNEL), required=True, validate=validate.Length(min=1, max=2)
+        fields.String(validate=CHANNEL), required=True, validate=validate.Length(min=1, max=3)
     )
     fallback = fields.Boolean(load_default=True)
     kind = fields.String(required=True, validate=validate.OneOf(KINDS))
@@ -58,7 +59,8 @@ class NudgeRuleArgs(Args):
             errors["date_name"] = "only for trigger date"
         if data.get("max_repeats") and not data.get("repeat_every_minutes"):
             errors["repeat_every_minutes"] = "required (> 0) when max_repeats > 0"
-        if data.get("audience") in {"coordinator", "agency"} and "sms" in data.get("channels", []):
+        staff = data.get("audience") in {"coordinator", "agency"}
+        if staff and PHONE_CHANNELS & set(data.get("channels", [])):
             errors["channels"] = "staff and agencies are reached by email only"
         if len(set(data.get("channels", []))) != len(data.get("channels", [])):
             errors["channels"] = "each channel once"
@@ -69,7 +71,7 @@ class NudgeRuleArgs(Args):
 class NudgeRuleUpdateArgs(Args):
     description = fields.String(validate=validate.Length(max=2000))
     offset_minutes = fields.Integer(validate=MINUTES)
-    channels = fields.List(fields.String(validate=CHANNEL), validate=validate.Length(min=1, max=2))
+    channels = fields.List(fields.String(validate=CHANNEL), validate=validate.Length(min=1, max=3))
     fallback = fields.Boolean()
     max_repeats = fields.Integer(validate=validate.Range(min=0, max=20))
     repeat_every_minutes = fields.Integer(validate=validate.Range(min=0))

@@ -8,7 +8,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 from crm.core.db import TimestampMixin, utcnow
 from crm.extensions import db
 
-CHANNELS = ("sms", "email")
+CHANNELS = ("sms", "email", "whatsapp")
 SEXES = ("female", "male", "other", "unknown")
 
 
@@ -55,7 +55,7 @@ class PatientConsent(db.Model):
     __tablename__ = "patient_consents"
     __table_args__ = (
         UniqueConstraint("patient_id", "channel"),
-        CheckConstraint("channel IN ('sms','email')", name="channel"),
+        CheckConstraint("channel IN ('sms','email','whatsapp')", name="channel"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

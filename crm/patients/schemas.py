@@ -17,6 +17,9 @@ NAME = validate.Length(min=1, max=100)
 class ConsentArgs(Args):
     sms = fields.Boolean()
     email = fields.Boolean()
+    whatsapp = fields.Boolean(
+        metadata={"description": "WhatsApp messages to the patient's phone number"}
+    )
     source = fields.String(
         validate=validate.Length(min=1, max=100),
         metadata={"description": "How consent was obtained, e.g. 'signed intake form'"},

@@ -14,6 +14,7 @@ from crm.catalogue.queries import active_procedures
 from crm.core import audit
 from crm.core.actors import Actor
 from crm.extensions import db
+from crm.messaging.models import CHANNELS
 from crm.referrals.sla import service_levels
 from crm.referrals.stages import PIPELINE, LostReason, Stage
 from crm.reports import sla as sla_report
@@ -159,7 +160,7 @@ def messaging(args: dict[str, Any]) -> dict[str, Any]:
         func.sum(MessageDaily.messages),
         func.sum(MessageDaily.segments),
     ).group_by(MessageDaily.channel, MessageDaily.status, MessageDaily.reason)
-    channels = {c: _empty_channel(c) for c in ("sms", "email")}
+    channels = {c: _empty_channel(c) for c in CHANNELS}
     suppressed: dict[str, int] = defaultdict(int)
     for channel, status, reason, n, segments in db.session.execute(
         _filtered(query, MessageDaily, args)

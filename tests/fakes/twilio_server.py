@@ -3,6 +3,10 @@
 It implements the part of the 2010-04-01 API that the messaging engine uses:
 - ``POST /2010-04-01/Accounts/{AccountSid}/Messages.json`` (form: To, From or
   MessagingServiceSid, Body, StatusCallback) -> 201 and a Message resource (``SM...``);
+  WhatsApp as Twilio takes it: ``To``/``From`` written ``whatsapp:+E164`` (both ends on
+  the same channel, else 21910), and instead of a Body an approved template by
+  ``ContentSid`` (``HX`` + 32 hex, else 21655) with ``ContentVariables`` (a JSON object of
+  strings, else 21656), each recorded with the message;
 - ``GET  /2010-04-01/Accounts/{AccountSid}/Messages.json`` with ``To``, ``From``,
   ``DateSent``, ``DateSent>``, ``DateSent<``, ``PageSize``, ``Page`` -> a list page in
   the 2010 format (``messages``, ``next_page_uri``, ...) that the SDK pages through;
@@ -48,7 +52,9 @@ TEST_ACCOUNT_SID = "AC" + "0" * 32
 TEST_AUTH_TOKEN = "test-token"  # a fake server's token, not a secret
 _LIST_RE = re.compile(r"^/2010-04-01/Accounts/(AC\w+)/Messages\.json$")
 _ONE_RE = re.compile(r"^/2010-04-01/Accounts/(AC\w+)/Messages/(SM\w+)\.json$")
-_E164_RE = re.compile(r"^\+[1-9]\d{7,14}$")
+_E164_RE = re.compile(r"^(whatsapp:)?\+[1-9]\d{7,14}$")
+_CONTENT_SID_RE = re.compile(r"^HX[0-9a-f]{32}$")
+WHATSAPP = "whatsapp:"
 
 ERROR_MESSAGES = {
     20003: "Authenticate",
@@ -61,6 +67,9 @@ ERROR_MESSAGES = {
     21604: "A 'To' phone number is required.",
     21610: "Attempt to send to unsubscribed recipient",
     21614: "'To' number is not a valid mobile number",
+    21655: "The ContentSid is Invalid",
+    21656: "The ContentVariables Parameter is invalid",
+    21910: "Invalid From and To pair. From and To should be of the same channel",
 }
 
 
@@ -118,6 +127,10 @@ class FakeTwilio:
         with self.lock:
             return [m for m in self.messages if m["to"] == to]
 
+    def whatsapp_to(self, number: str) -> list[dict[str, Any]]:
+        """WhatsApp messages to an E.164 number (Twilio's ``whatsapp:+...``)."""
+        return self.sent_to(WHATSAPP + number)
+
     def posts(self) -> list[RecordedRequest]:
         with self.lock:
             return [r for r in self.requests if r.method == "POST"]
@@ -174,15 +187,33 @@ def _message_json(msg: dict[str, Any], *, fresh: bool) -> dict[str, Any]:
     }
 
 
+def _content_variables_ok(raw: str | None) -> bool:
+    if raw is None:
+        return True
+    try:
+        value = json.loads(raw)
+    except ValueError:
+        return False
+    return isinstance(value, dict) and all(isinstance(v, str) for v in value.values())
+
+
 def _validate_create(form: dict[str, str]) -> int | None:
     if not form.get("To"):
         return 21604
     if not _E164_RE.match(form["To"]):
         return 21211
-    if not form.get("Body"):
+    if form.get("ContentSid"):
+        if not _CONTENT_SID_RE.match(form["ContentSid"]):
+            return 21655
+        if not _content_variables_ok(form.get("ContentVariables")):
+            return 21656
+    elif not form.get("Body"):
         return 21602
     if not (form.get("From") or form.get("MessagingServiceSid")):
         return 21603
+    to_whatsapp = form["To"].startswith(WHATSAPP)
+    if form.get("From") and form["From"].startswith(WHATSAPP) != to_whatsapp:
+        return 21910
     return None
 
 
@@ -259,7 +290,11 @@ def _create(state: FakeTwilio, account: str, form: dict[str, str]) -> tuple[int,
         "to": form["To"],
         "from": form.get("From") or None,
         "messaging_service_sid": form.get("MessagingServiceSid") or None,
-        "body": form["Body"],
+        "body": form.get("Body", ""),
+        "content_sid": form.get("ContentSid"),
+        "content_variables": (
+            json.loads(form["ContentVariables"]) if form.get("ContentVariables") else None
+        ),
         "status_callback": form.get("StatusCallback"),
         "date_created": now,
         "date_sent": now,

@@ -92,7 +92,7 @@ def test_an_agency_sees_no_report(client, agency):
 def test_the_messaging_report_counts_the_outbox_by_channel(client, factory, agency, coordinator):
     factory.referral(agency)  # the enquiry's immediate messages are queued
     body = _get(client, coordinator, "messaging", agency_id=agency.actor.agency_id).json
-    assert {row["channel"] for row in body["channels"]} == {"sms", "email"}
+    assert {row["channel"] for row in body["channels"]} == {"sms", "email", "whatsapp"}
     assert sum(row["queued"] + row["suppressed"] for row in body["channels"]) >= 1
 
 

@@ -21,14 +21,17 @@ from crm.core.db import utcnow
 from crm.core.errors import RateLimited
 from crm.extensions import db
 from crm.messaging.composing.overrides import catalogue_for
+from crm.messaging.composing.whatsapp import template_values, whatsapp_deliverable
 from crm.messaging.delivery.quiet_hours import next_allowed_send, parse_window
 from crm.messaging.events import announce, change
-from crm.messaging.models import OutboxMessage
+from crm.messaging.models import CHANNELS, OutboxMessage
 from crm.patients.links import patient_link, unsubscribe_url
 from crm.patients.short_links import short_url
 from crm.referrals.models import Referral
 
 _COUNTED_STATUSES = ("queued", "sending", "sent", "delivered", "undelivered")
+NO_WHATSAPP_TEMPLATE = "no_whatsapp_template"
+PHONE_CHANNELS = ("sms", "whatsapp")  # both go to the patient's phone number
 
 
 @dataclass(frozen=True)
@@ -40,15 +43,29 @@ class Recipient:
     language: str
     time_zone: str
     consented: bool
+    # WhatsApp: the message can go, as free text in the 24-hour session or as an approved
+    # template (see crm.messaging.session, composing.whatsapp_templates).
+    deliverable: bool = True
+
+    @property
+    def blocked(self) -> str | None:
+        """Why this recipient cannot be sent to on this channel, or None."""
+        if not self.address:
+            return "no_address"
+        if not self.consented:
+            return "no_consent"
+        return None if self.deliverable else NO_WHATSAPP_TEMPLATE
 
 
 def _settings() -> dict[str, Any]:
     return current_app.config["CRM"]
 
 
-def _patient_recipients(referral: Referral, channels: list[str]) -> list[Recipient]:
+def _patient_recipients(
+    referral: Referral, channels: list[str], kind: str, now: datetime
+) -> list[Recipient]:
     patient = referral.patient
-    addresses = {"sms": patient.phone, "email": patient.email}
+    addresses = {"sms": patient.phone, "whatsapp": patient.phone, "email": patient.email}
     return [
         Recipient(
             "patient",
@@ -58,6 +75,8 @@ def _patient_recipients(referral: Referral, channels: list[str]) -> list[Recipie
             patient.language,
             patient.time_zone,
             patient.may_contact(channel),
+            channel != "whatsapp"
+            or whatsapp_deliverable(kind, patient.language, patient.phone, now),
         )
         for channel in channels
     ]
@@ -75,21 +94,37 @@ def _staff_recipient(referral: Referral, audience: str) -> Recipient:
     return Recipient(audience, "email", address, name, "en", "UTC", True)
 
 
-def recipients(referral: Referral, audience: str, channels: list[str]) -> list[Recipient]:
+def recipients(
+    referral: Referral,
+    audience: str,
+    channels: list[str],
+    kind: str = "ad_hoc",
+    now: datetime | None = None,
+) -> list[Recipient]:
     if audience == "patient":
-        return _patient_recipients(referral, channels)
+        return _patient_recipients(referral, channels, kind, now or utcnow())
     return [_staff_recipient(referral, audience)]
 
 
 def choose(candidates: list[Recipient], fallback: bool) -> tuple[list[Recipient], str | None]:
     """The recipients to send to; with none, the reason the first one is suppressed."""
-    usable = [r for r in candidates if r.address and r.consented]
+    usable = [r for r in candidates if r.blocked is None]
     if usable:
         return (usable[:1] if fallback else usable), None
     if not candidates:
         return [], None
-    first = candidates[0]
-    return [first], ("no_address" if not first.address else "no_consent")
+    return [candidates[0]], candidates[0].blocked
+
+
+def _fallback_channel(candidates: list[Recipient], chosen: Recipient, fallback: bool) -> str | None:
+    """A WhatsApp message the session and templates may still stop at send time falls back
+    to the next permitted channel if the rule allows it and that channel is SMS (its body
+    is the same allow-listed text, so it needs nothing the dispatcher does not hold)."""
+    if not fallback or chosen.channel != "whatsapp":
+        return None
+    later = candidates[candidates.index(chosen) + 1 :]
+    following = next((r for r in later if r.blocked is None), None)
+    return "sms" if following is not None and following.channel == "sms" else None
 
 
 def _link_for(recipient: Recipient, referral_id: int, base: str, message_key: str | None) -> str:
@@ -175,7 +210,7 @@ def sms_cap_reached(agency_id: int | None, now: datetime) -> str | None:
 
 
 def _due_at(recipient: Recipient, now: datetime) -> datetime:
-    if recipient.channel != "sms" or recipient.audience != "patient":
+    if recipient.channel not in PHONE_CHANNELS or recipient.audience != "patient":
         return now
     window = parse_window(_settings()["QUIET_HOURS"])
     return next_allowed_send(now, recipient.time_zone, window)
@@ -183,7 +218,7 @@ def _due_at(recipient: Recipient, now: datetime) -> datetime:
 
 def _existing(key: str) -> list[OutboxMessage]:
     """What an earlier call with this cause key wrote, on whichever channels it chose."""
-    keys = [f"{key}:{channel}" for channel in ("sms", "email")]
+    keys = [f"{key}:{channel}" for channel in CHANNELS]
     return list(
         db.session.scalars(
             select(OutboxMessage)
@@ -230,7 +265,7 @@ def enqueue(
     candidates = (
         [Recipient(audience, "email", staff.email, staff.name, "en", staff.time_zone, True)]
         if staff is not None
-        else recipients(referral, audience, channels)
+        else recipients(referral, audience, channels, kind, now)
     )
     chosen, suppressed_reason = choose(candidates, fallback)
     written, held = [], None
@@ -239,6 +274,8 @@ def enqueue(
         message = _build(referral, recipient, kind, message_key, extra or {}, now, rule_code)
         message.stage, message.stage_entered_at = referral.stage, referral.stage_entered_at
         message.stands = stands
+        if not suppressed_reason:
+            message.fallback_channel = _fallback_channel(candidates, recipient, fallback)
         if suppressed_reason:
             message.status, message.suppressed_reason = "suppressed", suppressed_reason
         elif recipient.channel == "sms":
@@ -313,6 +350,7 @@ def _build(
         next_attempt_at=_due_at(recipient, now),
         rule_code=rule_code,
         created_at=now,
+        template_values=template_values(context) if recipient.channel == "whatsapp" else None,
     )
 
 

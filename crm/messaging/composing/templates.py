@@ -12,7 +12,8 @@ kind has no ``html`` the HTML part is made from the text (paragraphs, the link
 clickable). Either way it is wrapped in one layout carrying ``lang``/``dir`` and
 the unsubscribe footer.
 
-SMS bodies carry no health detail: an SMS template may reference only
+SMS bodies carry no health detail (nor do WhatsApp messages, whose free text is the
+``sms`` field rendered the same way): an SMS template may reference only
 :data:`SMS_VARIABLES` (checked when loading), and only those keys of the context
 are given to it, so a procedure, diagnosis or price cannot reach an SMS body.
 """
@@ -20,6 +21,7 @@ are given to it, so a procedure, diagnosis or price cannot reach an SMS body.
 from __future__ import annotations
 
 import copy
+import dataclasses
 import tomllib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -63,7 +65,7 @@ KINDS = (
     "staff_password_link",
     "mri_requested_patient",
 )
-CHANNELS = ("sms", "email")
+CHANNELS = ("sms", "email", "whatsapp")
 FIELDS = ("sms", "subject", "text", "html")
 REQUIRED_FIELDS = ("sms", "subject", "text")
 SMS_VARIABLES = frozenset(
@@ -264,6 +266,11 @@ class TemplateCatalogue:
         lang = normalise_language(language)
         if channel == "sms":
             return self._render_sms(kind, lang, context)
+        if channel == "whatsapp":
+            # The SMS text, under the SMS rules: a lock screen shows it just as openly.
+            return dataclasses.replace(
+                self._render_sms(kind, lang, context), segments=None, encoding=None
+            )
         if channel == "email":
             return self._render_email(kind, lang, context)
         raise TemplateError(f"unknown channel {channel!r} (expected one of {CHANNELS})")
@@ -350,5 +357,5 @@ def render(
     context: Mapping[str, Any],
     catalogue: TemplateCatalogue | None = None,
 ) -> Rendered:
-    """Render message ``kind`` for ``channel`` (``sms``/``email``) in ``language``."""
+    """Render message ``kind`` for ``channel`` (``sms``/``whatsapp``/``email``) in ``language``."""
     return (catalogue or default_catalogue()).render(kind, channel, language, context)

@@ -19,19 +19,31 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import bindparam, case, func, or_, select, update
+from sqlalchemy import select, update
 
 from crm.core.db import utcnow
 from crm.extensions import db
-from crm.messaging.composing.outbox import cancel_stale
+from crm.messaging.composing.fallback import fall_back_to_sms
+from crm.messaging.composing.outbox import NO_WHATSAPP_TEMPLATE, cancel_stale
+from crm.messaging.composing.whatsapp_templates import load_whatsapp_templates
+from crm.messaging.delivery.batch import (
+    CLAIMED_COLUMNS,
+    PHONE_CHANNELS,
+    Claimed,
+    consents_of,
+    record_sent,
+    withheld,
+)
 from crm.messaging.delivery.email import EmailError, OutgoingEmail
 from crm.messaging.delivery.quiet_hours import next_allowed_send, parse_window
 from crm.messaging.delivery.sms import PermanentSmsError, SmsError, mask_phone
 from crm.messaging.delivery.transports import Transports
+from crm.messaging.delivery.whatsapp import WhatsAppSend, decide
 from crm.messaging.events import StatusChange, announce, change
 from crm.messaging.models import OutboxMessage
+from crm.messaging.session import last_inbound
 from crm.patients.links import unsubscribe_url
-from crm.patients.models import Patient, PatientConsent
+from crm.patients.models import Patient
 from crm.patients.operations import set_consent
 
 log = logging.getLogger(__name__)
@@ -46,6 +58,7 @@ class DispatchSettings:
     max_attempts: int = 6
     stale_after: timedelta = timedelta(seconds=120)
     quiet_hours: str = "21:00-08:30"
+    whatsapp_templates_file: str = "config/whatsapp_templates.toml"
     # Where a patient's reply to our email goes: the coordinators' shared inbox, so the
     # emails' "reply to this email" reaches someone whatever the From address is.
     patient_reply_to: str | None = None
@@ -57,6 +70,7 @@ class DispatchSettings:
             max_attempts=settings["DISPATCH_MAX_ATTEMPTS"],
             stale_after=timedelta(seconds=settings["DISPATCH_STALE_SECONDS"]),
             quiet_hours=settings["QUIET_HOURS"],
+            whatsapp_templates_file=settings["WHATSAPP_TEMPLATES_FILE"],
             patient_reply_to=settings["COORDINATOR_EMAIL"] or None,
         )
 
@@ -71,118 +85,6 @@ def _is_postgres() -> bool:
     return db.session.get_bind().dialect.name == "postgresql"
 
 
-def _consents(patient_ids: list[int | None]) -> dict[tuple[int, str], bool]:
-    """Every consent of the batch's patients in one read: (patient id, channel) -> granted.
-
-    A patient with no row at all is recorded as (id, "exists") so deletion is told apart.
-    """
-    ids = sorted({pid for pid in patient_ids if pid is not None})
-    if not ids:
-        return {}
-    found: dict[tuple[int, str], bool] = {
-        (pid, "exists"): True
-        for pid in db.session.scalars(select(Patient.id).where(Patient.id.in_(ids)))
-    }
-    rows = db.session.execute(
-        select(PatientConsent.patient_id, PatientConsent.channel, PatientConsent.granted).where(
-            PatientConsent.patient_id.in_(ids)
-        )
-    )
-    found.update({(pid, channel): granted for pid, channel, granted in rows})
-    return found
-
-
-_OUTBOX = OutboxMessage.__table__
-# Spelled out rather than IN (...): an expanding IN cannot go through executemany.
-_EARLY_PROVIDER_STATUS = or_(
-    *(_OUTBOX.c.provider_status == status for status in ("accepted", "queued", "sending"))
-)
-_RECORD_SENT = (
-    update(_OUTBOX)
-    .where(_OUTBOX.c.id == bindparam("b_id"), _OUTBOX.c.claimed_by == bindparam("b_token"))
-    .values(
-        status=case((_OUTBOX.c.status == "sending", "sent"), else_=_OUTBOX.c.status),
-        provider_id=func.coalesce(_OUTBOX.c.provider_id, bindparam("b_provider")),
-        sent_at=func.coalesce(_OUTBOX.c.sent_at, bindparam("b_now")),
-        provider_status=case(
-            (or_(_OUTBOX.c.provider_status.is_(None), _EARLY_PROVIDER_STATUS), "sent"),
-            else_=_OUTBOX.c.provider_status,
-        ),
-        updated_at=bindparam("b_now"),
-    )
-)
-
-
-def _record_sent(sent: list[dict], claimed: dict[int, Claimed]) -> list[StatusChange]:
-    """Every message of the batch the provider accepted, in one executemany; returns the
-    rows it moved from `sending` to `sent`.
-
-    A status callback (?outbox=) may have got there first: status and provider status only
-    ever move forward. So which rows this write moves is read first, under the row locks
-    the callback also takes, and the callback announces its own moves."""
-    if not sent:
-        return []
-    ids = [row["b_id"] for row in sent]
-    still = select(OutboxMessage.id, OutboxMessage.claimed_by).where(
-        OutboxMessage.id.in_(ids), OutboxMessage.status == "sending"
-    )
-    if _is_postgres():
-        still = still.with_for_update()
-    moving = [i for i, token in db.session.execute(still) if token == claimed[i].token]
-    db.session.connection().execute(_RECORD_SENT, sent)
-    return [change(claimed[i], "sending", None, "sent") for i in sorted(moving)]
-
-
-def _withheld(message: Claimed, consents: dict[tuple[int, str], bool]) -> str | None:
-    """Consent is checked again at send time: a STOP may have arrived meanwhile."""
-    if message.audience != "patient" or message.patient_id is None:
-        return None
-    if (message.patient_id, "exists") not in consents:
-        return "patient_deleted"
-    granted = consents.get((message.patient_id, message.channel), False)
-    return None if granted else "consent_withdrawn"
-
-
-@dataclass(frozen=True)
-class Claimed:
-    """What sending one message needs, read once when the batch is claimed."""
-
-    id: int
-    token: str
-    channel: str
-    audience: str
-    patient_id: int | None
-    to_address: str
-    time_zone: str
-    subject: str | None
-    body_text: str
-    body_html: str | None
-    attempts: int
-    created_at: datetime
-    agency_id: int | None
-    referral_id: int | None
-    segments: int | None
-
-
-_CLAIMED_COLUMNS = (
-    OutboxMessage.id,
-    OutboxMessage.claimed_by,
-    OutboxMessage.channel,
-    OutboxMessage.audience,
-    OutboxMessage.patient_id,
-    OutboxMessage.to_address,
-    OutboxMessage.time_zone,
-    OutboxMessage.subject,
-    OutboxMessage.body_text,
-    OutboxMessage.body_html,
-    OutboxMessage.attempts,
-    OutboxMessage.created_at,
-    OutboxMessage.agency_id,
-    OutboxMessage.referral_id,
-    OutboxMessage.segments,
-)
-
-
 class Dispatcher:
     """Per message: a savepoint, the provider call and one guarded UPDATE. Per batch: one
     claim (SELECT ... SKIP LOCKED, UPDATE ... RETURNING), one consent read and one commit
@@ -193,11 +95,14 @@ class Dispatcher:
         self.settings = settings
         self.name = name or f"dispatcher-{uuid.uuid4().hex[:8]}"
         self.quiet_window = parse_window(settings.quiet_hours)
+        self._sessions: dict[str, datetime] = {}
 
     def run_once(self, now: datetime | None = None) -> int:
         """Claim one batch and send it; returns how many rows were handled."""
         batch = self.claim(now or utcnow())
-        consents = _consents([m.patient_id for m in batch if m.audience == "patient"])
+        consents = consents_of([m.patient_id for m in batch if m.audience == "patient"])
+        # WhatsApp's 24-hour sessions of the batch's numbers, in one read.
+        self._sessions = last_inbound(m.to_address for m in batch if m.channel == "whatsapp")
         sent: list[dict] = []
         changes: list[StatusChange] = []
         for message in batch:
@@ -212,7 +117,7 @@ class Dispatcher:
                 # It must not stop the batch either. The row stays `sending`; the reconciler
                 # adopts the provider's copy or requeues it, up to max attempts.
                 log.exception("dispatch failed", extra={"outbox_id": message.id})
-        changes += _record_sent(sent, {m.id: m for m in batch})
+        changes += record_sent(sent, {m.id: m for m in batch}, _is_postgres())
         announce(changes)  # the batch's outcomes, one event (reports: one write)
         db.session.commit()
         return len(batch)
@@ -243,7 +148,7 @@ class Dispatcher:
                 claimed_at=now,
                 attempts=OutboxMessage.attempts + 1,
             )
-            .returning(*_CLAIMED_COLUMNS)
+            .returning(*CLAIMED_COLUMNS)
             .execution_options(synchronize_session=False)
         ).all()
         db.session.commit()
@@ -257,23 +162,35 @@ class Dispatcher:
         settled: list[StatusChange],
     ) -> None:
         now = utcnow()
-        if withheld := _withheld(message, consents):
-            self._settle_row(message, status="suppressed", suppressed_reason=withheld)
-            settled.append(change(message, "sending", None, "suppressed", withheld))
+        if reason := withheld(message, consents):
+            self._settle_row(message, status="suppressed", suppressed_reason=reason)
+            settled.append(change(message, "sending", None, "suppressed", reason))
             return
-        if message.channel == "sms" and message.audience == "patient":
+        if message.channel in PHONE_CHANNELS and message.audience == "patient":
             allowed = next_allowed_send(now, message.time_zone, self.quiet_window)
             if allowed > now:
                 self._requeue(message, allowed, count_attempt=False)
                 return
+        how = None
+        if message.channel == "whatsapp":
+            how = self._whatsapp(message, now, settled)
+            if how is None:
+                return
         try:
-            provider_id = self._hand_over(message)
+            provider_id = self._hand_over(message, how)
         except (SmsError, EmailError) as exc:
             if self._failed_attempt(message, exc, now):
                 settled.append(change(message, "sending", None, "failed"))
             return
         sent.append(
-            {"b_id": message.id, "b_token": message.token, "b_provider": provider_id, "b_now": now}
+            {
+                "b_id": message.id,
+                "b_token": message.token,
+                "b_provider": provider_id,
+                "b_now": now,
+                "b_content_sid": how.content_sid if how else None,
+                "b_content_variables": how.content_variables if how else None,
+            }
         )
         log.info("message sent", extra={"outbox_id": message.id, "channel": message.channel})
 
@@ -287,12 +204,52 @@ class Dispatcher:
     def _settle_row(self, message: Claimed, **values) -> None:
         db.session.execute(self._mine(message).values(**values))
 
-    def _hand_over(self, message: Claimed) -> str:
-        if message.channel == "sms":
+    def _whatsapp(
+        self, message: Claimed, now: datetime, settled: list[StatusChange]
+    ) -> WhatsAppSend | None:
+        """Free text in the session, else the approved template; neither: suppressed here
+        (and its SMS twin written when the rule allowed a fallback), None returned."""
+        how = decide(
+            message.kind,
+            message.language,
+            message.template_values,
+            self._sessions.get(message.to_address),
+            now,
+            load_whatsapp_templates(self.settings.whatsapp_templates_file),
+        )
+        if how is None:
+            self._settle_row(message, status="suppressed", suppressed_reason=NO_WHATSAPP_TEMPLATE)
+            settled.append(change(message, "sending", None, "suppressed", NO_WHATSAPP_TEMPLATE))
+            row = db.session.get(OutboxMessage, message.id)
+            if message.fallback_channel == "sms" and row is not None:
+                twin = fall_back_to_sms(row, now)
+                if twin is not None:
+                    settled.append(change(twin, None, None, twin.status, twin.suppressed_reason))
+        return how
+
+    def _gateway(self, channel: str):
+        if channel == "whatsapp":
+            if self.transports.whatsapp is None:
+                raise PermanentSmsError("no WhatsApp sender configured (CRM_TWILIO_WHATSAPP_FROM)")
+            return self.transports.whatsapp
+        return self.transports.sms
+
+    def _hand_over(self, message: Claimed, how: WhatsAppSend | None = None) -> str:
+        if message.channel in PHONE_CHANNELS:
             callback = self.transports.status_callback_url
             if callback:
                 callback = f"{callback}?outbox={message.id}"
-            result = self.transports.sms.send(message.to_address, message.body_text, callback)
+            gateway = self._gateway(message.channel)
+            if how is not None and not how.free_text:
+                result = gateway.send(
+                    message.to_address,
+                    message.body_text,
+                    callback,
+                    content_sid=how.content_sid,
+                    content_variables=how.content_variables,
+                )
+            else:
+                result = gateway.send(message.to_address, message.body_text, callback)
             return result.provider_id
         return self.transports.email.send(
             OutgoingEmail(
@@ -325,8 +282,8 @@ class Dispatcher:
         self._settle_row(message, status="failed", **error)
         if isinstance(exc, PermanentSmsError) and exc.opted_out and message.patient_id:
             patient = db.session.get(Patient, message.patient_id)
-            if patient is not None:
-                set_consent(patient, "sms", False, "carrier opt-out (Twilio 21610)")
+            if patient is not None:  # withdrawn on the channel it was refused on alone
+                set_consent(patient, message.channel, False, "carrier opt-out (Twilio 21610)")
         log.warning(
             "message failed",
             extra={"outbox_id": message.id, "to": mask_phone(message.to_address)},
@@ -371,7 +328,7 @@ class Dispatcher:
         return len(rows)
 
     def _settle(self, message: OutboxMessage, now: datetime) -> None:
-        if message.channel == "sms":
+        if message.channel in PHONE_CHANNELS:
             try:
                 found = self._provider_copy(message)
             except SmsError as exc:
@@ -389,7 +346,9 @@ class Dispatcher:
 
     def _provider_copy(self, message: OutboxMessage) -> str | None:
         since = message.claimed_at or message.created_at
-        candidates = self.transports.sms.messages_to(message.to_address, since)
+        if message.channel == "whatsapp" and self.transports.whatsapp is None:
+            return None  # nothing can have gone: no WhatsApp sender
+        candidates = self._gateway(message.channel).messages_to(message.to_address, since)
         adopted = set(
             db.session.scalars(
                 select(OutboxMessage.provider_id).where(

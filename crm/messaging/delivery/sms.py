@@ -1,4 +1,6 @@
-"""SMS gateways: Twilio through the official SDK, and a file transport for development.
+"""SMS and WhatsApp gateways: Twilio through the official SDK, and a file transport for
+development. A WhatsApp gateway is the same class addressing ``whatsapp:+E164`` on both
+ends; it may send an approved template by Content SID instead of a body.
 
 ``SmsGateway`` is what a dispatcher needs: ``send`` (one provider call, classified
 errors) and ``messages_to`` (the provider's own record, to reconcile a message whose
@@ -83,8 +85,19 @@ class PermanentSmsError(SmsError):
 
 
 class SmsGateway(Protocol):
-    def send(self, to: str, body: str, status_callback: str | None = None) -> ProviderResult:
-        """Hand one message to the provider; raise :class:`SmsError` on failure."""
+    def send(
+        self,
+        to: str,
+        body: str,
+        status_callback: str | None = None,
+        *,
+        content_sid: str | None = None,
+        content_variables: str | None = None,
+    ) -> ProviderResult:
+        """Hand one message to the provider; raise :class:`SmsError` on failure.
+
+        With ``content_sid`` (WhatsApp) the approved template goes, filled with
+        ``content_variables`` (JSON), instead of ``body``."""
         ...
 
     def messages_to(self, to: str, since: datetime) -> list[ProviderMessage]:
@@ -160,11 +173,13 @@ class TwilioGateway:
         from_number: str | None = None,
         timeout: float = 10.0,
         base_url: str | None = None,
+        address_prefix: str = "",
     ) -> None:
         if not (messaging_service_sid or from_number):
             raise ValueError("a Messaging Service SID or a From number is required")
         self.messaging_service_sid = messaging_service_sid
-        self.from_number = from_number
+        self.address_prefix = address_prefix  # "whatsapp:" for WhatsApp
+        self.from_number = address_prefix + from_number if from_number else None
         self._http = (
             RebasingHttpClient(base_url, timeout=timeout)
             if base_url
@@ -172,7 +187,15 @@ class TwilioGateway:
         )
         self._client = Client(account_sid, auth_token, http_client=self._http)
 
-    def send(self, to: str, body: str, status_callback: str | None = None) -> ProviderResult:
+    def send(
+        self,
+        to: str,
+        body: str,
+        status_callback: str | None = None,
+        *,
+        content_sid: str | None = None,
+        content_variables: str | None = None,
+    ) -> ProviderResult:
         sender: dict[str, str] = (
             {"messaging_service_sid": self.messaging_service_sid}
             if self.messaging_service_sid
@@ -180,8 +203,13 @@ class TwilioGateway:
         )
         if status_callback:
             sender["status_callback"] = status_callback
+        if content_sid:
+            sender["content_sid"] = content_sid
+            sender["content_variables"] = content_variables or "{}"
+        else:
+            sender["body"] = body
         try:
-            message = self._client.messages.create(to=to, body=body, **sender)
+            message = self._client.messages.create(to=self.address_prefix + to, **sender)
         except Exception as exc:  # classify_error re-raises what it does not know
             raise classify_error(exc) from exc
         return ProviderResult(provider_id=str(message.sid), status=str(message.status))
@@ -195,7 +223,9 @@ class TwilioGateway:
         start = since - RECONCILE_SKEW
         day = (start - timedelta(days=1)).strftime("%Y-%m-%d")
         try:
-            found = self._client.messages.list(to=to, date_sent_after=day, page_size=100)
+            found = self._client.messages.list(
+                to=self.address_prefix + to, date_sent_after=day, page_size=100
+            )
         except Exception as exc:
             raise classify_error(exc) from exc
         return [
@@ -223,20 +253,31 @@ class FileGateway:
     the provider, so it holds the full number; the log line shows a masked number only.
     """
 
-    def __init__(self, path: str | os.PathLike[str]) -> None:
+    def __init__(self, path: str | os.PathLike[str], address_prefix: str = "") -> None:
         self.path = Path(path)
+        self.address_prefix = address_prefix
 
-    def send(self, to: str, body: str, status_callback: str | None = None) -> ProviderResult:
+    def send(
+        self,
+        to: str,
+        body: str,
+        status_callback: str | None = None,
+        *,
+        content_sid: str | None = None,
+        content_variables: str | None = None,
+    ) -> ProviderResult:
         record = {
             "provider_id": "FILE" + uuid.uuid4().hex,
-            "to": to,
-            "body": body,
+            "to": self.address_prefix + to,
+            "body": "" if content_sid else body,
             "status_callback": status_callback,
             "status": "sent",
             "created_at": datetime.now(UTC).isoformat(),
         }
+        if content_sid:
+            record |= {"content_sid": content_sid, "content_variables": content_variables}
         self._append(json.dumps(record, ensure_ascii=False) + "\n")
-        log.info("sms written to file", extra={"to": mask_phone(to), "path": str(self.path)})
+        log.info("message written to file", extra={"to": mask_phone(to), "path": str(self.path)})
         return ProviderResult(record["provider_id"], "sent")
 
     def messages_to(self, to: str, since: datetime) -> list[ProviderMessage]:
@@ -246,7 +287,7 @@ class FileGateway:
         for line in self.path.read_text(encoding="utf-8").splitlines():
             rec = json.loads(line)
             created = datetime.fromisoformat(rec["created_at"])
-            if rec["to"] == to and created >= since - RECONCILE_SKEW:
+            if rec["to"] == self.address_prefix + to and created >= since - RECONCILE_SKEW:
                 found.append(
                     ProviderMessage(rec["provider_id"], to, rec["body"], rec["status"], created)
                 )

@@ -1,4 +1,5 @@
-"""Twilio's webhooks (delivery status, inbound SMS) and the email unsubscribe link.
+"""Twilio's webhooks (delivery status, inbound SMS and WhatsApp) and the email unsubscribe
+link. WhatsApp comes through the same two URLs: Twilio writes its numbers `whatsapp:+...`.
 
 Twilio requests are verified with the SDK's RequestValidator against the public URL we
 are configured with, so the check holds behind a proxy that rewrites Host or scheme.
@@ -132,7 +133,8 @@ def _apply_status(message: OutboxMessage, status: str, error_code: str | None) -
 def twilio_inbound() -> Response:
     _verify_twilio()
     sid = request.form.get("MessageSid") or request.form.get("SmsSid") or ""
-    sender, body = request.form.get("From", ""), request.form.get("Body", "")
+    channel, sender = _channel_and_number(request.form.get("From", ""))
+    body = request.form.get("Body", "")
     if not sid or not sender:
         raise ValidationFailed({"MessageSid": "required", "From": "required"})
     if db.session.scalar(select(InboundMessage.id).where(InboundMessage.provider_id == sid)):
@@ -143,6 +145,7 @@ def twilio_inbound() -> Response:
     inbound = InboundMessage(
         provider_id=sid,
         from_address=sender,
+        channel=channel,  # a WhatsApp one opens the number's 24-hour session
         body=body[:2000],
         classification=classified.kind,
         patient_id=patients[0].id if patients else None,
@@ -154,10 +157,24 @@ def twilio_inbound() -> Response:
             db.session.flush()
     except IntegrityError:
         return _twiml()  # the same message is being handled by a concurrent replay
-    reply = _act_on(classified.kind, patients, referral, sid)
+    reply = _act_on(classified.kind, patients, referral, sid, channel)
     db.session.flush()
-    log.info("inbound sms", extra={"from": mask_phone(sender), "kind": str(classified.kind)})
+    log.info(
+        "inbound message",
+        extra={"from": mask_phone(sender), "kind": str(classified.kind), "channel": channel},
+    )
     return _twiml(reply)
+
+
+_WHATSAPP = "whatsapp:"
+_CHANNEL_NAMES = {"sms": "SMS", "whatsapp": "WhatsApp"}
+
+
+def _channel_and_number(sender: str) -> tuple[str, str]:
+    """`whatsapp:+4915...` -> ("whatsapp", "+4915..."); a bare number is an SMS."""
+    if sender[: len(_WHATSAPP)].lower() == _WHATSAPP:
+        return "whatsapp", sender[len(_WHATSAPP) :].strip()
+    return "sms", sender
 
 
 def _latest_referral(patients: list[Patient]) -> Referral | None:
@@ -171,13 +188,17 @@ def _latest_referral(patients: list[Patient]) -> Referral | None:
     )
 
 
-def _act_on(kind: str, patients: list[Patient], referral: Referral | None, sid: str) -> str | None:
+def _act_on(
+    kind: str, patients: list[Patient], referral: Referral | None, sid: str, channel: str
+) -> str | None:
+    """A keyword changes consent on the channel it came by alone: STOP on WhatsApp leaves
+    SMS as it was, and the other way round."""
     settings = current_app.config["CRM"]
     if kind in {InboundKind.OPT_OUT, InboundKind.OPT_IN}:
         granted = kind == InboundKind.OPT_IN
         for patient in patients:
-            if set_consent(patient, "sms", granted, f"sms keyword ({sid})"):
-                audit.record(_patient_actor(patient), "consent.sms", None, granted=granted)
+            if set_consent(patient, channel, granted, f"{channel} keyword ({sid})"):
+                audit.record(_patient_actor(patient), f"consent.{channel}", None, granted=granted)
         return None
     if kind == InboundKind.HELP:
         return f"{settings['HOSPITAL_NAME']}: call us on {settings['HOSPITAL_PHONE']}."
@@ -185,7 +206,7 @@ def _act_on(kind: str, patients: list[Patient], referral: Referral | None, sid: 
         publish(
             AttentionNeeded(
                 referral,
-                "The patient replied by SMS",
+                f"The patient replied by {_CHANNEL_NAMES[channel]}",
                 "reply",
                 detail="Read the reply in the referral's message timeline.",
                 dedupe_key=f"reply:{sid}",
