@@ -14,6 +14,7 @@ from sqlalchemy import select
 from crm.core import audit
 from crm.core.actors import Actor
 from crm.core.errors import DomainError
+from crm.core.i18n import use_language
 from crm.extensions import db
 from crm.patients.links import resolve
 from crm.portal.i18n import STRINGS, Words
@@ -22,7 +23,6 @@ from crm.referrals.models import Referral
 from crm.referrals.queries import MAX_ROW_ID
 
 portal = Blueprint("portal", __name__, template_folder="templates")
-_WOUND_STATES = ("healing_well", "red_or_swollen", "discharge", "opened")
 
 
 @portal.before_request
@@ -67,10 +67,11 @@ def _patient_actor(referral: Referral) -> Actor:
 
 
 def _page(referral: Referral, token: str, status: int = 200, **extra: Any) -> tuple[str, int]:
-    from crm.followup.queries import open_check_in
     from crm.plans.queries import current_plan
+    from crm.portal.check_in import check_in_context
     from crm.travel.models import Trip
 
+    use_language(referral.patient.language)
     words = Words(referral.patient.language.split("-")[0])
     trip = db.session.scalar(select(Trip).where(Trip.referral_id == referral.id))
     context = {
@@ -80,10 +81,7 @@ def _page(referral: Referral, token: str, status: int = 200, **extra: Any) -> tu
         "patient": referral.patient,
         "plan": current_plan(referral.id),
         "trip": trip,
-        "check_in": open_check_in(referral.id)
-        if referral.stage in {"post_op", "follow_up"}
-        else None,
-        "wound_states": _WOUND_STATES,
+        **check_in_context(referral),
         "phone": current_app.config["CRM"]["HOSPITAL_PHONE"],
         "hospital": current_app.config["CRM"]["HOSPITAL_NAME"],
         "done": request.args.get("done"),
@@ -129,6 +127,7 @@ def accept(token: str):
 def check_in(token: str):
     from crm.followup.operations import record_answers
     from crm.followup.queries import open_check_in
+    from crm.portal.check_in import answers_from_form
 
     referral = _referral(token)
     if referral is None:
@@ -136,31 +135,15 @@ def check_in(token: str):
     current = open_check_in(referral.id)
     if current is None:
         return redirect(url_for("portal.page", token=token), 303)
+    answers = answers_from_form(request.form, referral.procedure.check_in_form)
     try:
-        answered = record_answers(current, _answers(request.form), _patient_actor(referral))
+        answered = record_answers(current, answers, _patient_actor(referral))
     except DomainError as exc:
         db.session.rollback()
-        return _page(referral, token, exc.status, error=_fields_of(exc))
+        kept = request.form.to_dict()
+        return _page(referral, token, exc.status, error=_fields_of(exc), check_in_values=kept)
     done = "urgent" if answered.alert != "none" else "checkin"
     return redirect(url_for("portal.page", token=token, done=done), 303)
-
-
-def _answers(form) -> dict[str, Any]:
-    def score(name: str) -> int | None:
-        raw = form.get(name, "").strip()
-        return int(raw) if raw.isascii() and raw.isdigit() and len(raw) <= 9 else None
-
-    return {
-        "back_pain": score("back_pain"),
-        "leg_pain": score("leg_pain"),
-        "numbness": form.get("numbness") == "yes",
-        "weakness": form.get("weakness") == "yes",
-        "wound": form.get("wound") if form.get("wound") in _WOUND_STATES else None,
-        "bladder_or_bowel_trouble": form.get("bladder") == "yes",
-        "saddle_numbness": form.get("saddle") == "yes",
-        "fever": form.get("fever") == "yes",
-        "free_text": form.get("free_text", "")[:2000],
-    }
 
 
 def _fields_of(exc: DomainError) -> str:
