@@ -140,10 +140,20 @@ def check_in(token: str):
         answered = record_answers(current, answers, _patient_actor(referral))
     except DomainError as exc:
         db.session.rollback()
-        kept = request.form.to_dict()
-        return _page(referral, token, exc.status, error=_fields_of(exc), check_in_values=kept)
+        return _page(
+            referral,
+            token,
+            exc.status,
+            error=_fields_of(exc),
+            check_in_values=request.form.to_dict(),
+            check_in_errors=_field_names(exc),
+        )
     done = "urgent" if answered.alert != "none" else "checkin"
     return redirect(url_for("portal.page", token=token, done=done), 303)
+
+
+def _field_names(exc: DomainError) -> set[str]:
+    return {error["field"] for error in exc.extensions.get("errors") or ()}
 
 
 def _fields_of(exc: DomainError) -> str:
