@@ -125,23 +125,89 @@ def test_upgrade_after_a_downgrade_works_again(scratch_app):
     assert _differences() == []
 
 
+def _procedure_as_at_0012(connection, since_0016: bool = False) -> None:
+    """The microdiscectomy row in the columns the table had before 0018 (the ORM model
+    is today's, so an old schema is written in SQL); 0016 added the per-language texts."""
+    texts = ("patient_information", "pre_travel_checklist", "pre_operative_instructions")
+    extra_columns = "".join(f", {name}" for name in texts) if since_0016 else ""
+    extra_values = ", '{}', '{}', '{}'" if since_0016 else ""
+    connection.execute(
+        text(
+            f"INSERT INTO procedures (code, name, specialty, summary, candidates, requires_mri,"
+            " anaesthesia, duration_minutes_min, duration_minutes_max, hospital_nights_min,"
+            " hospital_nights_max, recovery_weeks_min, recovery_weeks_max,"
+            " arrive_days_before_admission, nights_in_city_after_discharge, prerequisites,"
+            " typical_complaints, conservative_treatments, risks_discussed,"
+            f" follow_up_schedule, active, created_at, updated_at{extra_columns}) VALUES"
+            " ('microdiscectomy', 'Microdiscectomy', 'Spine surgery', '', '', true, 'general',"
+            " 45, 60, 1, 2, 4, 6, 1, 3, '[]', '[]', '[]', '',"
+            ' \'[{"label": "day_1", "offset_days": 1}]\', true, CURRENT_TIMESTAMP,'
+            f" CURRENT_TIMESTAMP{extra_values})"
+        )
+    )
+
+
+def test_upgrading_keeps_check_in_answers_and_the_disc_level_readable(scratch_app):
+    """0018: the answer columns become `answers` keyed by question code, the review's
+    disc level a key of `procedure_fields`."""
+    upgrade(directory=MIGRATIONS, revision="0017")
+    with db.engine.begin() as connection:
+        _procedure_as_at_0012(connection, since_0016=True)
+        connection.execute(
+            text(
+                "INSERT INTO patients (given_name, family_name, sex, country, language,"
+                " time_zone, created_at, updated_at) VALUES ('Ana', 'Old', 'female', 'DE',"
+                " 'de', 'Europe/Berlin', CURRENT_TIMESTAMP, CURRENT_TIMESTAMP)"
+            )
+        )
+        connection.execute(
+            text(
+                "INSERT INTO referrals (patient_id, procedure_id, stage, stage_entered_at,"
+                " complaints, treatments_tried, intake_notes, search_text, created_at,"
+                " updated_at) SELECT p.id, pr.id, 'follow_up', CURRENT_TIMESTAMP, '[]', '[]',"
+                " '', '', CURRENT_TIMESTAMP, CURRENT_TIMESTAMP FROM patients p, procedures pr"
+            )
+        )
+        connection.execute(
+            text(
+                "INSERT INTO check_ins (referral_id, label, position, due_at, answered_at,"
+                " back_pain, leg_pain, numbness, weakness, wound, bladder_or_bowel_trouble,"
+                " saddle_numbness, fever, free_text, alert, created_at) SELECT id, 'day_1', 0,"
+                " CURRENT_TIMESTAMP, CURRENT_TIMESTAMP, 3, 8, false, true, 'red_or_swollen',"
+                " false, false, NULL, 'sore', 'high_score', CURRENT_TIMESTAMP FROM referrals"
+            )
+        )
+        connection.execute(
+            text(
+                "INSERT INTO reviews (referral_id, specialist_label, decision, findings,"
+                " disc_level, risks_to_discuss, notes, created_at) SELECT id, 'Dr A',"
+                " 'candidate', '', 'L4-L5', '', '', CURRENT_TIMESTAMP FROM referrals"
+            )
+        )
+    upgrade(directory=MIGRATIONS)
+    with db.engine.connect() as connection:
+        answers, free_text = connection.execute(
+            text("SELECT answers, free_text FROM check_ins")
+        ).one()
+        fields = connection.execute(text("SELECT procedure_fields FROM reviews")).scalar_one()
+    assert answers == {
+        "back_pain": 3,
+        "leg_pain": 8,
+        "numbness": False,
+        "weakness": True,
+        "wound": "red_or_swollen",
+        "bladder_or_bowel_trouble": False,
+        "saddle_numbness": False,
+    }  # fever was never asked of this one (NULL): no answer, not "no"
+    assert free_text == "sore"
+    assert fields == {"disc_level": "L4-L5"}
+    assert _differences() == []
+
+
 def test_upgrading_fills_the_search_text_of_referrals_already_stored(scratch_app):
     upgrade(directory=MIGRATIONS, revision="0008")
     with db.engine.begin() as connection:
-        # the catalogue row as the schema of 0008 has it (today's model has more columns)
-        connection.execute(
-            text(
-                "INSERT INTO procedures (code, name, specialty, summary, candidates,"
-                " requires_mri, anaesthesia, duration_minutes_min, duration_minutes_max,"
-                " hospital_nights_min, hospital_nights_max, recovery_weeks_min,"
-                " recovery_weeks_max, arrive_days_before_admission,"
-                " nights_in_city_after_discharge, prerequisites, typical_complaints,"
-                " conservative_treatments, risks_discussed, follow_up_schedule, active,"
-                " created_at, updated_at) VALUES ('microdiscectomy', 'Microdiscectomy',"
-                " 'Spine surgery', '', '', true, 'general', 45, 60, 1, 2, 4, 6, 1, 3, '[]',"
-                " '[]', '[]', '', '[]', true, CURRENT_TIMESTAMP, CURRENT_TIMESTAMP)"
-            )
-        )
+        _procedure_as_at_0012(connection)
         patient_id = connection.execute(
             text(
                 "INSERT INTO patients (given_name, family_name, sex, country, phone, email,"

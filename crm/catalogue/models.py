@@ -5,6 +5,7 @@ from typing import Any
 from sqlalchemy import JSON, CheckConstraint, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
+from crm.catalogue.check_in import CheckInForm, ReviewField, review_fields_of
 from crm.core.db import TimestampMixin
 from crm.extensions import db
 
@@ -54,4 +55,17 @@ class Procedure(TimestampMixin, db.Model):
     patient_information: Mapped[dict[str, dict[str, str]]] = mapped_column(JSON, default=dict)
     pre_travel_checklist: Mapped[dict[str, list[str]]] = mapped_column(JSON, default=dict)
     pre_operative_instructions: Mapped[dict[str, list[str]]] = mapped_column(JSON, default=dict)
+    # What a check-in asks and which answers alert (crm.catalogue.check_in), and the
+    # specialist's procedure-specific findings: data per procedure, not code.
+    check_in_questions: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
+    check_in_rules: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
+    review_fields: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
     active: Mapped[bool] = mapped_column(default=True)
+
+    @property
+    def check_in_form(self) -> CheckInForm:
+        return CheckInForm.from_data(self.check_in_questions or [], self.check_in_rules or [])
+
+    @property
+    def review_field_list(self) -> tuple[ReviewField, ...]:
+        return review_fields_of(self.review_fields or [])

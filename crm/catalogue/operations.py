@@ -8,6 +8,15 @@ from typing import Any
 
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
+from crm.catalogue.check_in import (
+    FREE_TEXT,
+    LANGUAGES,
+    QUESTION_TYPES,
+    RESERVED_REVIEW_CODES,
+    RULE_LEVELS,
+    SCORE_MAX,
+    SCORE_MIN,
+)
 from crm.catalogue.information import FALLBACK_LANGUAGE, INFORMATION_FIELDS
 from crm.catalogue.models import Procedure
 from crm.core.data_files import upsert_by_code
@@ -32,6 +41,108 @@ PatientInformation = Schema.from_dict(
 
 def _per_language(values: fields.Field) -> fields.Dict:
     return fields.Dict(keys=fields.String(validate=_LANGUAGE), values=values, load_default=dict)
+
+
+CODE = validate.Regexp(r"^[a-z][a-z0-9_]{0,63}$", error="lower_snake_case")
+
+
+class Labels(Schema):
+    """A label in every shipped language: data, not gettext."""
+
+    en = fields.String(required=True, validate=validate.Length(min=1, max=500))
+    tr = fields.String(required=True, validate=validate.Length(min=1, max=500))
+    ar = fields.String(required=True, validate=validate.Length(min=1, max=500))
+    ru = fields.String(required=True, validate=validate.Length(min=1, max=500))
+    de = fields.String(required=True, validate=validate.Length(min=1, max=500))
+
+
+assert tuple(Labels().fields) == LANGUAGES
+
+
+class OptionRow(Schema):
+    code = fields.String(required=True, validate=CODE)
+    label = fields.Nested(Labels, required=True)
+
+
+class QuestionRow(Schema):
+    """One check-in question: a code, a type, its label per language, score thresholds."""
+
+    code = fields.String(required=True, validate=CODE)
+    type = fields.String(required=True, validate=validate.OneOf(QUESTION_TYPES))
+    label = fields.Nested(Labels, required=True)
+    options = fields.List(fields.Nested(OptionRow), load_default=list)
+    high_score = fields.Integer(load_default=None, validate=validate.Range(SCORE_MIN, SCORE_MAX))
+    rising = fields.Integer(load_default=None, validate=validate.Range(1, SCORE_MAX))
+
+    @validates_schema
+    def fits_its_type(self, data: dict[str, Any], **_: Any) -> None:
+        if data["code"] == FREE_TEXT:
+            raise ValidationError("free_text is every check-in's own field", "code")
+        if data["type"] == "choice" and len(data["options"]) < 2:
+            raise ValidationError("a choice needs at least two options", "options")
+        if data["type"] != "choice" and data["options"]:
+            raise ValidationError("only a choice has options", "options")
+        for name in ("high_score", "rising"):
+            if data["type"] != "score" and data[name] is not None:
+                raise ValidationError("only a score has thresholds", name)
+
+
+class RuleRow(Schema):
+    """Which answers raise an urgent red flag, or a task that is not urgent."""
+
+    raises = fields.String(required=True, validate=validate.OneOf(RULE_LEVELS))
+    reason = fields.String(required=True, validate=validate.Length(min=1, max=200))
+    when = fields.Dict(keys=fields.String(), required=True, validate=validate.Length(min=1))
+    unless = fields.Dict(keys=fields.String(), load_default=dict)
+
+
+class ReviewOptionRow(Schema):
+    code = fields.String(required=True, validate=validate.Length(min=1, max=20))
+    label = fields.String(required=True, validate=validate.Length(min=1, max=200))
+
+
+class ReviewFieldRow(Schema):
+    """A finding the specialist records for this procedure, chosen among its values."""
+
+    code = fields.String(required=True, validate=CODE)
+    label = fields.String(required=True, validate=validate.Length(min=1, max=200))
+    options = fields.List(
+        fields.Nested(ReviewOptionRow), required=True, validate=validate.Length(min=1)
+    )
+    required = fields.Boolean(load_default=False)
+
+    @validates_schema
+    def not_a_review_field(self, data: dict[str, Any], **_: Any) -> None:
+        if data["code"] in RESERVED_REVIEW_CODES:
+            raise ValidationError("a field every review has already", "code")
+
+
+def _value_fits(question: dict[str, Any], value: Any) -> bool:
+    if question["type"] == "yes_no":
+        return isinstance(value, bool)
+    if question["type"] == "score":
+        return type(value) is int and SCORE_MIN <= value <= SCORE_MAX
+    return value in {option["code"] for option in question["options"]}
+
+
+def _rule_errors(questions: list[dict[str, Any]], rules: list[dict[str, Any]]) -> dict:
+    by_code = {q["code"]: q for q in questions}
+    errors: dict[str, str] = {}
+    for index, rule in enumerate(rules):
+        for part in ("when", "unless"):
+            for code, raw in rule[part].items():
+                values = raw if isinstance(raw, list) else [raw]
+                where = f"check_in_rules[{index}].{part}.{code}"
+                if code not in by_code:
+                    errors[where] = "not a question of this procedure"
+                elif not values or not all(_value_fits(by_code[code], v) for v in values):
+                    errors[where] = f"not an answer {by_code[code]['type']} {code!r} takes"
+    return errors
+
+
+def _unique(rows: list[dict[str, Any]], name: str) -> dict[str, str]:
+    codes = [row["code"] for row in rows]
+    return {f"{name}.code": "codes must be unique"} if len(codes) != len(set(codes)) else {}
 
 
 class ProcedureRow(Schema):
@@ -64,6 +175,9 @@ class ProcedureRow(Schema):
     patient_information = _per_language(fields.Nested(PatientInformation))
     pre_travel_checklist = _per_language(fields.List(_TEXT, validate=validate.Length(min=1)))
     pre_operative_instructions = _per_language(fields.List(_TEXT, validate=validate.Length(min=1)))
+    check_in_questions = fields.List(fields.Nested(QuestionRow), load_default=list)
+    check_in_rules = fields.List(fields.Nested(RuleRow), load_default=list)
+    review_fields = fields.List(fields.Nested(ReviewFieldRow), load_default=list)
     active = fields.Boolean(load_default=True)
 
     @validates_schema
@@ -88,6 +202,17 @@ class ProcedureRow(Schema):
         ):
             if data[high] < data[low]:
                 raise ValidationError(f"must not be less than {low}", high)
+
+    @validates_schema
+    def rules_name_its_questions(self, data: dict[str, Any], **_: Any) -> None:
+        questions, rules = data["check_in_questions"], data["check_in_rules"]
+        errors = {
+            **_unique(questions, "check_in_questions"),
+            **_unique(data["review_fields"], "review_fields"),
+            **_rule_errors(questions, rules),
+        }
+        if errors:
+            raise ValidationError(errors)
 
 
 def read_catalogue(path: str | Path) -> list[dict[str, Any]]:

@@ -6,6 +6,22 @@ class FollowUpPointSchema(Schema):
     offset_days = fields.Integer()
 
 
+class CheckInQuestionSchema(Schema):
+    code = fields.String()
+    type = fields.String(metadata={"description": "score (0-10), yes_no or choice"})
+    label = fields.Dict(keys=fields.String(), values=fields.String())
+    options = fields.List(fields.Dict())
+    high_score = fields.Integer(allow_none=True)
+    rising = fields.Integer(allow_none=True)
+
+
+class ReviewFieldSchema(Schema):
+    code = fields.String()
+    label = fields.String()
+    options = fields.List(fields.Dict())
+    required = fields.Boolean()
+
+
 class ProcedureSchema(Schema):
     code = fields.String()
     name = fields.String()
@@ -41,4 +57,12 @@ class ProcedureSchema(Schema):
         keys=fields.String(),
         values=fields.List(fields.String()),
         metadata={"description": "per language"},
+    )
+    check_in_questions = fields.List(
+        fields.Nested(CheckInQuestionSchema),
+        metadata={"description": "what each follow-up check-in asks, labelled per language"},
+    )
+    review_fields = fields.List(
+        fields.Nested(ReviewFieldSchema),
+        metadata={"description": "the specialist's procedure-specific findings"},
     )

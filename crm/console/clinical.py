@@ -106,12 +106,13 @@ def review(referral_id: int):
     data = {
         "decision": forms.text(form, "decision"),
         "findings": forms.text(form, "findings"),
-        "disc_level": forms.optional(form, "disc_level"),
         "recommended_procedure": forms.optional(form, "recommended_procedure"),
         "risks_to_discuss": forms.text(form, "risks_to_discuss"),
         "notes": forms.text(form, "notes"),
         "request_to_patient": forms.optional(form, "request_to_patient"),
     }
+    for field in referral.procedure.review_field_list:  # the procedure's own findings
+        data[field.code] = forms.optional(form, field.code)
     args, errors = forms.load(ReviewArgs(), data)
     if errors:
         _problems(errors)
@@ -131,6 +132,7 @@ def _review_page(referral: Referral, values: Mapping[str, str], errors: forms.Er
         referral=referral,
         studies=studies,
         procedures=active_procedures(),
+        review_fields=referral.procedure.review_field_list,
         decisions=[(d, DECISION_WORDS[d]) for d in DECISIONS],
         values=values,
         errors=errors,

@@ -14,6 +14,7 @@ from typing import Any
 from babel.numbers import format_currency, get_currency_precision
 from flask import url_for
 
+from crm.catalogue.check_in import CheckInForm
 from crm.core.actors import Actor
 from crm.core.audit import trail_of
 from crm.core.db import utcnow
@@ -242,8 +243,12 @@ def _size(size: int) -> str:
 
 def _review(referral: Referral, _actor: Actor, _tasks: list) -> list[Entry]:
     entries = []
+    labels = {f.code: f.label for f in referral.procedure.review_field_list}
     for review in reviews_of(referral.id):
-        lines = [f"Disc level: {review.disc_level}"] if review.disc_level else []
+        lines = [
+            f"{labels.get(code, code)}: {value}"
+            for code, value in (review.procedure_fields or {}).items()
+        ]
         if review.recommended_procedure:
             lines.append(f"Recommended: {review.recommended_procedure}")
         if review.risks_to_discuss:
@@ -323,22 +328,17 @@ def _travel(referral: Referral, _actor: Actor, _tasks: list) -> list[Entry]:
     return entries
 
 
-_ANSWERS = ("back_pain", "leg_pain", "numbness", "weakness", "wound", "bladder_or_bowel_trouble")
-_ANSWERS += ("saddle_numbness", "fever")
-
-
 def _check_in(referral: Referral, _actor: Actor, _tasks: list) -> list[Entry]:
     entries = []
+    form = referral.procedure.check_in_form
     for check_in in check_ins_of(referral.id):
         if check_in.answered_at is None:
             continue
-        answers = {name: getattr(check_in, name) for name in _ANSWERS}
-        lines = [f"Back pain {check_in.back_pain}/10 · leg pain {check_in.leg_pain}/10"]
-        if check_in.wound:
-            lines.append(f"Wound: {check_in.wound.replace('_', ' ')}")
+        answers = check_in.answers or {}
+        lines = _answer_lines(form, answers)
         flag = None
         if check_in.alert != "none":
-            reasons = assess(answers, None).reasons if check_in.alert == "red_flag" else ()
+            reasons = assess(form, answers, None).reasons if check_in.alert == "red_flag" else ()
             flag = f"Alert: {check_in.alert.replace('_', ' ')}" + (
                 f" ({', '.join(reasons)})" if reasons else ""
             )
@@ -353,6 +353,26 @@ def _check_in(referral: Referral, _actor: Actor, _tasks: list) -> list[Entry]:
             )
         )
     return entries
+
+
+def _answer_lines(form: CheckInForm, answers: dict) -> list[str]:
+    """Scores on one line, then each choice, then the questions answered yes, in the
+    catalogue's order (an answer to a question the catalogue no longer asks: by its code)."""
+    scores = [f"{q.name} {answers[q.code]}/10" for q in form.scores if q.code in answers]
+    lines = [" · ".join(scores)] if scores else []
+    if lines:
+        lines[0] = lines[0][:1].upper() + lines[0][1:]
+    for question in form.questions:
+        if question.type == "choice" and answers.get(question.code):
+            lines.append(
+                f"{question.name.capitalize()}: {answers[question.code].replace('_', ' ')}"
+            )
+    yes = [q.name for q in form.questions if q.type == "yes_no" and answers.get(q.code) is True]
+    if yes:
+        lines.append("Yes: " + ", ".join(yes))
+    known = {q.code for q in form.questions}
+    lines.extend(f"{code}: {value}" for code, value in answers.items() if code not in known)
+    return lines
 
 
 def _task(_referral: Referral, _actor: Actor, tasks: list) -> list[Entry]:

@@ -1,12 +1,12 @@
 """Follow-up check-ins: scheduled at discharge, answered by the patient or a coordinator.
 
-Alerts (most severe wins): `red_flag` for bladder or bowel trouble or saddle numbness
-(possible cauda equina), a wound that has opened or is leaking fluid, or fever (with or
-without a red wound: a possible infection); `high_score` for a pain score of 7 or more,
-`rising` for a score 3 or more above the previous answered check-in. Any alert opens an
-urgent task for the coordinator and emails them, in the same transaction as the answers.
-What the patient writes in free text, and a red or swollen wound without fever, reach the
-coordinator too: a note on the referral's timeline and a task (not urgent).
+What a check-in asks and which answers alert come from the procedure's catalogue row
+(`check_in_questions`, `check_in_rules`; crm.catalogue.check_in): a red flag the rules
+name is urgent, then a score at or above its `high_score`, then a rise of `rising` or more
+on the previous answered check-in. Any alert opens an urgent task for the coordinator and
+emails them, in the same transaction as the answers. What the patient writes in free
+text, and a rule that raises a `task`, reach the coordinator too: a note on the
+referral's timeline and a task (not urgent).
 
 A check-in can be answered from `OPEN_AHEAD` (a day) before it is due, not earlier.
 """
@@ -14,13 +14,13 @@ A check-in can be answered from `OPEN_AHEAD` (a day) before it is due, not earli
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
 from marshmallow import ValidationError
 from sqlalchemy import select
 
+from crm.catalogue.check_in import FREE_TEXT, Assessment, CheckInForm
 from crm.core import audit
 from crm.core.actors import SYSTEM, Actor
 from crm.core.db import utcnow
@@ -36,7 +36,6 @@ from crm.extensions import db
 from crm.followup.events import AlertRaised, CheckInAnswered
 from crm.followup.models import CheckIn
 from crm.followup.queries import OPEN_AHEAD, check_ins_of, open_check_in
-from crm.followup.schemas import CheckInAnswersArgs
 from crm.messaging.composing.outbox import enqueue
 from crm.referrals.events import AttentionNeeded, MilestoneDated, MilestoneSettled
 from crm.referrals.models import Referral, ReferralNote
@@ -46,73 +45,18 @@ from crm.referrals.stages import Stage
 __all__ = ["assess", "open_check_in", "record_answers", "schedule_check_ins"]
 
 DATE_NAME = "check_in_due"
-HIGH_SCORE = 7
-RISE = 3
-ANSWER_FIELDS = tuple(CheckInAnswersArgs().fields)
 
 
-@dataclass(frozen=True)
-class Assessment:
-    alert: str  # none | rising | high_score | red_flag
-    reasons: tuple[str, ...] = ()
-    # Not urgent, but a coordinator should look (a red wound without fever).
-    watch: tuple[str, ...] = ()
+def check_in_form_of(referral: Referral) -> CheckInForm:
+    """The questions and rules of the referral's procedure."""
+    return referral.procedure.check_in_form
 
 
-_WOUND_RED_FLAGS = {"opened": "the wound has opened", "discharge": "the wound is leaking fluid"}
-
-
-def _red_flags(answers: Mapping[str, Any]) -> list[str]:
-    red = [
-        text
-        for field, text in (
-            ("bladder_or_bowel_trouble", "bladder or bowel trouble"),
-            ("saddle_numbness", "numbness in the saddle area"),
-        )
-        if answers.get(field)
-    ]
-    wound = answers.get("wound")
-    if wound in _WOUND_RED_FLAGS:
-        red.append(_WOUND_RED_FLAGS[wound])
-    if answers.get("fever"):
-        red.append("fever with a red or swollen wound" if wound == "red_or_swollen" else "fever")
-    return red
-
-
-def assess(answers: Mapping[str, Any], previous: Mapping[str, Any] | None) -> Assessment:
-    """Pure: the alert one set of answers raises, against the previous answered one."""
-    watch = (
-        ("the wound is red or swollen (no fever)",)
-        if answers.get("wound") == "red_or_swollen" and not answers.get("fever")
-        else ()
-    )
-    if red := _red_flags(answers):
-        return Assessment("red_flag", tuple(red))
-    return _by_scores(answers, previous, watch)
-
-
-def _by_scores(
-    answers: Mapping[str, Any], previous: Mapping[str, Any] | None, watch: tuple[str, ...]
+def assess(
+    form: CheckInForm, answers: Mapping[str, Any], previous: Mapping[str, Any] | None
 ) -> Assessment:
-    scores = ("back_pain", "leg_pain")
-    high = [
-        f"{name.replace('_', ' ')} {answers[name]}/10"
-        for name in scores
-        if answers.get(name) is not None and answers[name] >= HIGH_SCORE
-    ]
-    if high:
-        return Assessment("high_score", tuple(high), watch)
-    rising = [
-        f"{name.replace('_', ' ')} rose from {previous[name]} to {answers[name]}"
-        for name in scores
-        if previous
-        and previous.get(name) is not None
-        and answers.get(name) is not None
-        and answers[name] - previous[name] >= RISE
-    ]
-    if rising:
-        return Assessment("rising", tuple(rising), watch)
-    return Assessment("none", (), watch)
+    """Pure: the alert one set of answers raises, against the previous answered one."""
+    return form.assess(answers, previous)
 
 
 def schedule_check_ins(
@@ -148,9 +92,9 @@ def schedule_check_ins(
     return [check_in for check_in, _ in created]
 
 
-def _load(answers: Mapping[str, Any]) -> dict[str, Any]:
+def _load(form: CheckInForm, answers: Mapping[str, Any]) -> dict[str, Any]:
     try:
-        return CheckInAnswersArgs().load(dict(answers))
+        return form.answers_schema().load(dict(answers))
     except ValidationError as exc:
         raise ValidationFailed(flatten_marshmallow(exc.messages)) from exc
 
@@ -178,7 +122,7 @@ def _previous_answers(check_in: CheckIn) -> dict[str, Any] | None:
     )
     if previous is None:
         return None
-    return {"back_pain": previous.back_pain, "leg_pain": previous.leg_pain}
+    return dict(previous.answers or {})
 
 
 def record_answers(
@@ -187,7 +131,10 @@ def record_answers(
     """Store the answers once (409 the second time), raise any alert, complete after the last."""
     if actor.is_agency:
         raise Forbidden("agencies cannot answer a patient's check-in")
-    data = _load(answers)
+    referral = db.session.get(Referral, check_in.referral_id)
+    assert referral is not None  # the foreign key
+    form = check_in_form_of(referral)
+    data = _load(form, answers)
     now = now or utcnow()
     check_in = _locked(check_in)
     if check_in.answered_at is not None:
@@ -199,14 +146,12 @@ def record_answers(
             label=check_in.label,
             opens_at=opens_at.isoformat(),
         )
-    for name in ANSWER_FIELDS:
-        setattr(check_in, name, data[name])
+    check_in.free_text = data.pop(FREE_TEXT)
+    check_in.answers = data
     check_in.answered_at = now
-    assessment = assess(data, _previous_answers(check_in))
+    assessment = assess(form, data, _previous_answers(check_in))
     check_in.alert = assessment.alert
     db.session.flush()
-    referral = db.session.get(Referral, check_in.referral_id)
-    assert referral is not None  # the foreign key
     publish(MilestoneSettled(referral, DATE_NAME, check_in.due_at))  # its reminder is moot
     audit.record(
         actor, "check_in.answer", referral.id, label=check_in.label, alert=assessment.alert

@@ -102,8 +102,8 @@ def _patient_actor(referral: Referral) -> Actor:
 
 
 def _page(referral: Referral, token: str, status: int = 200, **extra: Any) -> tuple[str, int]:
-    from crm.followup.queries import open_check_in
     from crm.plans.queries import current_plan
+    from crm.portal.check_in import check_in_context
     from crm.portal.uploads import documents_section
     from crm.travel.models import Trip
 
@@ -114,9 +114,7 @@ def _page(referral: Referral, token: str, status: int = 200, **extra: Any) -> tu
         "patient": referral.patient,
         "plan": current_plan(referral.id),
         "trip": trip,
-        "check_in": open_check_in(referral.id)
-        if referral.stage in {"post_op", "follow_up"}
-        else None,
+        **check_in_context(referral),
         "words": words,
         "progress": words.progress_of(referral.stage, referral.held_from_stage),
         "done": request.args.get("done"),
@@ -182,6 +180,7 @@ def accept(token: str):
 def check_in(token: str):
     from crm.followup.operations import record_answers
     from crm.followup.queries import open_check_in
+    from crm.portal.check_in import answers_from_form, check_in_context
 
     referral = _referral(token)
     if referral is None:
@@ -189,32 +188,16 @@ def check_in(token: str):
     current = open_check_in(referral.id)
     if current is None:
         return redirect(url_for("portal.page", token=token), 303)
+    answers = answers_from_form(request.form, referral.procedure.check_in_form)
     try:
-        answered = record_answers(current, _answers(request.form), _patient_actor(referral))
+        answered = record_answers(current, answers, _patient_actor(referral))
     except DomainError as exc:
         db.session.rollback()
-        problem = words.check_in_problem(exc)
+        labels = {q["code"]: q["label"] for q in check_in_context(referral)["check_in_questions"]}
+        problem = words.check_in_problem(exc, labels)
         return _page(referral, token, exc.status, problem=problem, form=request.form)
     done = "urgent" if answered.alert != "none" else "checkin"
     return redirect(url_for("portal.page", token=token, done=done), 303)
-
-
-def _answers(form) -> dict[str, Any]:
-    def score(name: str) -> int | None:
-        raw = form.get(name, "").strip()
-        return int(raw) if raw.isascii() and raw.isdigit() and len(raw) <= 9 else None
-
-    return {
-        "back_pain": score("back_pain"),
-        "leg_pain": score("leg_pain"),
-        "numbness": form.get("numbness") == "yes",
-        "weakness": form.get("weakness") == "yes",
-        "wound": form.get("wound") if form.get("wound") in words.WOUND_STATES else None,
-        "bladder_or_bowel_trouble": form.get("bladder") == "yes",
-        "saddle_numbness": form.get("saddle") == "yes",
-        "fever": form.get("fever") == "yes",
-        "free_text": form.get("free_text", "")[:2000],
-    }
 
 
 @portal.get("/p/<token>/visa-letter.pdf")

@@ -126,13 +126,21 @@ def field_problem(field: str) -> str:
     return str(_("%(label)s: please answer this question.", label=label))
 
 
-def form_problem(exc: ValidationFailed) -> Problem:
+def form_problem(exc: ValidationFailed, labels: dict[str, str] | None = None) -> Problem:
+    """The refused fields by their labels; `labels` names questions that are data (a
+    procedure's check-in questions, labelled in the patient's language by the catalogue)."""
     fields = tuple(dict.fromkeys(error["field"] for error in exc.extensions.get("errors", [])))
     return Problem(
         summary=str(_("Please check the form:")),
         fields=fields,
-        lines=tuple(field_problem(field) for field in fields),
+        lines=tuple(_labelled_problem(field, labels or {}) for field in fields),
     )
+
+
+def _labelled_problem(field: str, labels: dict[str, str]) -> str:
+    if field in labels and field not in FIELD_LABELS:
+        return str(_("%(label)s: please answer this question.", label=labels[field]))
+    return field_problem(field)
 
 
 def acceptance_problem(exc: DomainError, plan_expired: bool) -> Problem:
@@ -146,10 +154,10 @@ def acceptance_problem(exc: DomainError, plan_expired: bool) -> Problem:
     )
 
 
-def check_in_problem(exc: DomainError) -> Problem:
+def check_in_problem(exc: DomainError, labels: dict[str, str] | None = None) -> Problem:
     """Why the answers could not be stored, in the patient's words."""
     if isinstance(exc, ValidationFailed):
-        return form_problem(exc)
+        return form_problem(exc, labels)
     if isinstance(exc, Conflict) and "opens_at" in exc.extensions:
         opens = datetime.fromisoformat(exc.extensions["opens_at"])
         return Problem(str(_("This check-in opens on %(date)s.", date=day(opens))))

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import CheckConstraint, ForeignKey, Index, String, Text
+from sqlalchemy import JSON, CheckConstraint, ForeignKey, Index, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from crm.core.db import utcnow
@@ -30,7 +30,8 @@ class Review(db.Model):
     specialist_label: Mapped[str] = mapped_column(String(200))
     decision: Mapped[str] = mapped_column(String(24))
     findings: Mapped[str] = mapped_column(Text, default="")
-    disc_level: Mapped[str | None] = mapped_column(String(20))
+    # The procedure's own findings (catalogue `review_fields`): disc level; side and grade.
+    procedure_fields: Mapped[dict[str, str]] = mapped_column(JSON, default=dict)
     recommended_procedure: Mapped[str | None] = mapped_column(String(64))
     risks_to_discuss: Mapped[str] = mapped_column(Text, default="")
     notes: Mapped[str] = mapped_column(Text, default="")

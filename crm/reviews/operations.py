@@ -4,10 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
+from marshmallow import ValidationError
+
+from crm.catalogue.check_in import review_fields_schema
 from crm.catalogue.queries import procedure_by_code
 from crm.core import audit
 from crm.core.actors import Actor
-from crm.core.errors import Conflict, NotFound, ValidationFailed
+from crm.core.errors import Conflict, NotFound, ValidationFailed, flatten_marshmallow
 from crm.core.events import publish
 from crm.extensions import db
 from crm.messaging.composing.outbox import enqueue
@@ -16,6 +19,7 @@ from crm.referrals.operations import move_to_stage
 from crm.referrals.stages import Stage
 from crm.reviews.events import ReviewDecided
 from crm.reviews.models import Review
+from crm.reviews.schemas import ReviewArgs
 
 OUTCOME_WORDS = {
     "candidate": "the patient is a candidate; a treatment plan will follow",
@@ -25,17 +29,27 @@ OUTCOME_WORDS = {
 
 
 def record_review(referral: Referral, data: dict[str, Any], actor: Actor) -> Review:
+    """`data` as `ReviewArgs` loads it: the review's own fields, and the procedure's
+    findings (catalogue `review_fields`) beside them, checked here against the referral's
+    procedure."""
     if referral.stage != Stage.MRI_REVIEW:
         raise Conflict(
             f"a review is recorded while the referral is in mri_review, not {referral.stage}"
         )
+    own = set(ReviewArgs().fields)
+    findings = procedure_fields(referral, {k: v for k, v in data.items() if k not in own})
+    data = {k: v for k, v in data.items() if k in own}
     if data.get("recommended_procedure"):
         try:
             procedure_by_code(data["recommended_procedure"])
         except NotFound as exc:
             raise ValidationFailed({"recommended_procedure": "not in the catalogue"}) from exc
     review = Review(
-        referral_id=referral.id, specialist_id=actor.id, specialist_label=actor.label, **data
+        referral_id=referral.id,
+        specialist_id=actor.id,
+        specialist_label=actor.label,
+        procedure_fields=findings,
+        **data,
     )
     db.session.add(review)
     db.session.flush()
@@ -43,6 +57,17 @@ def record_review(referral: Referral, data: dict[str, Any], actor: Actor) -> Rev
     _act_on(review, referral, actor)
     publish(ReviewDecided(referral, review, actor))
     return review
+
+
+def procedure_fields(referral: Referral, given: dict[str, Any]) -> dict[str, str]:
+    """The findings the referral's procedure asks for, each one of its values; a field the
+    procedure does not have is refused by name (422)."""
+    schema = review_fields_schema(referral.procedure.review_field_list)
+    try:
+        loaded = schema.load(given)
+    except ValidationError as exc:
+        raise ValidationFailed(flatten_marshmallow(exc.messages)) from exc
+    return {code: value for code, value in loaded.items() if value is not None}
 
 
 def _act_on(review: Review, referral: Referral, actor: Actor) -> None:

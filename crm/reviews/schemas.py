@@ -2,20 +2,23 @@ from __future__ import annotations
 
 from typing import Any
 
-from marshmallow import Schema, ValidationError, fields, validate, validates_schema
+from marshmallow import INCLUDE, Schema, ValidationError, fields, validate, validates_schema
 
 from crm.core.schemas import Args, QueryArgs
 from crm.reviews.models import DECISIONS
 
 
 class ReviewArgs(Args):
+    """The decision and its words, and the procedure's own findings beside them, each
+    named by its catalogue code (microdiscectomy: `disc_level`, e.g. `L4-L5`; knee
+    replacement: `side`, `kellgren_lawrence_grade`): checked by the operation against the
+    referral's procedure, so an unknown field or a value not in its list is a 422."""
+
+    class Meta:
+        unknown = INCLUDE  # the procedure's review fields
+
     decision = fields.String(required=True, validate=validate.OneOf(DECISIONS))
     findings = fields.String(load_default="", validate=validate.Length(max=10_000))
-    disc_level = fields.String(
-        validate=validate.Regexp(r"^[CTLS]\d{1,2}(-[CTLS]?\d{1,2})?$", error="e.g. L4-L5 or L5-S1"),
-        allow_none=True,
-        metadata={"example": "L4-L5"},
-    )
     recommended_procedure = fields.String(allow_none=True, metadata={"example": "microdiscectomy"})
     risks_to_discuss = fields.String(load_default="", validate=validate.Length(max=5_000))
     notes = fields.String(load_default="", validate=validate.Length(max=10_000))
@@ -39,7 +42,11 @@ class ReviewSchema(Schema):
     specialist = fields.String(attribute="specialist_label")
     decision = fields.String()
     findings = fields.String()
-    disc_level = fields.String(allow_none=True)
+    procedure_fields = fields.Dict(
+        keys=fields.String(),
+        values=fields.String(),
+        metadata={"description": "the procedure's findings by catalogue code"},
+    )
     recommended_procedure = fields.String(allow_none=True)
     risks_to_discuss = fields.String()
     notes = fields.String()

@@ -293,12 +293,14 @@ def test_a_nul_in_the_portal_check_in_form_is_422(client, referral):
     assert "free_text" in field_errors(body)
 
 
-def test_a_portal_score_in_other_digits_is_no_answer_rather_than_a_crash():
+def test_a_portal_score_in_other_digits_is_no_answer_rather_than_a_crash(session):
     from werkzeug.datastructures import MultiDict
 
-    from crm.portal.views import _answers
+    from crm.catalogue.queries import procedure_by_code
+    from crm.portal.check_in import answers_from_form
 
-    answers = _answers(MultiDict({"back_pain": "²", "leg_pain": "٣" * 40}))
+    spine = procedure_by_code("microdiscectomy").check_in_form
+    answers = answers_from_form(MultiDict({"back_pain": "²", "leg_pain": "٣" * 40}), spine)
     assert answers["back_pain"] is None
     assert answers["leg_pain"] is None
 

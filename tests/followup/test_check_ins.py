@@ -7,6 +7,7 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import select
 
+from crm.catalogue.queries import procedure_by_code
 from crm.core.actors import Actor
 from crm.core.db import utcnow
 from crm.core.errors import Conflict, Forbidden, ValidationFailed
@@ -39,6 +40,12 @@ CALM = {
 
 def _patient(referral) -> Actor:
     return Actor("patient", referral.patient_id, f"patient {referral.patient_id} (link)")
+
+
+@pytest.fixture
+def spine(session):
+    """Microdiscectomy's questions and rules, as the catalogue holds them."""
+    return procedure_by_code("microdiscectomy").check_in_form
 
 
 @pytest.fixture
@@ -97,7 +104,8 @@ def test_the_open_check_in_is_the_earliest_due_within_a_day(discharged):
 
 def test_answers_are_stored_and_the_reminder_is_cancelled(session, discharged):
     check_in = _answer(discharged, "day_1", back_pain=3, free_text="a little sore")
-    assert (check_in.back_pain, check_in.free_text, check_in.alert) == (3, "a little sore", "none")
+    assert (check_in.answers["back_pain"], check_in.free_text) == (3, "a little sore")
+    assert check_in.alert == "none"
     assert check_in.answered_at is not None
     statuses = [n.status for n in _checkin_nudges(session, discharged.id)]
     assert statuses == ["cancelled", "pending", "pending", "pending"]
@@ -143,8 +151,8 @@ def test_invalid_answers_are_refused(discharged, answers, field):
         ({**CALM, "back_pain": 8}, {"back_pain": 2, "leg_pain": 1}, "high_score"),
     ],
 )
-def test_the_most_severe_alert_wins(answers, previous, alert):
-    assert assess(answers, previous).alert == alert
+def test_the_most_severe_alert_wins(spine, answers, previous, alert):
+    assert assess(spine, answers, previous).alert == alert
 
 
 def test_a_high_score_opens_an_urgent_task_for_the_owner_and_emails_them(
@@ -253,13 +261,13 @@ def test_a_recorded_discharge_counts_the_check_ins_from_the_discharge_time(disch
         ({"wound": "red_or_swollen", "fever": True}, "fever with a red or swollen wound"),
     ],
 )
-def test_the_wound_and_fever_are_red_flags(answers, reason):
-    assessment = assess({**CALM, **answers}, None)
+def test_the_wound_and_fever_are_red_flags(spine, answers, reason):
+    assessment = assess(spine, {**CALM, **answers}, None)
     assert (assessment.alert, assessment.reasons) == ("red_flag", (reason,))
 
 
-def test_a_red_wound_without_fever_is_not_urgent_but_watched():
-    assessment = assess({**CALM, "wound": "red_or_swollen"}, None)
+def test_a_red_wound_without_fever_is_not_urgent_but_watched(spine):
+    assessment = assess(spine, {**CALM, "wound": "red_or_swollen"}, None)
     assert assessment.alert == "none"
     assert assessment.watch == ("the wound is red or swollen (no fever)",)
 

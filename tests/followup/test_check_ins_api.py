@@ -109,7 +109,7 @@ def test_fever_is_required_and_stored(client, discharged, coordinator):
     )
     assert "fever" in field_errors(assert_problem(response, 422, "validation-failed"))
     answered = _answer(client, coordinator, discharged.id, "day_1", fever=True)
-    assert (answered.json["fever"], answered.json["alert"]) == (True, "red_flag")
+    assert (answered.json["answers"]["fever"], answered.json["alert"]) == (True, "red_flag")
 
 
 def test_a_check_in_before_its_window_is_409_and_does_not_complete_the_referral(

@@ -211,7 +211,7 @@ def test_a_check_in_answer_out_of_range_is_named_by_its_label_and_the_entries_ar
     alert = _alert(body)
     assert "Rückenschmerzen jetzt (0 = keine, 10 = stärkste): Bitte geben Sie eine Zahl" in alert
     assert "back_pain" not in alert and "Field may not be null" not in body
-    assert 'name="leg_pain" min="0" max="10" required inputmode="numeric" value="2"' in body
+    assert re.search(r'name="leg_pain"[^>]*value="2"', body)
     assert 'name="weakness" value="yes" checked' in body
     assert '<option value="discharge" selected>nässt</option>' in body
     assert "Seit gestern &lt;besser&gt;</textarea>" in body
