@@ -72,7 +72,7 @@ def test_a_specialist_reviews_and_a_coordinator_offers_a_plan_seen_among_the_ver
     expect(page.locator(".studies")).to_contain_text("LSPINE")
     page.get_by_label("Candidate", exact=True).check()
     page.get_by_label("Findings").fill("Paracentral L5-S1 herniation compressing the S1 root")
-    page.get_by_label("Disc level").fill("L5-S1")
+    page.get_by_label("Disc level").select_option("L5-S1")
     page.get_by_label("Recommended procedure").select_option("microdiscectomy")
     page.get_by_label("Risks to discuss with the patient").fill("infection, recurrence, dural tear")
     screenshot("review-form", sizes=("laptop",))
