@@ -69,6 +69,7 @@ def _patient_actor(referral: Referral) -> Actor:
 def _page(referral: Referral, token: str, status: int = 200, **extra: Any) -> tuple[str, int]:
     from crm.followup.queries import open_check_in
     from crm.plans.queries import current_plan
+    from crm.portal.conversation import conversation_context
     from crm.travel.models import Trip
 
     words = Words(referral.patient.language.split("-")[0])
@@ -87,6 +88,7 @@ def _page(referral: Referral, token: str, status: int = 200, **extra: Any) -> tu
         "phone": current_app.config["CRM"]["HOSPITAL_PHONE"],
         "hospital": current_app.config["CRM"]["HOSPITAL_NAME"],
         "done": request.args.get("done"),
+        **conversation_context(referral),
         **extra,
     }
     return render_template("portal/page.html", **context), status

@@ -115,6 +115,7 @@ def message_context(referral: Referral, recipient: Recipient, extra: dict[str, A
         "days_waiting": max((utcnow() - referral.stage_entered_at).days, 0),
         "message": "",
         "subject": "",
+        "screened_text": "",
         "since_treatment": "",
         "travel_date": None,
         "valid_until": None,
