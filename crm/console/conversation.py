@@ -65,7 +65,7 @@ def answer_patient(referral_id: int):
     sms_text = request.form.get("sms_text") == "on"
     answered = attempt(
         lambda: conversation.answer_patient(referral, typed, current_actor(), sms_text=sms_text),
-        done="Answer sent: it is on the patient's page, and the patient is told.",
+        done="Answer sent: the patient sees it on their page and is told.",
     )
     if answered is None:
         g.conversation_draft, g.conversation_sms_text = typed, sms_text

@@ -179,14 +179,6 @@ def answer_patient(
     return message
 
 
-def _inbound_replies_unread(referral: Referral):
-    return select(InboundMessage.id).where(
-        InboundMessage.referral_id == referral.id,
-        InboundMessage.classification == REPLY,
-        ~exists().where(InboundRead.inbound_message_id == InboundMessage.id),
-    )
-
-
 def mark_read(
     referral: Referral, actor: Actor, *, now: datetime | None = None, audited: bool = True
 ) -> int:
@@ -205,11 +197,14 @@ def mark_read(
         .values(read_at=now, read_by_id=actor.id)
         .execution_options(synchronize_session=False)
     ).rowcount
-    replies = _inbound_replies_unread(referral).subquery()
+    unread_replies = select(InboundMessage.id, literal(now), literal(actor.id)).where(
+        InboundMessage.referral_id == referral.id,
+        InboundMessage.classification == REPLY,
+        ~exists().where(InboundRead.inbound_message_id == InboundMessage.id),
+    )  # a WHERE of its own: SQLite reads `SELECT ... ON CONFLICT` only after one
     rows = db.session.execute(
         _insert_ignoring_duplicates().from_select(
-            ["inbound_message_id", "read_at", "read_by_id"],
-            select(replies.c.id, literal(now), literal(actor.id)),
+            ["inbound_message_id", "read_at", "read_by_id"], unread_replies
         )
     ).rowcount
     count = (pages or 0) + (rows or 0)
