@@ -270,7 +270,7 @@ def replied(app, client, session, referral, no_quiet_hours):
 
 
 def test_the_coordinator_answers_a_reply_and_closes_its_task(client, session, referral, replied):
-    inbound, task = replied
+    _, task = replied
     _signed_in(client, session)
     html = _said(client, referral)
     assert REPLY_TEXT in html and "Read and answer it in the conversation" in html
@@ -285,9 +285,7 @@ def test_the_coordinator_answers_a_reply_and_closes_its_task(client, session, re
     assert _audited(session, referral, "task.update")
 
 
-def test_reading_a_reply_without_answering_leaves_its_task_open(
-    client, session, referral, replied
-):
+def test_reading_a_reply_without_answering_leaves_its_task_open(client, session, referral, replied):
     _, task = replied
     _signed_in(client, session)
     assert REPLY_TEXT in _said(client, referral)

@@ -76,9 +76,7 @@ def _audited(session, referral, action: str) -> list[AuditEvent]:
     )
 
 
-def test_opening_the_referral_page_shows_the_new_message_and_reads_it(
-    client, session, written
-):
+def test_opening_the_referral_page_shows_the_new_message_and_reads_it(client, session, written):
     _console(client, session)
     assert unread_count(written.id) == 1
     html = _referral_page(client, written)
@@ -129,9 +127,7 @@ def test_answering_reads_the_thread_and_closes_the_reply_task(client, session, w
     assert row.actor_id == coordinator.id and row.detail["sms_carries_text"] is False
 
 
-def test_a_patient_without_sms_consent_is_told_by_email_with_the_text(
-    client, session, written
-):
+def test_a_patient_without_sms_consent_is_told_by_email_with_the_text(client, session, written):
     set_consent(written.patient, "sms", False, "test")
     session.commit()
     _console(client, session)

@@ -34,9 +34,7 @@ def _send(client, referral, coordinator, message: str, sms_text: bool = True):
         ("Bacakta ağrı var mı?", "ağrı"),  # noqa: RUF001 - Turkish on purpose
     ],
 )
-def test_free_text_with_a_health_detail_is_422_naming_it(
-    client, referral, coordinator, text, word
-):
+def test_free_text_with_a_health_detail_is_422_naming_it(client, referral, coordinator, text, word):
     before = len(outbox_for(referral.id))
     response = _send(client, referral, coordinator, text)
     assert response.status_code == 422 and response.mimetype == PROBLEM_MEDIA_TYPE
@@ -60,9 +58,7 @@ def test_free_text_longer_than_three_segments_is_refused(client, referral, coord
     assert "at most 320 characters" in response.get_json()["errors"][0]["reason"]
 
 
-def test_without_sms_text_the_sms_still_says_only_there_is_a_message(
-    client, referral, coordinator
-):
+def test_without_sms_text_the_sms_still_says_only_there_is_a_message(client, referral, coordinator):
     response = _send(client, referral, coordinator, "How is the pain today?", sms_text=False)
     assert response.status_code == 201
     [sms] = response.get_json()
