@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from babel.dates import format_datetime
+from babel.dates import format_date, format_time, get_datetime_format
 from flask import redirect, request, url_for
 from flask_babel import gettext as _
 
@@ -32,7 +32,12 @@ def conversation_context(referral: Referral) -> dict[str, Any]:
         zone = ZoneInfo("UTC")
 
     def when(moment) -> str:
-        return format_datetime(moment, "medium", tzinfo=zone, locale=language)
+        """`6 Dec 2026, 18:06` as the language writes it: the date, the time without seconds."""
+        local = moment.astimezone(zone)
+        pattern = get_datetime_format("medium", locale=language)
+        return pattern.replace("{1}", format_date(local, "medium", locale=language)).replace(
+            "{0}", format_time(local, "short", locale=language)
+        )
 
     return {
         "conversation": thread(referral.id),
