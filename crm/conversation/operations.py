@@ -202,12 +202,12 @@ def mark_read(
         InboundMessage.classification == REPLY,
         ~exists().where(InboundRead.inbound_message_id == InboundMessage.id),
     )  # a WHERE of its own: SQLite reads `SELECT ... ON CONFLICT` only after one
-    rows = db.session.execute(
-        _insert_ignoring_duplicates().from_select(
-            ["inbound_message_id", "read_at", "read_by_id"], unread_replies
-        )
-    ).rowcount
-    count = (pages or 0) + (rows or 0)
+    replies = db.session.execute(  # RETURNING: rowcount of INSERT ... SELECT may be -1
+        _insert_ignoring_duplicates()
+        .from_select(["inbound_message_id", "read_at", "read_by_id"], unread_replies)
+        .returning(InboundRead.inbound_message_id)
+    ).all()
+    count = max(pages or 0, 0) + len(replies)
     if count and audited:
         audit.record(actor, "conversation.read", referral.id, marked=count)
     return count

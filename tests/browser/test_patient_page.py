@@ -100,7 +100,7 @@ def test_a_red_flag_in_the_check_in_tells_the_patient_to_call_now(
     page.get_by_label(words["bladder"]).check()
     page.get_by_label(words["free_text"]).fill("Since this morning.")
     screenshot("check-in", sizes=("phone", "laptop"))
-    page.get_by_role("button", name=words["send"]).click()
+    page.get_by_role("button", name=words["send"], exact=True).click()  # not "Send message"
     expect(page).to_have_url(re.compile(r"done=urgent"))
     phone = live_server.app.config["CRM"]["HOSPITAL_PHONE"]
     expect(page.get_by_text(words["urgent"].format(phone=phone))).to_be_visible()
