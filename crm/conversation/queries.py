@@ -39,7 +39,8 @@ class ThreadEntry:
     direction: str  # "in": the patient wrote; "out": staff answered
     channel: str  # page, sms, whatsapp, email
     body: str
-    author: str | None  # the staff member's name for an answer; None for the patient
+    author: str | None  # the staff member's name for an answer (None: the patient, or a
+    # staff member no longer on file)
     unread: bool
     delivery: str | None = None  # the outbox status of the message announcing an answer
     sms_carries_text: bool = False
@@ -65,7 +66,7 @@ def thread(referral_id: int, limit: int = THREAD_LIMIT) -> list[ThreadEntry]:
             row.direction,
             row.channel,
             row.body,
-            (name or "A coordinator") if row.direction == "out" else None,
+            name if row.direction == "out" else None,  # None: the patient, or staff removed
             row.direction == "in" and row.read_at is None,
             status,
             row.sms_carries_text,
