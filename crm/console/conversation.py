@@ -13,10 +13,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import g, redirect, request, url_for
+from flask import flash, g, redirect, request, url_for
 
 from crm.auth.guards import current_actor, role_allows
-from crm.console.actions import attempt
+from crm.console.actions import ERROR, attempt_quietly, in_words
 from crm.console.auth import staff_page
 from crm.console.views import console
 from crm.conversation import operations as conversation
@@ -52,6 +52,7 @@ def conversation_panel(referral: Referral, actor: Actor) -> dict[str, Any]:
         "max_sms": MAX_SMS_TEXT,
         "draft": g.get("conversation_draft", ""),
         "sms_text": g.get("conversation_sms_text", False),
+        "error": g.get("conversation_error"),
     }
 
 
@@ -63,11 +64,13 @@ def answer_patient(referral_id: int):
     referral = referral_for(current_actor(), referral_id, for_update=True)
     typed = request.form.get("message", "")
     sms_text = request.form.get("sms_text") == "on"
-    answered = attempt(
-        lambda: conversation.answer_patient(referral, typed, current_actor(), sms_text=sms_text),
-        done="Answer sent: the patient sees it on their page and is told.",
+    _, refused = attempt_quietly(
+        lambda: conversation.answer_patient(referral, typed, current_actor(), sms_text=sms_text)
     )
-    if answered is None:
+    if refused is not None:
+        flash(in_words(refused), ERROR)  # at the top, and beside the form with the text kept
         g.conversation_draft, g.conversation_sms_text = typed, sms_text
+        g.conversation_error = in_words(refused)
         return referral_page(referral_id), 422
+    flash("Answer sent: the patient sees it on their page and is told.")
     return redirect(url_for("console.referral", referral_id=referral_id) + "#conversation", 303)

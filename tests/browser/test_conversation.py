@@ -93,6 +93,17 @@ def test_the_patient_writes_the_coordinator_answers_and_the_patient_reads_it(
         expect(conversation).to_contain_text("1 new")
         expect(conversation).to_contain_text(QUESTION)
         screenshot("referral-unread", page=coordinator)
+        coordinator.get_by_label("Your answer").fill("Does the pain wake you at night?")
+        coordinator.get_by_label(re.compile("Put the text itself in the SMS")).check()
+        coordinator.get_by_role("button", name="Send answer").click()
+        expect(coordinator.get_by_role("alert")).to_contain_text(
+            "an SMS may not carry health detail or prices: it says 'pain'"
+        )
+        expect(coordinator.get_by_label("Your answer")).to_have_value(
+            "Does the pain wake you at night?"
+        )
+        screenshot("free-text-refused", page=coordinator)
+        coordinator.get_by_label(re.compile("Put the text itself in the SMS")).uncheck()
         coordinator.get_by_label("Your answer").fill(ANSWER)
         coordinator.get_by_role("button", name="Send answer").click()
         expect(coordinator.get_by_role("status")).to_contain_text("Answer sent")
