@@ -184,7 +184,7 @@ def _act_on(kind: str, patients: list[Patient], referral: Referral | None, sid: 
                 referral,
                 "The patient replied by SMS",
                 "reply",
-                detail="Read the reply in the referral's message timeline.",
+                detail="Read and answer it in the conversation on the referral's page.",
                 dedupe_key=f"reply:{sid}",
             )
         )
