@@ -326,7 +326,7 @@ def seed_dispatch_patients(dbs: Databases, name: str, zone: str) -> None:
 def seed_outbox(dbs: Databases, name: str, tag: str, count: int, zone: str) -> set[str]:
     """`count` queued patient SMS, due now; returns their bodies."""
     with dbs.connect(name) as conn:
-        conn.execute("TRUNCATE outbox_messages")
+        conn.execute("TRUNCATE outbox_messages CASCADE")  # and what refers to them
         conn.execute(
             """
             INSERT INTO outbox_messages (idempotency_key, patient_id, audience, channel, kind,

@@ -76,6 +76,7 @@ def _register_blueprints(app: Flask, api: ProblemApi) -> None:
     from crm.messaging.template_api import blp as templates_blp
     from crm.nudges.api import blp as nudge_rules_blp
     from crm.plans.api import blp as plans_blp
+    from crm.portal import conversation  # noqa: F401  (its route joins the portal blueprint)
     from crm.portal.api import blp as patient_links_blp
     from crm.portal.uploads import assets as portal_assets  # its routes join the portal
     from crm.portal.views import portal

@@ -141,6 +141,12 @@ SETTINGS: tuple[Setting, ...] = (
     ),
     Setting("PATIENT_LINK_DAYS", 180, _positive_int, "how long a patient's private link lives"),
     Setting("PORTAL_RATE_PER_MINUTE", 30, _positive_int, "patient page requests per IP a minute"),
+    Setting(
+        "CONVERSATION_MESSAGES_PER_HOUR",
+        10,
+        _positive_int,
+        "messages a patient may write on the private page in an hour (per referral)",
+    ),
     Setting("HOSPITAL_NAME", "Istanbul Spine Centre", str, "name used in messages"),
     Setting("HOSPITAL_PHONE", "+90 212 000 00 00", str, "contact line in HELP replies"),
     Setting(

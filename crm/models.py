@@ -10,6 +10,7 @@ from crm.auth.models import (
     StaffUser,
 )
 from crm.catalogue.models import Procedure
+from crm.conversation.models import ConversationMessage, InboundRead
 from crm.core.audit import AuditEvent
 from crm.core.idempotency import IdempotencyKey
 from crm.documents.models import Document
@@ -29,10 +30,12 @@ __all__ = [
     "AgencyApiKey",
     "AuditEvent",
     "CheckIn",
+    "ConversationMessage",
     "Document",
     "Flight",
     "IdempotencyKey",
     "InboundMessage",
+    "InboundRead",
     "NudgeRule",
     "OptOutDaily",
     "OutboxMessage",

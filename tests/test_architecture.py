@@ -8,7 +8,17 @@ from collections import defaultdict
 from pathlib import Path
 
 CRM = Path(__file__).resolve().parent.parent / "crm"
-FEATURES = {"documents", "reviews", "plans", "travel", "followup", "tasks", "nudges", "portal"}
+FEATURES = {
+    "documents",
+    "reviews",
+    "plans",
+    "travel",
+    "followup",
+    "tasks",
+    "nudges",
+    "portal",
+    "conversation",
+}
 # Where a commit may be: the request boundary, the CLI, the jobs, and the dispatcher's
 # claim / send / record protocol (it must commit before it calls a provider).
 MAY_COMMIT = {"core/http.py", "cli.py", "messaging/delivery/dispatcher.py"}

@@ -14,6 +14,7 @@ from crm.console.actions import ERROR, attempt
 from crm.console.auth import safe_next, staff_page
 from crm.console.referral import stage_label
 from crm.console.views import console
+from crm.conversation.queries import unread_counts
 from crm.core.db import utcnow
 from crm.core.errors import NotFound
 from crm.referrals.board import COUNTED, BoardFilters, filter_choices, pipeline_board
@@ -70,6 +71,7 @@ def board():
         "console/board.html",
         board=found,
         markers=card_markers(found.referral_ids),
+        unread=unread_counts(found.referral_ids),
         filters=filters,
         choices=filter_choices(),
         counted=COUNTED,

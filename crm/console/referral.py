@@ -22,6 +22,7 @@ OWNER_ROLES = ["coordinator", "manager", "admin"]  # who may own a referral (ass
 @console.get("/referrals/<int:referral_id>")
 @staff_page()
 def referral(referral_id: int):
+    from crm.console.conversation import conversation_panel
     from crm.console.timeline import KINDS, referral_timeline
 
     actor = current_actor()
@@ -34,6 +35,7 @@ def referral(referral_id: int):
         now=utcnow(),
         timeline=referral_timeline(detail.referral, actor, request.args.get("kind", "all")),
         timeline_kinds=KINDS,
+        conversation=conversation_panel(detail.referral, actor),
         can=can,
         owners=_owners() if can["assign"] else [],
         move_targets=_in_pipeline_order(detail.allowed_transitions),
@@ -52,8 +54,6 @@ def _actions(detail: ReferralDetail, actor: Actor) -> dict[str, bool]:
         "move": role_allows(actor, forms.MOVERS) and bool(detail.allowed_transitions),
         "note": True,
         "message": sends,
-        "answer": sends,
-        "close_task": role_allows(actor, forms.TASK_EDITORS),
         "request_mri": sends and detail.stage in MRI_WANTED_STAGES,
     }
 

@@ -17,22 +17,18 @@ from crm.auth.guards import current_actor
 from crm.console.actions import attempt
 from crm.console.auth import staff_page
 from crm.console.views import console
-from crm.core.errors import NotFound, ValidationFailed, flatten_marshmallow
+from crm.core.errors import ValidationFailed, flatten_marshmallow
 from crm.documents.api import send_document
 from crm.messaging import operations as messaging
-from crm.messaging.queries import reply_of
 from crm.messaging.schemas import AdHocMessageArgs
 from crm.referrals import operations as referrals
 from crm.referrals.queries import referral_for
 from crm.referrals.schemas import NoteArgs, OwnerArgs, TransitionArgs
-from crm.tasks import operations as tasks
-from crm.tasks.queries import task_for
 
 # The roles of the API endpoints these forms stand for (their `staff_only(...)`).
 MOVERS = ("coordinator", "specialist", "manager")  # POST /referrals/{id}/transitions
 OWNER_SETTERS = ("coordinator", "manager")  # PUT /referrals/{id}/owner
 MESSAGE_SENDERS = ("coordinator", "manager")  # POST /referrals/{id}/messages
-TASK_EDITORS = ("coordinator", "manager")  # PATCH /tasks/{id}
 
 
 def _back(referral_id: int, anchor: str = ""):
@@ -136,31 +132,6 @@ def send_message(referral_id: int):
         ),
         done="Message queued for the patient.",
     )
-    return _back(referral_id)
-
-
-@console.post("/referrals/<int:referral_id>/replies/<int:inbound_id>/answer")
-@staff_page(*MESSAGE_SENDERS)
-def answer_reply(referral_id: int, inbound_id: int):
-    """Answer a patient's SMS reply (the ad-hoc message, on the channel they used) and, if
-    asked, close the task the reply raised."""
-    referral = _locked(referral_id)
-    reply_of(referral.id, inbound_id)  # 404 unless it is a reply on this referral
-    task_id = request.form.get("close_task", "")
-
-    def run():
-        sent = messaging.send_ad_hoc(
-            referral, _load(AdHocMessageArgs(), _message_args()), current_actor()
-        )
-        if task_id.isdigit():
-            task = task_for(current_actor(), int(task_id), for_update=True)
-            if task.referral_id != referral.id:
-                raise NotFound(f"no task {task_id} on this referral")
-            tasks.update_task(task, {"status": "done"}, current_actor())
-        return sent
-
-    closed = " and its task is done" if task_id.isdigit() else ""
-    attempt(run, done=f"Answer queued for the patient{closed}.")
     return _back(referral_id)
 
 

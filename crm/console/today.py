@@ -18,6 +18,7 @@ from crm.auth.guards import current_actor, role_allows
 from crm.console.actions import attempt
 from crm.console.auth import staff_page
 from crm.console.views import console
+from crm.conversation.queries import unread_summary
 from crm.core import audit
 from crm.core.db import utcnow
 from crm.reviews.queries import review_queue
@@ -53,6 +54,7 @@ def today():
             due_today=[task for task in listed("mine", "today") if not task.overdue],
             unassigned=listed("unassigned", "open"),
             shows_outbox=role_allows(actor, OUTBOX_ROLES),
+            unread=unread_summary(),
         )
         shown = [*alerts, *overdue, *context["due_today"], *context["unassigned"]]
         context["labels"] = tasks.referral_labels({t.referral_id for t in shown})
@@ -104,6 +106,8 @@ def _audit(actor, context: dict) -> None:
     sections = ("overdue", "due_today", "unassigned", "alerts")
     ids = {task.referral_id for key in sections for task in context.get(key, ())}
     ids |= {item["referral_id"] for item in context.get("queue", ())}
+    if "unread" in context:
+        ids |= {item.referral_id for item in context["unread"].referrals}
     ids |= {event.referral_id for day in context["days"] for event in day.events}
     ids.discard(None)
     if ids:

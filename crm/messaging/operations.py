@@ -11,9 +11,10 @@ from sqlalchemy import select
 from crm.core import audit
 from crm.core.actors import Actor
 from crm.core.db import utcnow
-from crm.core.errors import Conflict, NotFound
+from crm.core.errors import Conflict, NotFound, ValidationFailed
 from crm.extensions import db
 from crm.messaging.composing.outbox import cancel_stale, enqueue
+from crm.messaging.composing.overrides import health_detail_in
 from crm.messaging.delivery.quiet_hours import parse_window
 from crm.messaging.models import OutboxMessage
 from crm.messaging.queries import QUIET_HOURS, hold_reason
@@ -22,23 +23,55 @@ from crm.referrals.models import Referral
 MRI_WANTED_STAGES = frozenset({"enquiry", "awaiting_mri", "mri_review"})
 
 
+MAX_SMS_TEXT = 320  # a coordinator's own words in an SMS: at most 3 GSM-7 segments
+
+
+def screen_sms_text(text: str, field: str = "message") -> None:
+    """A coordinator's own words going into an SMS (or WhatsApp) body: refused, naming what
+    tripped, when they carry a health word, a dose, a price or a procedure's name (the same
+    screen as SMS template edits), or would run past three segments."""
+    if len(text) > MAX_SMS_TEXT:
+        raise ValidationFailed(
+            {field: f"an SMS carries at most {MAX_SMS_TEXT} characters ({len(text)} given)"}
+        )
+    if word := health_detail_in(text):
+        raise ValidationFailed(
+            {field: f"an SMS may not carry health detail or prices: it says {word!r}"}
+        )
+
+
 def send_ad_hoc(referral: Referral, args: dict[str, Any], actor: Actor) -> list[OutboxMessage]:
     """A coordinator's own message, through the same consent, quiet-hour and cap rules.
 
     The SMS carries only "you have a new message, open your link"; the text goes by email.
+    With `sms_text` the SMS carries the text itself ("the driver is at gate B"), once it
+    passed the health-detail screen of SMS bodies (422 naming the word that tripped it).
     """
+    sms_text = args.get("sms_text", False)
+    if sms_text:
+        screen_sms_text(args["message"])
     result = enqueue(
         referral,
-        kind="ad_hoc",
+        kind="free_text" if sms_text else "ad_hoc",
         audience="patient",
         channels=args["channels"],
         key=f"adhoc:{referral.id}:{uuid.uuid4().hex}",
         fallback=args["fallback"],
-        extra={"subject": args["subject"], "message": args["message"]},
+        extra={
+            "subject": args["subject"],
+            "message": args["message"],
+            "screened_text": args["message"] if sms_text else "",
+        },
         over_cap="reject",
         stands=True,  # written by a person on purpose: it goes even if the referral moves
     )
-    audit.record(actor, "message.ad_hoc", referral.id, outbox_ids=[m.id for m in result.messages])
+    audit.record(
+        actor,
+        "message.ad_hoc",
+        referral.id,
+        outbox_ids=[m.id for m in result.messages],
+        sms_text=sms_text,
+    )
     return result.messages
 
 

@@ -23,7 +23,18 @@ class AdHocMessageArgs(Args):
     message = fields.String(
         required=True,
         validate=validate.Length(min=1, max=5000),
-        metadata={"description": "goes in the email; the SMS and WhatsApp only say there is news"},
+        metadata={
+            "description": "goes in the email; the SMS and WhatsApp only say there is news, unless "
+            "`sms_text` puts this text in it"
+        },
+    )
+    sms_text = fields.Boolean(
+        load_default=False,
+        metadata={
+            "description": "the SMS carries `message` itself (at most 320 characters), after "
+            "the health-detail screen: a health word, a dose, a price or a procedure's name "
+            "is refused with 422 naming it"
+        },
     )
 
 

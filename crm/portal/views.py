@@ -104,6 +104,7 @@ def _patient_actor(referral: Referral) -> Actor:
 def _page(referral: Referral, token: str, status: int = 200, **extra: Any) -> tuple[str, int]:
     from crm.plans.queries import current_plan
     from crm.portal.check_in import check_in_context
+    from crm.portal.conversation import conversation_context
     from crm.portal.uploads import documents_section
     from crm.travel.models import Trip
 
@@ -121,6 +122,7 @@ def _page(referral: Referral, token: str, status: int = 200, **extra: Any) -> tu
         "problem": None,
         "form": {},
         **documents_section(referral),
+        **conversation_context(referral),
         **extra,
     }
     context.update(consent_context(referral, context["plan"], trip))

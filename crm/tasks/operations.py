@@ -93,3 +93,18 @@ def update_task(task: Task, data: dict[str, Any], actor: Actor) -> Task:
     db.session.flush()
     audit.record(actor, "task.update", task.referral_id, task_id=task.id, changed=sorted(data))
     return task
+
+
+def close_open_tasks(referral_id: int, source: str, actor: Actor) -> list[Task]:
+    """Mark done every open task of this source on the referral (an answer to the patient
+    deals with the replies that raised them)."""
+    found = list(
+        db.session.scalars(
+            select(Task).where(
+                Task.referral_id == referral_id, Task.source == source, Task.status == "open"
+            )
+        )
+    )
+    for task in found:
+        update_task(task, {"status": "done"}, actor)
+    return found

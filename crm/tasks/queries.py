@@ -7,7 +7,7 @@ from datetime import UTC, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from sqlalchemy import case, func, select
+from sqlalchemy import case, select
 
 from crm.auth.models import StaffUser
 from crm.core.actors import Actor
@@ -160,13 +160,26 @@ def referral_labels(referral_ids: set[int | None]) -> dict[int, ReferralLabel]:
     }
 
 
+def open_task_of(referral_id: int, source: str, title: str) -> Task | None:
+    """The open task of this source and title on the referral, if any."""
+    return db.session.scalar(
+        select(Task)
+        .where(
+            Task.referral_id == referral_id,
+            Task.source == source,
+            Task.title == title,
+            Task.status == "open",
+        )
+        .limit(1)
+    )
+
+
 @dataclass(frozen=True)
 class CardMarkers:
-    """What a referral's open tasks say on the board: replies nobody has dealt with yet
-    (each inbound reply opens one `reply` task; it is unread while that task is open) and
-    whether an urgent check-in alert is open (the fact behind `no_open_urgent_alert`)."""
+    """What a referral's open tasks say on the board: whether an urgent check-in alert is
+    open (the fact behind `no_open_urgent_alert`). Unread messages are the conversation's
+    own count (`crm.conversation.queries.unread_counts`), not tasks."""
 
-    unread_replies: int = 0
     urgent_alert: bool = False
 
 
@@ -174,21 +187,14 @@ def card_markers(referral_ids: list[int]) -> dict[int, CardMarkers]:
     """The markers of the given referrals in one grouped query (absent: none)."""
     if not referral_ids:
         return {}
-    urgent_alert = (Task.source == "alert") & (Task.priority == "urgent")
     statement = (
-        select(
-            Task.referral_id,
-            func.sum(case((Task.source == "reply", 1), else_=0)),
-            func.sum(case((urgent_alert, 1), else_=0)),
-        )
+        select(Task.referral_id)
         .where(
             Task.referral_id.in_(referral_ids),
             Task.status == "open",
-            Task.source.in_(("reply", "alert")),
+            Task.source == "alert",
+            Task.priority == "urgent",
         )
         .group_by(Task.referral_id)
     )
-    return {
-        referral_id: CardMarkers(int(replies or 0), bool(alerts))
-        for referral_id, replies, alerts in db.session.execute(statement)
-    }
+    return {referral_id: CardMarkers(True) for referral_id in db.session.scalars(statement)}

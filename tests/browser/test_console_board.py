@@ -9,6 +9,8 @@ from itertools import count
 import pytest
 
 from crm.auth import operations as auth
+from crm.conversation.operations import post_patient_message
+from crm.core.actors import Actor
 from crm.core.db import utcnow
 from crm.tasks.operations import open_task
 from tests.browser.harness import SIZES, expect, scrolls_sideways
@@ -92,7 +94,11 @@ def _late_with_an_alert_and_a_reply(live_server) -> str:
         )
         referral.stage_entered_at = utcnow() - timedelta(days=3, hours=2)
         open_task(referral, "URGENT follow-up alert", "alert", priority="urgent")
-        open_task(referral, "The patient replied by SMS", "reply")
+        post_patient_message(
+            referral,
+            "Can I bring my MRI on a CD?",
+            Actor("patient", referral.patient_id, "patient (link)"),
+        )
         return referral.reference
 
 
@@ -107,7 +113,7 @@ def test_the_board_marks_lateness_alerts_and_replies_in_words_and_scrolls_in_its
     card = page.get_by_role("listitem", name=reference)
     expect(card).to_contain_text("SLA breached: late by 2 d")
     expect(card).to_contain_text("Urgent alert open")
-    expect(card).to_contain_text("1 unread reply")
+    expect(card).to_contain_text("1 unread message from the patient")
     for size in ("laptop", "tablet"):
         page.set_viewport_size(SIZES[size])
         assert not scrolls_sideways(page), f"the page itself scrolls sideways at {size}"

@@ -1,5 +1,6 @@
 """The referral page in a real browser: a coordinator opens a case with history, answers
-the patient's SMS reply (closing its task), adds a note and takes the case."""
+the patient's SMS reply in the conversation (which closes its task), adds a note and takes
+the case."""
 
 from __future__ import annotations
 
@@ -68,9 +69,8 @@ def test_a_coordinator_answers_the_reply_adds_a_note_and_takes_the_case(
 
     page.get_by_label("Your answer").fill("Yes, please bring the CD with you.")
     page.get_by_role("button", name="Send answer").click()
-    expect(page.get_by_role("status")).to_contain_text(
-        "Answer queued for the patient and its task is done."
-    )
+    expect(page.get_by_role("status")).to_contain_text("Answer sent")
+    expect(page.locator("#conversation")).to_contain_text("Yes, please bring the CD with you.")
     expect(timeline.locator(".kind-task .status-done").first).to_be_visible()
 
     page.get_by_label("Internal note").fill("Answered his question about the CD.")

@@ -230,7 +230,7 @@ def test_a_red_flag_in_the_check_in_tells_the_patient_to_call_now(
     page.get_by_label(say("New trouble controlling the bladder or bowel")).check()
     page.get_by_label(say("Anything else you want to tell us")).fill("Since this morning.")
     screenshot("check-in", sizes=("phone", "laptop"))
-    page.get_by_role("button", name=say("Send")).click()
+    page.get_by_role("button", name=say("Send"), exact=True).click()  # not "Send message"
     expect(page).to_have_url(re.compile(r"done=urgent"))
     emergency = live_server.app.config["CRM"]["HOSPITAL_EMERGENCY_PHONE"]
     alert = page.get_by_role("alert")

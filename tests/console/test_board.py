@@ -156,7 +156,7 @@ def test_an_open_urgent_alert_task_marks_the_card_until_it_is_closed(
     assert "Urgent alert open" not in _card(_page(client), referral)
 
 
-def test_a_patients_sms_reply_is_unread_while_the_task_it_opened_is_open(
+def test_a_patients_sms_reply_is_unread_until_a_coordinator_opens_the_conversation(
     app, client, session, factory, coordinator_in, monkeypatch
 ):
     referral = factory.referral(factory.agency(), patient={"phone": "+905321110099"})
@@ -168,11 +168,13 @@ def test_a_patients_sms_reply_is_unread_while_the_task_it_opened_is_open(
         headers = {"X-Twilio-Signature": signature}
         answer = client.post("/webhooks/twilio/inbound", data=form, headers=headers)
         assert answer.status_code == 200
-    assert "2 unread replies" in _card(_page(client), referral)
+    assert "2 unread messages from the patient" in _card(_page(client), referral)
     first = session.scalars(select(Task).where(Task.referral_id == referral.id)).first()
     update_task(first, {"status": "done"}, factory.staff().actor)
     session.commit()
-    assert "1 unread reply" in _card(_page(client), referral)
+    assert "2 unread messages" in _card(_page(client), referral)  # a task is not a reading
+    client.get(f"/console/referrals/{referral.id}")
+    assert "unread" not in _card(_page(client), referral)
 
 
 # -- filters --------------------------------------------------------------------------

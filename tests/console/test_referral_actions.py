@@ -270,50 +270,40 @@ def replied(app, client, session, referral, no_quiet_hours):
 
 
 def test_the_coordinator_answers_a_reply_and_closes_its_task(client, session, referral, replied):
-    inbound, task = replied
+    _, task = replied
     _signed_in(client, session)
     html = _said(client, referral)
-    assert REPLY_TEXT in html and "Answer the patient" in html
-    _post(
-        client,
-        referral,
-        f"replies/{inbound.id}/answer",
-        {
-            "channels": ["sms", "email"],
-            "subject": "Your message to us",
-            "message": "Yes, bring the CD.",
-            "close_task": str(task.id),
-        },
-    )
-    assert "Answer queued for the patient and its task is done." in _said(client, referral)
-    sent = _outbox(session, referral, "ad_hoc")
-    assert [m.channel for m in sent] == ["email", "sms"]
-    assert "Yes, bring the CD." in sent[0].body_text
+    assert REPLY_TEXT in html and "Read and answer it in the conversation" in html
+    response = _post(client, referral, "conversation", {"message": "Yes, bring the CD."})
+    assert response.status_code == 303
+    assert "Answer sent: the patient sees it on their page" in _said(client, referral)
+    [sms] = _outbox(session, referral, "conversation_answer")
+    assert sms.channel == "sms"  # the channel the patient wrote from
+    assert "Yes, bring the CD." not in sms.body_text  # the SMS says only there is an answer
     session.refresh(task)
     assert task.status == "done" and task.completed_at is not None
     assert _audited(session, referral, "task.update")
 
 
-def test_answering_without_closing_leaves_the_task_open(client, session, referral, replied):
-    inbound, task = replied
+def test_reading_a_reply_without_answering_leaves_its_task_open(client, session, referral, replied):
+    _, task = replied
     _signed_in(client, session)
-    data = {"channels": ["sms", "email"], "subject": "Re", "message": "Yes."}
-    _post(client, referral, f"replies/{inbound.id}/answer", data)
+    assert REPLY_TEXT in _said(client, referral)
     session.refresh(task)
     assert task.status == "open"
-    assert len(_outbox(session, referral, "ad_hoc")) == 2
 
 
-def test_a_reply_of_another_referral_is_not_answered_here(
+def test_an_answer_on_another_referral_leaves_this_reply_alone(
     client, session, factory, referral, replied
 ):
-    inbound, _ = replied
-    other = factory.referral(factory.agency())
+    _, task = replied
+    other = factory.referral(factory.agency(), patient={"phone": "+4915199990001"})
     _signed_in(client, session)
-    data = {"channels": ["email"], "subject": "Re", "message": "Yes."}
-    response = _post(client, other, f"replies/{inbound.id}/answer", data)
-    assert response.status_code == 404
-    assert not _outbox(session, other, "ad_hoc")
+    _post(client, other, "conversation", {"message": "Yes."})
+    session.refresh(task)
+    assert task.status == "open"
+    assert not _outbox(session, referral, "conversation_answer")
+    assert REPLY_TEXT not in _said(client, other)
 
 
 # -- the form itself -------------------------------------------------------------------

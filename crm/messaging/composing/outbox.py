@@ -161,6 +161,7 @@ def message_context(
         "days_waiting": max((utcnow() - referral.stage_entered_at).days, 0),
         "message": "",
         "subject": "",
+        "screened_text": "",
         "since_treatment": "",
         "travel_date": None,
         "valid_until": None,

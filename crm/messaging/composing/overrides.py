@@ -36,7 +36,9 @@ _HEALTH_WORDS = re.compile(
     r"\b(mri|mrt|surgery|surgical|operation|diagnos\w*|disc|hernia\w*|spine|spinal|pain|"
     r"price|cost|ameliyat|fıtık|ağrı|tanı|ameliyatı|schmerz\w*|bandscheibe\w*|diagnose|"  # noqa: RUF001
     r"операц\w*|грыж\w*|бол\w*|диагноз\w*|عملية|ألم|فتق|تشخيص)\b"
-    r"|[$€£₺]|\d+\s?(usd|eur|try|gbp)\b",
+    r"|[$€£₺]|\d+\s?(usd|eur|try|gbp)\b"
+    # a dose: "400 mg", "2,5 ml", "10mcg", "1 tablet"; Russian мг/мл, Arabic ملغ/مل
+    r"|\d+(?:[.,]\d+)?\s?(mg|mcg|µg|ml|iu|tablets?|pills?|capsules?|мг|мл|ملغ|مغ|مل)(?!\w)",
     re.IGNORECASE,
 )
 SAMPLE_CONTEXT: dict[str, Any] = {
@@ -51,6 +53,7 @@ SAMPLE_CONTEXT: dict[str, Any] = {
     "days_waiting": 4,
     "message": "A sample message.",
     "subject": "A sample subject",
+    "screened_text": "The driver is waiting at gate B.",
     "since_treatment": 14,
     "travel_date": date(2026, 3, 14),  # sample dates: a preview never reads "until None"
     "valid_until": date(2026, 3, 31),
@@ -112,12 +115,18 @@ def listing() -> list[dict[str, Any]]:
     ]
 
 
-def _screen_sms(source: str) -> None:
+def health_detail_in(text: str) -> str | None:
+    """The first health word, dose, price or procedure name an SMS body would carry (the
+    screen of SMS template edits and of coordinators' free-text SMS), or None."""
+    found = _HEALTH_WORDS.search(text)
+    if found:
+        return found.group()
     names = [name for (name,) in db.session.execute(select(Procedure.name))]
-    found = _HEALTH_WORDS.search(source)
-    named = next((n for n in names if n.lower() in source.lower()), None)
-    if found or named:
-        word = found.group() if found else named
+    return next((n for n in names if n.lower() in text.lower()), None)
+
+
+def _screen_sms(source: str) -> None:
+    if word := health_detail_in(source):
         raise ValidationFailed(
             {"source": f"an SMS may not carry health detail or prices: it says {word!r}"}
         )

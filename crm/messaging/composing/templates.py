@@ -64,6 +64,8 @@ KINDS = (
     "follow_up_alert_coordinator",
     "staff_password_link",
     "mri_requested_patient",
+    "conversation_answer",
+    "free_text",
 )
 CHANNELS = ("sms", "email", "whatsapp")
 FIELDS = ("sms", "subject", "text", "html")
@@ -71,6 +73,10 @@ REQUIRED_FIELDS = ("sms", "subject", "text")
 SMS_VARIABLES = frozenset(
     {"patient_first_name", "recipient_name", "hospital_name", "hospital_phone", "link"}
 )
+# A coordinator's own words in an SMS ("the driver is at gate B"): only the kinds that
+# carry them may read `screened_text`, which only an operation that ran the health-detail
+# screen on it fills (`crm.conversation.operations`, `crm.messaging.operations`).
+SCREENED_TEXT_KINDS = frozenset({"free_text"})
 DEFAULT_LANGUAGE = "en"
 DEFAULT_DIRECTORY = Path(__file__).resolve().parents[3] / "config" / "message_templates"
 
@@ -152,6 +158,12 @@ TEXT_ENV = _environment(autoescape=False)
 HTML_ENV = _environment(autoescape=True)
 
 
+def sms_variables(kind: str) -> frozenset[str]:
+    """What an SMS of this kind may read: the safe variables, and screened free text for the
+    kinds that carry a coordinator's own words."""
+    return SMS_VARIABLES | {"screened_text"} if kind in SCREENED_TEXT_KINDS else SMS_VARIABLES
+
+
 def normalise_language(tag: str | None) -> str:
     """``"tr-TR"``, ``"TR"``, ``"tr_TR"`` -> ``"tr"``; empty -> the default language."""
     return (tag or DEFAULT_LANGUAGE).replace("_", "-").split("-")[0].strip().lower()
@@ -205,7 +217,7 @@ class TemplateCatalogue:
         env = HTML_ENV if name == "html" else TEXT_ENV
         self._compiled[(language, kind, name)] = _compile(env, source, where)
         if name == "sms":
-            extra = template_variables(source) - SMS_VARIABLES
+            extra = template_variables(source) - sms_variables(kind)
             if extra:
                 raise TemplateError(f"{where}: SMS may not use {sorted(extra)}")
         if name == "text":
@@ -283,7 +295,8 @@ class TemplateCatalogue:
 
     def _render_sms(self, kind: str, language: str, context: Mapping[str, Any]) -> Rendered:
         template, used = self._required(kind, "sms", language)
-        allowed = {k: v for k, v in context.items() if k in SMS_VARIABLES}
+        variables = sms_variables(kind)
+        allowed = {k: v for k, v in context.items() if k in variables}
         body = " ".join(template.render(allowed, language=used).split())
         info = analyse(body)
         return Rendered(None, body, None, info.segments, info.encoding.value, used)

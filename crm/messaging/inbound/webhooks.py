@@ -208,7 +208,7 @@ def _act_on(
                 referral,
                 f"The patient replied by {_CHANNEL_NAMES[channel]}",
                 "reply",
-                detail="Read the reply in the referral's message timeline.",
+                detail="Read and answer it in the conversation on the referral's page.",
                 dedupe_key=f"reply:{sid}",
             )
         )

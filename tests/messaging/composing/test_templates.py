@@ -11,12 +11,14 @@ from jinja2.exceptions import SecurityError
 from crm.messaging.composing.templates import (
     DEFAULT_DIRECTORY,
     KINDS,
+    SCREENED_TEXT_KINDS,
     SMS_VARIABLES,
     TemplateCatalogue,
     TemplateError,
     default_catalogue,
     normalise_language,
     render,
+    sms_variables,
     template_variables,
 )
 
@@ -28,6 +30,9 @@ SAFE = {
     "hospital_name": "Acme Hospital",
     "hospital_phone": "+90 212 555 0100",
     "link": LINK,
+    # a coordinator's own words, which only the health-detail screen lets into an SMS
+    # (crm.messaging.operations.screen_sms_text), read only by SCREENED_TEXT_KINDS
+    "screened_text": "The driver is waiting at gate B.",
 }
 HEALTH = {
     "procedure_name": "microdiscectomy",
@@ -100,7 +105,13 @@ def test_no_sms_carries_health_detail(catalogue, kind, language):
 def test_sms_templates_only_reference_allowed_variables(catalogue, kind, language):
     _, used = catalogue.template(kind, "sms", language)
     source = _source(language if used == language else "en", kind)
-    assert template_variables(source) <= SMS_VARIABLES
+    assert template_variables(source) <= sms_variables(kind)
+
+
+def test_only_the_free_text_kind_may_read_screened_text():
+    assert set(SCREENED_TEXT_KINDS) == {"free_text"}
+    assert "screened_text" not in SMS_VARIABLES
+    assert "screened_text" in sms_variables("free_text")
 
 
 @pytest.mark.parametrize("language", LANGUAGES)
@@ -215,6 +226,13 @@ def test_loading_rejects_an_sms_that_uses_a_health_variable(tmp_path):
     _english_complete(tmp_path)
     _write(tmp_path, "de.toml", '[mri_reminder]\nsms = "Ihr Eingriff {{ procedure_name }}"\n')
     with pytest.raises(TemplateError, match=r"de.toml \[mri_reminder\].sms.*procedure_name"):
+        TemplateCatalogue(tmp_path)
+
+
+def test_loading_rejects_screened_text_in_any_other_kinds_sms(tmp_path):
+    _english_complete(tmp_path)
+    _write(tmp_path, "de.toml", '[mri_reminder]\nsms = "{{ screened_text }}"\n')
+    with pytest.raises(TemplateError, match=r"mri_reminder\].sms.*screened_text"):
         TemplateCatalogue(tmp_path)
 
 

@@ -63,7 +63,7 @@ def _plain(url: str) -> str:
 def seed(url: str, count: int) -> list[str]:
     bodies = [f"test message {uuid.uuid4().hex[:8]} #{i}" for i in range(count)]
     with psycopg.connect(_plain(url)) as conn:
-        conn.execute("TRUNCATE outbox_messages")
+        conn.execute("TRUNCATE outbox_messages CASCADE")  # and what refers to them
         with conn.cursor() as cursor:
             cursor.executemany(
                 "INSERT INTO outbox_messages (idempotency_key, audience, channel, kind, "
