@@ -107,8 +107,12 @@ def _inspect(received: Received, kind: str) -> tuple[str, Received, dict[str, An
             return found, received, dicom.read_file_metadata(received.path)
         if found == "dicom_zip":
             clean = _clean_zip(received.path)
-            entries = check_dicom_zip(clean.path, _zip_limits())
-            return found, clean, dicom.read_zip_metadata(clean.path, entries)
+            try:
+                entries = check_dicom_zip(clean.path, _zip_limits())
+                return found, clean, dicom.read_zip_metadata(clean.path, entries)
+            except BaseException:  # a refused archive leaves no rewrite behind either
+                clean.path.unlink(missing_ok=True)
+                raise
     except (dicom.NotDicom, ZipRefused) as exc:
         raise _refuse(str(exc), unreadable=True) from exc
     return found, received, {}

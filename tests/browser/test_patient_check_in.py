@@ -103,7 +103,7 @@ def test_a_knee_patient_answers_the_check_in_at_phone_width(
     page.get_by_label(words["calf_pain_or_swelling"]).check()
     screenshot("knee-check-in", sizes=("phone",))
     assert not scrolls_sideways(page)
-    page.get_by_role("button", name=SEND[language]).click()
+    page.get_by_role("button", name=SEND[language], exact=True).click()
     expect(page).to_have_url(re.compile(r"done=urgent"))
     expect(page.get_by_text(re.compile(CALL_NOW[language]))).to_be_visible()
     expect(page.get_by_role("heading", name=HEADINGS[language])).to_have_count(0)

@@ -215,7 +215,12 @@ def test_a_red_flag_in_the_check_in_tells_the_patient_to_call_now(
     live_server, browser_page, screenshot, language
 ):
     with live_server.data() as factory:
-        token = token_of(home_after_surgery(factory, language))
+        referral = home_after_surgery(factory, language)
+        token = token_of(referral)
+        # the questions are catalogue data, labelled per language there
+        asked = {q.code: q for q in referral.procedure.check_in_form.questions}
+        label = {code: q.label_in(language) for code, q in asked.items()}
+        healing_well = dict(asked["wound"].options_in(language))["healing_well"]
 
     def say(msgid: str, **values) -> str:
         return said(live_server, language, msgid, **values)
@@ -224,10 +229,10 @@ def test_a_red_flag_in_the_check_in_tells_the_patient_to_call_now(
     _open(page, live_server, token)
     first = page.locator("main > section").first
     expect(first.get_by_role("heading")).to_have_text(say("How are you doing?"))
-    page.get_by_label(say("Back pain now (0 = none, 10 = worst)")).fill("3")
-    page.get_by_label(say("Leg pain now (0 = none, 10 = worst)")).fill("2")
-    page.get_by_label(say("The wound")).select_option(label=say("healing well"))
-    page.get_by_label(say("New trouble controlling the bladder or bowel")).check()
+    page.get_by_label(label["back_pain"]).fill("3")
+    page.get_by_label(label["leg_pain"]).fill("2")
+    page.get_by_label(label["wound"]).select_option(label=healing_well)
+    page.get_by_label(label["bladder_or_bowel_trouble"]).check()
     page.get_by_label(say("Anything else you want to tell us")).fill("Since this morning.")
     screenshot("check-in", sizes=("phone", "laptop"))
     page.get_by_role("button", name=say("Send"), exact=True).click()  # not "Send message"

@@ -319,3 +319,8 @@ def test_the_last_answer_does_not_complete_while_an_earlier_urgent_alert_is_open
     _answer(discharged, "day_1", fever=True)
     _answer(discharged, "month_3")
     assert discharged.stage == "follow_up"
+
+
+def test_new_leg_weakness_after_spine_surgery_is_a_red_flag(spine):
+    assessment = assess(spine, {**CALM, "weakness": True}, None)
+    assert (assessment.alert, assessment.reasons) == ("red_flag", ("new weakness in the leg",))
