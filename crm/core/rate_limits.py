@@ -11,7 +11,8 @@
 
 A refusal is a 429 problem+json from crm/core/errors.py; Flask-Limiter adds Retry-After
 and X-RateLimit-Limit/-Remaining/-Reset. The limits are read per request, so a changed
-setting holds at once. `memory://` counts per worker (development); Redis is exact.
+setting holds at once. `memory://` counts per worker (development); Redis is exact. When
+Redis does not answer, each worker counts in its own memory until it does.
 """
 
 from __future__ import annotations
@@ -89,6 +90,10 @@ def install(app: Flask) -> Limiter:
         headers_enabled=True,
         application_limits=[lambda: _settings()["RATE_LIMIT_PER_KEY"]],
         application_limits_exempt_when=_outside_the_api,
+        # Redis down: count in this worker's memory until it answers again, and log it;
+        # a limiter outage must not stop referrals or the patient pages.
+        in_memory_fallback_enabled=True,
+        swallow_errors=True,
     )
     limiter.init_app(app)
     app.extensions["crm.limiter"] = limiter

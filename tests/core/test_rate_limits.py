@@ -153,3 +153,23 @@ def test_two_app_instances_on_redis_share_one_count(database_url, tmp_path):
         return app.test_client().get(URL, environ_base=environ).status_code
 
     assert [get(first), get(second), get(first), get(second)] == [401, 401, 401, 429]
+
+
+def test_without_redis_each_worker_counts_in_its_own_memory_and_keeps_answering(
+    database_url, tmp_path, caplog
+):
+    from crm import create_app
+
+    app = create_app(
+        {
+            "ENV": "test",
+            "DATABASE_URL": database_url,
+            "OUTBOX_FILE_DIR": str(tmp_path / "outbox"),
+            "DOCUMENTS_DIR": str(tmp_path / "documents"),
+            "RATE_LIMIT_STORAGE_URL": "redis://127.0.0.1:1/0",  # nothing listens there
+            "RATE_LIMIT_PER_KEY": "2 per minute",
+        }
+    )
+    client = app.test_client()
+    assert _statuses(client, 3) == [401, 401, 429]
+    assert "falling back to in-memory storage" in caplog.text
