@@ -12,7 +12,7 @@ from crm import features
 from crm.config import flask_settings, load_config
 from crm.core.redact import install_filter
 from crm.documents import upload
-from crm.extensions import ProblemApi
+from crm.extensions import ProblemApi, RateLimitDocs
 
 
 def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
@@ -53,7 +53,9 @@ def _init_extensions(app: Flask) -> ProblemApi:
         enforce_sqlite_foreign_keys(db.engine)
     migrate.init_app(app, db, directory=str(app.root_path + "/../migrations"))
     app.url_map.converters["int"] = IdConverter  # before any route: ids are 1..2^31-1
-    api = ProblemApi(app)  # one per app: its OpenAPI document belongs to this app alone
+    api = ProblemApi(
+        app, spec_kwargs={"extra_plugins": [RateLimitDocs()]}
+    )  # one per app: its OpenAPI document belongs to this app alone
     api.register_converter(IdConverter, id_parameter_schema)
     api.spec.components.security_scheme(
         "bearerAuth",
