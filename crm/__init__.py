@@ -37,7 +37,7 @@ def _configure_logging(level: str) -> None:
 
 def _init_extensions(app: Flask) -> ProblemApi:
     from crm import models  # noqa: F401  (every model registered before migrations look)
-    from crm.core import rate_limits
+    from crm.auth import rate_limits
     from crm.core.db import enforce_sqlite_foreign_keys
     from crm.core.edge import IdConverter, id_parameter_schema
     from crm.core.errors import register_error_handlers
@@ -118,9 +118,9 @@ def _register_blueprints(app: Flask, api: ProblemApi) -> None:
 
 
 def _limit(app: Flask, api_blueprints: tuple[Blueprint, ...]) -> None:
-    """Rate limits by blueprint (crm/core/rate_limits.py): the agency's allowance on every
+    """Rate limits by blueprint (crm/auth/rate_limits.py): the agency's allowance on every
     API blueprint, the patient pages per address, health and Twilio's webhooks never."""
-    from crm.core import rate_limits
+    from crm.auth import rate_limits
     from crm.core.health import health
     from crm.messaging.inbound.webhooks import webhooks
     from crm.portal.views import portal, rate_limited

@@ -27,7 +27,7 @@ RATE_LIMIT_HEADERS = {
 
 
 class RateLimitDocs(BasePlugin):
-    """Every operation may answer 429 (crm/core/rate_limits.py): the OpenAPI document says
+    """Every operation may answer 429 (crm/auth/rate_limits.py): the OpenAPI document says
     so once, as a shared response with its headers."""
 
     def operation_helper(self, path=None, operations=None, **kwargs):

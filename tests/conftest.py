@@ -18,8 +18,8 @@ from sqlalchemy import event, text
 from sqlalchemy.engine import Connection
 
 from crm import create_app
+from crm.auth.rate_limits import limiter_of
 from crm.catalogue.operations import load_catalogue
-from crm.core.rate_limits import limiter_of
 from crm.extensions import db
 from crm.features import ALL_FEATURES, Wiring, build, install
 from crm.nudges.operations import load_rules

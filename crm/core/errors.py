@@ -156,7 +156,7 @@ def http_problem(exc: HTTPException) -> Response:
 
 
 def _rate_limited(exc: HTTPException) -> Response:
-    """Flask-Limiter's refusal (crm/core/rate_limits.py): a page's own answer when the
+    """Flask-Limiter's refusal (crm/auth/rate_limits.py): a page's own answer when the
     limit brought one (the patient pages), else problem+json naming the limit. Retry-After
     and the X-RateLimit-* headers are added by Flask-Limiter on the way out."""
     own = exc.get_response() if getattr(exc, "response", None) is not None else None

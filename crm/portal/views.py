@@ -42,7 +42,7 @@ portal = Blueprint("portal", __name__, template_folder="templates")
 
 
 def rate_limited() -> Response:
-    """The page a refused request gets (the limit itself: crm/core/rate_limits.py, per
+    """The page a refused request gets (the limit itself: crm/auth/rate_limits.py, per
     address on the shared storage), in the browser's language."""
     _browser_language()
     text, status = _notice(_("Too many requests. Please wait a minute and try again."), 429)

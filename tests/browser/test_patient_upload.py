@@ -225,7 +225,7 @@ def test_without_javascript_the_form_posts_and_the_page_answers(
 def test_a_stored_document_is_reported_sent_even_when_the_page_after_it_is_refused(
     live_server, browser_page, tmp_path, monkeypatch
 ):
-    from crm.core.rate_limits import limiter_of
+    from crm.auth.rate_limits import limiter_of
 
     referral_id, token = _waiting_for_the_mri(live_server, "en")
     page = browser_page

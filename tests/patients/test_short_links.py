@@ -11,8 +11,8 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import select, update
 
+from crm.auth.rate_limits import limiter_of
 from crm.core.db import utcnow
-from crm.core.rate_limits import limiter_of
 from crm.patients import links, short_links
 from crm.patients.models import PatientLink, PatientShortLink
 from tests.messaging.support import new_referral, outbox_for

@@ -5,9 +5,9 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import select, update
 
+from crm.auth.rate_limits import limiter_of
 from crm.core.audit import AuditEvent
 from crm.core.db import utcnow
-from crm.core.rate_limits import limiter_of
 from crm.patients import links
 from crm.patients.models import PatientLink
 

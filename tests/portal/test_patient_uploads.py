@@ -379,7 +379,7 @@ def test_a_document_sent_once_travel_is_booked_is_refused_in_words(
 
 
 def test_the_rate_limit_answers_in_the_browsers_language(app, client, referral, monkeypatch):
-    from crm.core.rate_limits import limiter_of
+    from crm.auth.rate_limits import limiter_of
 
     limiter_of(app).reset()
     monkeypatch.setitem(app.config["CRM"], "PORTAL_RATE_PER_MINUTE", 1)

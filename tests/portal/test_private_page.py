@@ -12,8 +12,8 @@ from zoneinfo import ZoneInfo
 import pytest
 from babel.dates import format_date
 
+from crm.auth.rate_limits import limiter_of
 from crm.core.db import utcnow
-from crm.core.rate_limits import limiter_of
 from crm.followup.queries import check_ins_of
 from crm.patients import links
 from crm.plans.operations import accept_plan, offer_plan

@@ -35,7 +35,7 @@ def _settings() -> dict:
 def _credential_prefix() -> str | None:
     """The public prefix of this request's bearer credential, once it is known valid."""
     from crm.auth.guards import current_actor
-    from crm.auth.operations import _public_part
+    from crm.auth.operations import public_part
 
     if not request.headers.get("Authorization"):
         return None
@@ -44,7 +44,7 @@ def _credential_prefix() -> str | None:
     except DomainError:
         return None
     _, _, secret = request.headers["Authorization"].partition(" ")
-    return _public_part(secret.strip()) or None
+    return public_part(secret.strip()) or None
 
 
 def caller_key() -> str:

@@ -1,4 +1,4 @@
-"""Rate limits (crm/core/rate_limits.py): per key or token, per agency, per address, on
+"""Rate limits (crm/auth/rate_limits.py): per key or token, per agency, per address, on
 the configured storage; memory here, and one test on the real Redis."""
 
 from __future__ import annotations
