@@ -5,10 +5,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from crm.auth.guards import agency_only, any_caller, current_actor, staff_only
+from crm.auth.guards import any_caller, caller_scope, current_actor, staff_only
 from crm.commission import operations, queries
 from crm.commission.schemas import ContractArgs, ContractSchema, StatementArgs, StatementSchema
 from crm.core.blueprint import Blueprint
+from crm.core.errors import Forbidden
+from crm.core.idempotency import idempotent
 from crm.reports.export import csv_response
 
 blp = Blueprint("commission", __name__, description="Commission: contracts and statements")
@@ -22,6 +24,7 @@ def _answer(agency_id: int, month: str, args: dict[str, Any]) -> Any:
 
 
 @blp.post("/agencies/<int:agency_id>/contracts")
+@idempotent(caller_scope)
 @staff_only("manager")
 @blp.arguments(ContractArgs)
 @blp.response(201, ContractSchema)
@@ -48,15 +51,19 @@ def agency_statement(args, agency_id: int, month: str):
 
 
 @blp.get("/statements/<month>")
-@agency_only
+@any_caller
 @blp.arguments(StatementArgs, location="query")
 @blp.response(200, StatementSchema)
 def own_statement(args, month: str):
-    """The calling agency's own statement for the month."""
-    return _answer(current_actor().agency_id or 0, month, args)
+    """The calling agency's own statement for the month (staff: the agency's address)."""
+    actor = current_actor()
+    if not actor.is_agency:
+        raise Forbidden("Staff read /agencies/{id}/statements/{month}; this one is an agency's.")
+    return _answer(actor.agency_id or 0, month, args)
 
 
 @blp.post("/agencies/<int:agency_id>/statements/<month>/issue")
+@idempotent(caller_scope)
 @staff_only("manager")
 @blp.response(201, StatementSchema)
 def issue_statement(agency_id: int, month: str):
