@@ -15,6 +15,16 @@ from crm.reports.export import csv_response
 
 blp = Blueprint("commission", __name__, description="Commission: contracts and statements")
 
+CSV = {"schema": {"type": "string", "description": "the lines, then totals per currency"}}
+WITH_CSV = {
+    "responses": {
+        "200": {
+            "description": "JSON, or CSV with ?format=csv",
+            "content": {"application/json": {"schema": StatementSchema}, "text/csv": CSV},
+        }
+    }
+}
+
 
 def _answer(agency_id: int, month: str, args: dict[str, Any]) -> Any:
     report = queries.statement(current_actor(), agency_id, month)
@@ -45,6 +55,7 @@ def list_contracts(agency_id: int):
 @any_caller
 @blp.arguments(StatementArgs, location="query")
 @blp.response(200, StatementSchema)
+@blp.doc(**WITH_CSV)
 def agency_statement(args, agency_id: int, month: str):
     """The month's statement: stored lines once issued, the entries so far until then."""
     return _answer(agency_id, month, args)
@@ -54,6 +65,7 @@ def agency_statement(args, agency_id: int, month: str):
 @any_caller
 @blp.arguments(StatementArgs, location="query")
 @blp.response(200, StatementSchema)
+@blp.doc(**WITH_CSV)
 def own_statement(args, month: str):
     """The calling agency's own statement for the month (staff: the agency's address)."""
     actor = current_actor()
