@@ -106,3 +106,29 @@ def test_a_ledger_entry_cannot_be_deleted(session, client, factory, agency, coor
     session.delete(entry)
     with pytest.raises(LedgerImmutable):
         session.flush()
+
+
+def test_a_completed_referral_is_payable_without_waiting(
+    session, client, factory, agency, coordinator, manager
+):
+    add_contract(client, manager, agency)
+    referral = treated(client, factory, agency, coordinator)
+    for stage in ("post_op", "follow_up", "completed"):
+        move_to_stage(referral, stage, coordinator.actor)
+    session.commit()
+    assert make_entries_payable() == 1
+    assert [e.kind for e in entries_of(session, referral)] == ["accrued", "payable"]
+
+
+def test_the_procedures_own_contract_wins_over_the_general_one(
+    session, client, factory, agency, coordinator, manager
+):
+    add_contract(client, manager, agency)
+    client.post(
+        f"/api/v1/agencies/{agency.actor.agency_id}/contracts",
+        json={"kind": "percentage", "basis_points": 500, "procedure_code": "microdiscectomy"}
+        | {"effective_from": "2020-01-01"},
+        headers=manager.headers(),
+    )
+    referral = treated(client, factory, agency, coordinator)
+    assert _kinds(session, referral) == [("accrued", PLAN_TOTAL // 20, "EUR")]
