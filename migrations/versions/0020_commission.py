@@ -1,7 +1,7 @@
 """commission: contracts per agency, a ledger never edited (accrued, payable, reversed)
 and the monthly statements frozen once issued
 
-Revision ID: 0021
+Revision ID: 0020
 Revises: 0019
 """
 
@@ -10,7 +10,7 @@ import sqlalchemy as sa
 
 
 # revision identifiers, used by Alembic.
-revision = "0021"
+revision = "0020"
 down_revision = "0019"
 branch_labels = None
 depends_on = None
