@@ -70,6 +70,7 @@ def _init_extensions(app: Flask) -> ProblemApi:
 
 def _register_blueprints(app: Flask, api: ProblemApi) -> None:
     from crm.catalogue.api import blp as catalogue_blp
+    from crm.commission.api import blp as commission_blp
     from crm.console import pages  # noqa: F401  (every page joins the console blueprint)
     from crm.console.views import register as register_console
     from crm.core.health import health
@@ -106,6 +107,7 @@ def _register_blueprints(app: Flask, api: ProblemApi) -> None:
         followup_blp,
         tasks_blp,
         reports_blp,
+        commission_blp,
         patient_links_blp,
         staff_blp,
     )

@@ -157,6 +157,12 @@ SETTINGS: tuple[Setting, ...] = (
     Setting(
         "PLAN_ANSWER_SLA_DAYS", 14, _positive_int, "days a patient has to answer an offered plan"
     ),
+    Setting(
+        "COMMISSION_PAYABLE_AFTER_DAYS",
+        30,
+        _positive_int,
+        "days after discharge an accrued commission becomes payable (or at completion)",
+    ),
     Setting("PATIENT_LINK_DAYS", 180, _positive_int, "how long a patient's private link lives"),
     Setting("PORTAL_RATE_PER_MINUTE", 30, _positive_int, "patient page requests per IP a minute"),
     Setting(
