@@ -84,7 +84,7 @@ def plan_args() -> dict[str, Any]:
 
 
 def trip_args(admission) -> dict[str, Any]:
-    departs = admission - timedelta(days=1)
+    departs = admission - timedelta(days=2)  # lands the local day before, at any hour
     return {
         "admission_at": admission.isoformat(),
         "time_zone": "Europe/Istanbul",
