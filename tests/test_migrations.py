@@ -7,6 +7,7 @@ points at PostgreSQL, a scratch database created for the test and dropped after 
 from __future__ import annotations
 
 import uuid
+import warnings
 from collections.abc import Iterator
 
 import psycopg
@@ -79,7 +80,13 @@ def _differences() -> list:
         context = MigrationContext.configure(
             connection, opts={"compare_type": True, "compare_server_default": False}
         )
-        return compare_metadata(context, db.metadata)
+        with warnings.catch_warnings():
+            # SQLite cannot reflect an expression index (patients' lower(email), made on
+            # PostgreSQL only, where it is compared): that one comparison is skipped there.
+            warnings.filterwarnings(
+                "ignore", message=".*expression-based index 'ix_patients_email_folded'"
+            )
+            return compare_metadata(context, db.metadata)
 
 
 def test_upgrade_from_an_empty_database_matches_the_models(scratch_app):
