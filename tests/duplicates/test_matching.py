@@ -52,7 +52,7 @@ def test_the_same_email_in_another_case_and_the_same_name_link_the_patients(
     _submit(
         client,
         agency,
-        person(email="Ayse.Yilmaz@mail.example", given_name="Ayşe", family_name="Yılmaz"),
+        person(email="Ayse.Yilmaz@mail.example", given_name="Ayşe", family_name="Y\u0131lmaz"),
     )
     second = _submit(
         client,
