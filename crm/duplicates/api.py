@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from crm.auth.guards import current_actor, staff_only
+from crm.auth.guards import caller_scope, current_actor, staff_only
 from crm.core.blueprint import Blueprint
+from crm.core.idempotency import idempotent
 from crm.duplicates import operations, queries
 from crm.duplicates.schemas import MatchListArgs, MatchPageSchema, MatchSchema
 
@@ -20,6 +21,7 @@ def list_matches(args):
 
 
 @blp.post("/duplicates/<int:match_id>/link")
+@idempotent(caller_scope)
 @staff_only("coordinator", "manager")
 @blp.response(200, MatchSchema)
 def link_match(match_id: int):
@@ -28,6 +30,7 @@ def link_match(match_id: int):
 
 
 @blp.post("/duplicates/<int:match_id>/dismiss")
+@idempotent(caller_scope)
 @staff_only("coordinator", "manager")
 @blp.response(200, MatchSchema)
 def dismiss_match(match_id: int):
