@@ -6,13 +6,13 @@ import logging
 from collections.abc import Mapping
 from typing import Any
 
-from flask import Flask
+from flask import Blueprint, Flask
 
 from crm import features
 from crm.config import flask_settings, load_config
 from crm.core.redact import install_filter
 from crm.documents import upload
-from crm.extensions import ProblemApi
+from crm.extensions import ProblemApi, RateLimitDocs
 
 
 def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
@@ -37,6 +37,7 @@ def _configure_logging(level: str) -> None:
 
 def _init_extensions(app: Flask) -> ProblemApi:
     from crm import models  # noqa: F401  (every model registered before migrations look)
+    from crm.auth import rate_limits
     from crm.core.db import enforce_sqlite_foreign_keys
     from crm.core.edge import IdConverter, id_parameter_schema
     from crm.core.errors import register_error_handlers
@@ -52,7 +53,9 @@ def _init_extensions(app: Flask) -> ProblemApi:
         enforce_sqlite_foreign_keys(db.engine)
     migrate.init_app(app, db, directory=str(app.root_path + "/../migrations"))
     app.url_map.converters["int"] = IdConverter  # before any route: ids are 1..2^31-1
-    api = ProblemApi(app)  # one per app: its OpenAPI document belongs to this app alone
+    api = ProblemApi(
+        app, spec_kwargs={"extra_plugins": [RateLimitDocs()]}
+    )  # one per app: its OpenAPI document belongs to this app alone
     api.register_converter(IdConverter, id_parameter_schema)
     api.spec.components.security_scheme(
         "bearerAuth",
@@ -61,11 +64,13 @@ def _init_extensions(app: Flask) -> ProblemApi:
     register_error_handlers(app)
     register_request_lifecycle(app)
     register_docs_assets(app)
+    rate_limits.install(app)  # after the request id: a refusal carries one too
     return api
 
 
 def _register_blueprints(app: Flask, api: ProblemApi) -> None:
     from crm.catalogue.api import blp as catalogue_blp
+    from crm.commission.api import blp as commission_blp
     from crm.console import pages  # noqa: F401  (every page joins the console blueprint)
     from crm.console.views import register as register_console
     from crm.core.health import health
@@ -90,12 +95,12 @@ def _register_blueprints(app: Flask, api: ProblemApi) -> None:
 
     app.register_blueprint(health)
     app.register_blueprint(webhooks)
-    api.register_blueprint(referrals_blp, url_prefix="/api/v1")
-    api.register_blueprint(catalogue_blp, url_prefix="/api/v1")
-    api.register_blueprint(messages_blp, url_prefix="/api/v1")
-    api.register_blueprint(nudge_rules_blp, url_prefix="/api/v1")
-    api.register_blueprint(templates_blp, url_prefix="/api/v1")
-    for blueprint in (
+    api_blueprints = (
+        referrals_blp,
+        catalogue_blp,
+        messages_blp,
+        nudge_rules_blp,
+        templates_blp,
         documents_blp,
         reviews_blp,
         plans_blp,
@@ -104,13 +109,30 @@ def _register_blueprints(app: Flask, api: ProblemApi) -> None:
         tasks_blp,
         duplicates_blp,
         reports_blp,
-    ):
+        commission_blp,
+        patient_links_blp,
+        staff_blp,
+    )
+    for blueprint in api_blueprints:
         api.register_blueprint(blueprint, url_prefix="/api/v1")
-    api.register_blueprint(patient_links_blp, url_prefix="/api/v1")
-    api.register_blueprint(staff_blp, url_prefix="/api/v1")
     app.register_blueprint(portal)
     app.register_blueprint(portal_assets)
     register_console(app)
+    _limit(app, api_blueprints)
+
+
+def _limit(app: Flask, api_blueprints: tuple[Blueprint, ...]) -> None:
+    """Rate limits by blueprint (crm/auth/rate_limits.py): the agency's allowance on every
+    API blueprint, the patient pages per address, health and Twilio's webhooks never."""
+    from crm.auth import rate_limits
+    from crm.core.health import health
+    from crm.messaging.inbound.webhooks import webhooks
+    from crm.portal.views import portal, rate_limited
+
+    limiter = rate_limits.limiter_of(app)
+    rate_limits.limit_agencies(limiter, api_blueprints)
+    rate_limits.limit_portal(limiter, portal, rate_limited)
+    rate_limits.exempt(limiter, [health, webhooks])
 
 
 def _register_cli(app: Flask) -> None:

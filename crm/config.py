@@ -100,6 +100,24 @@ def _e164_or_empty(raw: str) -> str:
     return value
 
 
+def _rate_limit(raw: str) -> str:
+    """A Flask-Limiter limit such as `120 per minute` or `10/second`."""
+    from limits import parse_many
+
+    try:
+        parse_many(raw)
+    except ValueError as exc:
+        raise ValueError(f"must be a limit such as '120 per minute', got {raw!r}") from exc
+    return raw.strip()
+
+
+def _storage_url(raw: str) -> str:
+    value = raw.strip()
+    if value.partition("://")[0] not in {"memory", "redis", "rediss", "redis+sentinel"}:
+        raise ValueError(f"must be memory:// or a redis:// address, got {raw!r}")
+    return value
+
+
 def _smtp_security(raw: str) -> str:
     if raw not in {"none", "starttls", "tls"}:
         raise ValueError("must be one of none, starttls, tls")
@@ -159,8 +177,33 @@ SETTINGS: tuple[Setting, ...] = (
         "name similarity (rapidfuzz token_sort_ratio, 0-100) that with the same date of birth"
         " makes a likely duplicate",
     ),
+    Setting(
+        "COMMISSION_PAYABLE_AFTER_DAYS",
+        30,
+        _positive_int,
+        "days after discharge an accrued commission becomes payable (or at completion)",
+    ),
     Setting("PATIENT_LINK_DAYS", 180, _positive_int, "how long a patient's private link lives"),
     Setting("PORTAL_RATE_PER_MINUTE", 30, _positive_int, "patient page requests per IP a minute"),
+    Setting(
+        "RATE_LIMIT_STORAGE_URL",
+        "memory://",
+        _storage_url,
+        "where request counts live: redis://host:6379/0 (shared by every worker and "
+        "instance; required in production) or memory:// (one worker's own, development)",
+    ),
+    Setting(
+        "RATE_LIMIT_PER_KEY",
+        "120 per minute",
+        _rate_limit,
+        "API requests per API key or staff token (per address without one)",
+    ),
+    Setting(
+        "RATE_LIMIT_PER_AGENCY",
+        "600 per minute",
+        _rate_limit,
+        "API requests per agency, over all its keys together",
+    ),
     Setting(
         "CONVERSATION_MESSAGES_PER_HOUR",
         10,
@@ -313,6 +356,11 @@ def validate(values: Mapping[str, Any]) -> None:
             raise ConfigError("CRM_DATABASE_URL: production needs PostgreSQL, not SQLite")
         if not secure_cookies(values):
             raise ConfigError("CRM_SESSION_COOKIE_SECURE: production cookies must be Secure")
+        if values["RATE_LIMIT_STORAGE_URL"].startswith("memory"):
+            raise ConfigError(
+                "CRM_RATE_LIMIT_STORAGE_URL: production needs Redis (redis://...); "
+                "memory:// counts per worker"
+            )
     if values["TWILIO_ACCOUNT_SID"]:
         if not values["TWILIO_AUTH_TOKEN"]:
             raise ConfigError("CRM_TWILIO_AUTH_TOKEN: required when CRM_TWILIO_ACCOUNT_SID is set")

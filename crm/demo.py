@@ -160,7 +160,8 @@ def _demo_trip(admission) -> dict:
         "time_zone": "Europe/Istanbul",
         "hospital_nights": 2,
         "flights": {
-            "inbound": flight("TK1588", "FRA", "IST", admission - timedelta(days=1), 3),
+            # two days ahead: a day ahead is the day before only in Istanbul's morning
+            "inbound": flight("TK1588", "FRA", "IST", admission - timedelta(days=2), 3),
             "outbound": None,
         },
         "hotel": {"name": "Hotel Bosphorus", "address": "Sisli, Istanbul"},

@@ -2,6 +2,7 @@
 
 import http
 
+from apispec import BasePlugin
 from flask_babel import Babel
 from flask_migrate import Migrate
 from flask_smorest import Api
@@ -15,6 +16,25 @@ from crm.core.schemas import ProblemSchema
 db = SQLAlchemy(model_class=Base, disable_autonaming=True)
 migrate = Migrate(compare_type=True, render_as_batch=True)
 babel = Babel()
+
+
+RATE_LIMIT_HEADERS = {
+    "Retry-After": "seconds until the window resets and a request is counted again",
+    "X-RateLimit-Limit": "requests the window allows (the limit nearest to refusal)",
+    "X-RateLimit-Remaining": "requests left in the window",
+    "X-RateLimit-Reset": "when the window resets, epoch seconds",
+}
+
+
+class RateLimitDocs(BasePlugin):
+    """Every operation may answer 429 (crm/auth/rate_limits.py): the OpenAPI document says
+    so once, as a shared response with its headers."""
+
+    def operation_helper(self, path=None, operations=None, **kwargs):
+        for operation in (operations or {}).values():
+            operation.setdefault("responses", {}).setdefault(
+                "429", http.HTTPStatus.TOO_MANY_REQUESTS.name
+            )
 
 
 class ProblemApi(Api):
@@ -35,6 +55,12 @@ class ProblemApi(Api):
             response = {"description": status.phrase}
             if not (100 <= status < 200) and status not in (204, 304):
                 response["schema"] = self.ERROR_SCHEMA
+            if status == http.HTTPStatus.TOO_MANY_REQUESTS:
+                response["description"] = "Over a rate limit (README: Rate limits)"
+                response["headers"] = {
+                    name: {"description": text, "schema": {"type": "integer"}}
+                    for name, text in RATE_LIMIT_HEADERS.items()
+                }
             prepare_response(response, self.spec, PROBLEM_MEDIA_TYPE)
             self.spec.components.response(status.name, response, lazy=True)
         response = {"description": "Default error response", "schema": self.ERROR_SCHEMA}

@@ -28,6 +28,7 @@ ALL_FEATURES: tuple[str, ...] = (
     "plans",
     "travel",
     "followup",
+    "commission",
     "tasks",
     "messaging",
     "nudges",

@@ -10,6 +10,12 @@ from crm.auth.models import (
     StaffUser,
 )
 from crm.catalogue.models import Procedure
+from crm.commission.models import (
+    CommissionContract,
+    CommissionEntry,
+    CommissionStatement,
+    StatementLine,
+)
 from crm.conversation.models import ConversationMessage, InboundRead
 from crm.core.audit import AuditEvent
 from crm.core.idempotency import IdempotencyKey
@@ -31,6 +37,9 @@ __all__ = [
     "AgencyApiKey",
     "AuditEvent",
     "CheckIn",
+    "CommissionContract",
+    "CommissionEntry",
+    "CommissionStatement",
     "ConversationMessage",
     "Document",
     "DuplicateMatch",
@@ -59,6 +68,7 @@ __all__ = [
     "StageDaily",
     "StageDuration",
     "StageTransition",
+    "StatementLine",
     "Task",
     "TemplateOverride",
     "TreatmentPlan",

@@ -62,6 +62,8 @@ def live_app(url: str, tmp: Path, **settings: Any) -> Flask:
             "OUTBOX_FILE_DIR": str(tmp / "outbox"),
             "DOCUMENTS_DIR": str(tmp / "documents"),
             "LOG_LEVEL": "WARNING",
+            "RATE_LIMIT_PER_KEY": "100000 per minute",
+            "RATE_LIMIT_PER_AGENCY": "100000 per minute",
             **settings,
         }
     )

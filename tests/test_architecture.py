@@ -18,6 +18,7 @@ FEATURES = {
     "nudges",
     "portal",
     "conversation",
+    "commission",
 }
 # Where a commit may be: the request boundary, the CLI, the jobs, and the dispatcher's
 # claim / send / record protocol (it must commit before it calls a provider).

@@ -7,6 +7,7 @@ import pytest
 from crm import create_app
 from crm.config import DEV_SECRET, SETTINGS, ConfigError, flask_settings, load_config
 
+REDIS_URL = "redis://127.0.0.1:6379/0"
 GOOD_SECRET = "s" * 40
 PG_URL = "postgresql+psycopg://crm@db.internal:5432/crm"
 
@@ -114,6 +115,9 @@ def test_a_file_that_is_not_toml_names_the_file(tmp_path):
         ("CRM_IDEMPOTENCY_TTL_HOURS", "-1"),
         ("CRM_SQL_ECHO", "maybe"),
         ("CRM_ENV", "prod"),
+        ("CRM_RATE_LIMIT_PER_KEY", "lots per minute"),
+        ("CRM_RATE_LIMIT_PER_AGENCY", "600 per fortnight"),
+        ("CRM_RATE_LIMIT_STORAGE_URL", "memcached://127.0.0.1:11211"),
     ],
 )
 def test_a_bad_environment_value_names_the_setting(name, raw):
@@ -145,9 +149,20 @@ def test_production_on_sqlite_refuses_to_start():
 
 def test_production_with_a_secret_and_postgresql_starts():
     values = load_config(
-        environ={"CRM_ENV": "production", "CRM_SECRET_KEY": GOOD_SECRET, "CRM_DATABASE_URL": PG_URL}
+        environ={
+            "CRM_ENV": "production",
+            "CRM_SECRET_KEY": GOOD_SECRET,
+            "CRM_DATABASE_URL": PG_URL,
+            "CRM_RATE_LIMIT_STORAGE_URL": REDIS_URL,
+        }
     )
     assert values["ENV"] == "production"
+
+
+def test_production_with_rate_limits_counted_in_one_workers_memory_refuses_to_start():
+    environ = {"CRM_ENV": "production", "CRM_SECRET_KEY": GOOD_SECRET, "CRM_DATABASE_URL": PG_URL}
+    with pytest.raises(ConfigError, match=r"^CRM_RATE_LIMIT_STORAGE_URL: production needs Redis"):
+        load_config(environ=environ)
 
 
 def test_production_settings_may_come_from_the_file(tmp_path):
@@ -193,7 +208,12 @@ def test_the_console_cookie_is_secure_behind_https():
 
 
 def test_the_console_cookie_is_secure_in_production_whatever_the_base_url():
-    environ = {"CRM_ENV": "production", "CRM_SECRET_KEY": GOOD_SECRET, "CRM_DATABASE_URL": PG_URL}
+    environ = {
+        "CRM_ENV": "production",
+        "CRM_SECRET_KEY": GOOD_SECRET,
+        "CRM_DATABASE_URL": PG_URL,
+        "CRM_RATE_LIMIT_STORAGE_URL": REDIS_URL,
+    }
     assert flask_settings(load_config(environ=environ))["SESSION_COOKIE_SECURE"] is True
 
 

@@ -45,7 +45,7 @@ def _digest(secret: str) -> str:
     return hashlib.sha256(secret.encode()).hexdigest()
 
 
-def _public_part(secret: str) -> str:
+def public_part(secret: str) -> str:
     """`crm_ak_1a2b3c4d` of `crm_ak_1a2b3c4d_<secret>` (the secret may contain '_')."""
     parts = secret.split("_", 3)
     return "_".join(parts[:3]) if len(parts) == 4 else ""
@@ -161,7 +161,7 @@ def _touch(credential: AgencyApiKey | StaffToken) -> None:
 
 def authenticate(secret: str) -> Actor:
     """The actor a bearer secret belongs to; Unauthorized for anything else."""
-    prefix = _public_part(secret)
+    prefix = public_part(secret)
     if prefix.startswith(AGENCY_KEY_PREFIX):
         return _authenticate_agency(prefix, secret)
     if prefix.startswith(STAFF_TOKEN_PREFIX):

@@ -21,6 +21,7 @@ from marshmallow import Schema, ValidationError
 
 from crm.core.errors import ValidationFailed, flatten_marshmallow
 from crm.travel.itinerary import LocalTimeError, to_utc
+from crm.travel.operations import FLIGHT_FIELDS  # the trip schema's flight fields
 
 Errors = dict[str, str]
 TIMES = "\u00d7"  # the multiplication sign
@@ -278,15 +279,6 @@ def _items_changed(plan: Any, previous: Any) -> list[str]:
 
 # --- the trip form -------------------------------------------------------------------
 
-FLIGHT_FIELDS = (
-    "flight_number",
-    "departure_airport",
-    "departure_time_zone",
-    "departs_at",
-    "arrival_airport",
-    "arrival_time_zone",
-    "arrives_at",
-)
 # Typed by hand: a flight is left out only when none of these is (the zones are prefilled).
 FLIGHT_TYPED = ("flight_number", "departure_airport", "departs_at", "arrival_airport", "arrives_at")
 

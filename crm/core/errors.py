@@ -139,6 +139,8 @@ def _plain_words(exc: HTTPException) -> str | None:
 
 def http_problem(exc: HTTPException) -> Response:
     status = exc.code or 500
+    if status == 429:
+        return _rate_limited(exc)
     code = (exc.name or "error").lower().replace(" ", "-")
     title = exc.name or "Error"
     extensions: dict[str, Any] = {}
@@ -151,6 +153,20 @@ def http_problem(exc: HTTPException) -> Response:
     if status == 405 and hasattr(exc, "valid_methods") and exc.valid_methods:
         response.headers["Allow"] = ", ".join(exc.valid_methods)
     return response
+
+
+def _rate_limited(exc: HTTPException) -> Response:
+    """Flask-Limiter's refusal (crm/auth/rate_limits.py): a page's own answer when the
+    limit brought one (the patient pages), else problem+json naming the limit. Retry-After
+    and the X-RateLimit-* headers are added by Flask-Limiter on the way out."""
+    own = exc.get_response() if getattr(exc, "response", None) is not None else None
+    if own is not None:
+        return own
+    limit = getattr(exc, "limit", None)
+    detail = "Too many requests; try again after Retry-After seconds."
+    if limit is not None:
+        detail = f"Over the limit of {limit.limit}; try again after Retry-After seconds."
+    return problem(RateLimited.status, RateLimited.code, RateLimited.title, detail)
 
 
 def register_error_handlers(app: Flask) -> None:

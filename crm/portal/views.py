@@ -11,7 +11,16 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, Response, current_app, redirect, render_template, request, url_for
+from flask import (
+    Blueprint,
+    Response,
+    current_app,
+    make_response,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
 from flask_babel import gettext as _
 from sqlalchemy import select
 
@@ -26,23 +35,18 @@ from crm.patients.links import resolve, token_for
 from crm.portal import words
 from crm.portal.consent import consent_context, plan_document, shown_information
 from crm.portal.i18n import HELPERS, direction, language
-from crm.portal.ratelimit import FixedWindowLimiter
 from crm.referrals.models import Referral
 from crm.referrals.queries import MAX_ROW_ID
 
 portal = Blueprint("portal", __name__, template_folder="templates")
 
 
-@portal.before_request
-def _limit() -> tuple[str, int] | None:
-    limiter = current_app.extensions.setdefault(
-        "crm.portal.limiter",
-        FixedWindowLimiter(current_app.config["CRM"]["PORTAL_RATE_PER_MINUTE"]),
-    )
-    if not limiter.allow(request.remote_addr or "unknown"):
-        _browser_language()
-        return _notice(_("Too many requests. Please wait a minute and try again."), 429)
-    return None
+def rate_limited() -> Response:
+    """The page a refused request gets (the limit itself: crm/auth/rate_limits.py, per
+    address on the shared storage), in the browser's language."""
+    _browser_language()
+    text, status = _notice(_("Too many requests. Please wait a minute and try again."), 429)
+    return make_response(text, status)
 
 
 @portal.after_request

@@ -46,6 +46,9 @@ def build_scheduler(jobs: Jobs, dispatch_seconds: float, sweep_seconds: float) -
         jobs.purge_idempotency_keys, "interval", hours=1, id="purge", misfire_grace_time=600
     )
     scheduler.add_job(
+        jobs.commission_payable, "interval", hours=1, id="commission", misfire_grace_time=600
+    )
+    scheduler.add_job(
         jobs.sweep_documents, "interval", hours=1, id="documents", misfire_grace_time=600
     )
     return scheduler

@@ -10,6 +10,7 @@ import logging
 
 from flask import Flask
 
+from crm.commission.jobs import make_entries_payable
 from crm.core.jobs import purge_idempotency_keys
 from crm.documents.jobs import sweep_orphans
 from crm.extensions import db
@@ -57,3 +58,6 @@ class Jobs:
 
     def sweep_documents(self) -> int | None:
         return self._run(sweep_orphans)
+
+    def commission_payable(self) -> int | None:
+        return self._run(make_entries_payable)

@@ -40,19 +40,15 @@ def _check_ins(*columns):
 
 
 def upgrade():
+    catalogue_columns = ("check_in_questions", "check_in_rules", "review_fields")
     with op.batch_alter_table("procedures", schema=None) as batch_op:
-        for name in ("check_in_questions", "check_in_rules", "review_fields"):
-            batch_op.add_column(sa.Column(name, sa.JSON(), nullable=True))
-    procedures = sa.table(
-        "procedures",
-        sa.column("check_in_questions", sa.JSON()),
-        sa.column("check_in_rules", sa.JSON()),
-        sa.column("review_fields", sa.JSON()),
-    )
-    op.execute(procedures.update().values(check_in_questions=[], check_in_rules=[], review_fields=[]))
-    with op.batch_alter_table("procedures", schema=None) as batch_op:
-        for name in ("check_in_questions", "check_in_rules", "review_fields"):
-            batch_op.alter_column(name, existing_type=sa.JSON(), nullable=False)
+        for name in catalogue_columns:
+            batch_op.add_column(sa.Column(name, sa.JSON(), nullable=False, server_default="[]"))
+    # SQLite would rebuild `procedures` to drop the default, and referrals point at it
+    if op.get_bind().dialect.name != "sqlite":
+        with op.batch_alter_table("procedures", schema=None) as batch_op:
+            for name in catalogue_columns:
+                batch_op.alter_column(name, server_default=None)
 
     with op.batch_alter_table("check_ins", schema=None) as batch_op:
         batch_op.add_column(sa.Column("answers", sa.JSON(), nullable=True))

@@ -62,7 +62,7 @@ def test_a_missing_malformed_or_unknown_credential_is_a_401_problem(client, head
 
 def test_a_real_prefix_with_a_wrong_secret_is_401(client, factory):
     agency = factory.agency()
-    prefix = auth._public_part(agency.secret)
+    prefix = auth.public_part(agency.secret)
     forged = f"Bearer {prefix}_{'x' * 43}"
     assert_problem(
         client.get(f"{API}/referrals", headers={"Authorization": forged}), 401, "unauthorized"
@@ -78,7 +78,7 @@ def test_the_bearer_scheme_is_case_insensitive(client, factory):
 def test_a_revoked_agency_key_is_401(client, factory, session):
     agency = factory.agency()
     assert client.get(f"{API}/referrals", headers=agency.headers()).status_code == 200
-    auth.revoke_agency_key(auth._public_part(agency.secret))
+    auth.revoke_agency_key(auth.public_part(agency.secret))
     session.commit()
     assert_problem(client.get(f"{API}/referrals", headers=agency.headers()), 401, "unauthorized")
 
@@ -88,7 +88,7 @@ def test_revoking_one_key_leaves_the_agencys_other_keys_working(client, factory,
     row = session.get(Agency, agency.actor.agency_id)
     second = auth.issue_agency_key(row, label="second")
     session.commit()
-    auth.revoke_agency_key(auth._public_part(agency.secret))
+    auth.revoke_agency_key(auth.public_part(agency.secret))
     session.commit()
     headers = {"Authorization": f"Bearer {second.secret}"}
     assert client.get(f"{API}/referrals", headers=headers).status_code == 200
@@ -97,7 +97,7 @@ def test_revoking_one_key_leaves_the_agencys_other_keys_working(client, factory,
 def test_a_revoked_staff_token_is_401(client, factory, session):
     coordinator = factory.staff()
     token = session.scalar(
-        select(StaffToken).where(StaffToken.prefix == auth._public_part(coordinator.secret))
+        select(StaffToken).where(StaffToken.prefix == auth.public_part(coordinator.secret))
     )
     token.revoked_at = utcnow()
     session.commit()
@@ -145,14 +145,14 @@ def test_a_staff_token_is_stored_only_as_a_hash_beside_its_visible_prefix(factor
 def test_two_keys_never_share_a_prefix_or_secret(factory):
     callers = [factory.agency() for _ in range(5)]
     secrets = {c.secret for c in callers}
-    prefixes = {auth._public_part(c.secret) for c in callers}
+    prefixes = {auth.public_part(c.secret) for c in callers}
     assert len(secrets) == len(prefixes) == 5
 
 
 def _key_row(session, caller) -> AgencyApiKey:
     session.expire_all()
     return session.scalar(
-        select(AgencyApiKey).where(AgencyApiKey.prefix == auth._public_part(caller.secret))
+        select(AgencyApiKey).where(AgencyApiKey.prefix == auth.public_part(caller.secret))
     )
 
 

@@ -225,14 +225,15 @@ def test_without_javascript_the_form_posts_and_the_page_answers(
 def test_a_stored_document_is_reported_sent_even_when_the_page_after_it_is_refused(
     live_server, browser_page, tmp_path, monkeypatch
 ):
-    from crm.portal.ratelimit import FixedWindowLimiter
+    from crm.auth.rate_limits import limiter_of
 
     referral_id, token = _waiting_for_the_mri(live_server, "en")
     page = browser_page
     _open_at_phone_width(page, live_server, token)
     page.get_by_label("Choose the file").set_input_files(write_sample_mri(tmp_path / "a.dcm"))
     # the post is allowed, the page it redirects to is over the limit
-    monkeypatch.setitem(live_server.app.extensions, "crm.portal.limiter", FixedWindowLimiter(1))
+    limiter_of(live_server.app).reset()
+    monkeypatch.setitem(live_server.app.config["CRM"], "PORTAL_RATE_PER_MINUTE", 1)
     page.get_by_role("button", name="Send the document").click()
     expect(page.get_by_role("status")).to_have_text("Your document has been sent.")
     expect(page.locator("#upload-progress")).to_have_attribute("value", "100")

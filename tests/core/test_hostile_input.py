@@ -60,6 +60,7 @@ def _real(path: str, referral) -> str:
     """The path with its parameters filled: the referral's id, something for the rest."""
     values = {"referral_id": referral.id, "code": "mri_reminder", "label": "day_1"}
     values |= {"kind": "mri_reminder", "language": "en", "field": "sms"}
+    values |= {"agency_id": referral.agency_id, "month": "2026-01"}
     return _fill(path, values | {"task_id": 1, "document_id": 1, "plan_id": 1, "match_id": 1})
 
 

@@ -126,3 +126,25 @@ def test_a_missing_docs_asset_is_a_404_problem(client):
     response = client.get(f"{API}/docs-assets/nope.js")
     assert response.status_code == 404
     assert response.mimetype == "application/problem+json"
+
+
+def test_every_operation_documents_the_rate_limit_answer_and_its_headers(spec):
+    operations = [
+        operation
+        for item in spec["paths"].values()
+        for operation in item.values()
+        if isinstance(operation, dict) and "responses" in operation
+    ]
+    assert operations
+    assert all(
+        operation["responses"]["429"] == {"$ref": "#/components/responses/TOO_MANY_REQUESTS"}
+        for operation in operations
+    )
+    refused = spec["components"]["responses"]["TOO_MANY_REQUESTS"]
+    assert set(refused["headers"]) == {
+        "Retry-After",
+        "X-RateLimit-Limit",
+        "X-RateLimit-Remaining",
+        "X-RateLimit-Reset",
+    }
+    assert "application/problem+json" in refused["content"]

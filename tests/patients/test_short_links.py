@@ -11,6 +11,7 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import select, update
 
+from crm.auth.rate_limits import limiter_of
 from crm.core.db import utcnow
 from crm.patients import links, short_links
 from crm.patients.models import PatientLink, PatientShortLink
@@ -135,16 +136,14 @@ def test_revoking_the_private_link_kills_its_short_codes(client, session, factor
 
 
 def test_short_links_are_rate_limited_like_the_portal(app, client):
-    limiter = app.extensions.pop("crm.portal.limiter", None)
+    limiter_of(app).reset()
     before = app.config["CRM"]["PORTAL_RATE_PER_MINUTE"]
     app.config["CRM"]["PORTAL_RATE_PER_MINUTE"] = 2
     try:
         statuses = [client.get("/s/AAAAAAAAAAAA").status_code for _ in range(4)]
     finally:
         app.config["CRM"]["PORTAL_RATE_PER_MINUTE"] = before
-        app.extensions.pop("crm.portal.limiter", None)
-        if limiter is not None:
-            app.extensions["crm.portal.limiter"] = limiter
+        limiter_of(app).reset()
     assert statuses == [404, 404, 429, 429]
 
 

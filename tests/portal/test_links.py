@@ -5,6 +5,7 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import select, update
 
+from crm.auth.rate_limits import limiter_of
 from crm.core.audit import AuditEvent
 from crm.core.db import utcnow
 from crm.patients import links
@@ -112,7 +113,7 @@ def test_agencies_cannot_issue_or_revoke_links(client, factory, referral):
 
 
 def test_too_many_requests_from_one_address_are_slowed_down(app, client, referral):
-    limiter = app.extensions.pop("crm.portal.limiter", None)
+    limiter_of(app).reset()
     app.config["CRM"]["PORTAL_RATE_PER_MINUTE"], before = (
         3,
         app.config["CRM"]["PORTAL_RATE_PER_MINUTE"],
@@ -121,8 +122,6 @@ def test_too_many_requests_from_one_address_are_slowed_down(app, client, referra
         statuses = [client.get("/p/whatever").status_code for _ in range(5)]
     finally:
         app.config["CRM"]["PORTAL_RATE_PER_MINUTE"] = before
-        app.extensions.pop("crm.portal.limiter", None)
-        if limiter is not None:
-            app.extensions["crm.portal.limiter"] = limiter
+        limiter_of(app).reset()
     assert statuses[:3] == [404, 404, 404]
     assert statuses[3:] == [429, 429]

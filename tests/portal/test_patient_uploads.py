@@ -379,9 +379,11 @@ def test_a_document_sent_once_travel_is_booked_is_refused_in_words(
 
 
 def test_the_rate_limit_answers_in_the_browsers_language(app, client, referral, monkeypatch):
-    from crm.portal.ratelimit import FixedWindowLimiter
+    from crm.auth.rate_limits import limiter_of
 
-    monkeypatch.setitem(app.extensions, "crm.portal.limiter", FixedWindowLimiter(0))
+    limiter_of(app).reset()
+    monkeypatch.setitem(app.config["CRM"], "PORTAL_RATE_PER_MINUTE", 1)
+    client.get("/p/whatever")  # the one request this minute allows
     response = send(
         client, token_of(referral), "passport", PDF, "a.pdf", **{"Accept-Language": "tr-TR"}
     )

@@ -12,6 +12,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from babel.dates import format_date
 
+from crm.auth.rate_limits import limiter_of
 from crm.core.db import utcnow
 from crm.followup.queries import check_ins_of
 from crm.patients import links
@@ -353,7 +354,7 @@ def travel_of(referral):
 
 
 def test_too_many_requests_are_told_in_the_browsers_language_on_the_same_page(app, client):
-    limiter = app.extensions.pop("crm.portal.limiter", None)
+    limiter_of(app).reset()
     before = app.config["CRM"]["PORTAL_RATE_PER_MINUTE"]
     app.config["CRM"]["PORTAL_RATE_PER_MINUTE"] = 1
     try:
@@ -361,9 +362,7 @@ def test_too_many_requests_are_told_in_the_browsers_language_on_the_same_page(ap
         page = client.get("/p/whatever", headers={"Accept-Language": "de"})
     finally:
         app.config["CRM"]["PORTAL_RATE_PER_MINUTE"] = before
-        app.extensions.pop("crm.portal.limiter", None)
-        if limiter is not None:
-            app.extensions["crm.portal.limiter"] = limiter
+        limiter_of(app).reset()
     assert page.status_code == 429 and page.mimetype == "text/html"
     body = page.get_data(as_text=True)
     assert "Zu viele Anfragen." in body

@@ -37,6 +37,9 @@ class _Jobs:
     def sweep_documents(self) -> int:
         return 0
 
+    def commission_payable(self) -> int:
+        return 0
+
 
 @pytest.fixture
 def started_jobs():
@@ -45,7 +48,7 @@ def started_jobs():
     thread = threading.Thread(target=scheduler.start, kwargs={"paused": True}, daemon=True)
     thread.start()
     for _ in range(200):
-        if scheduler.running and len(scheduler.get_jobs()) == 5:
+        if scheduler.running and len(scheduler.get_jobs()) == 6:
             break
         threading.Event().wait(0.01)
     try:
@@ -56,7 +59,14 @@ def started_jobs():
 
 
 def test_the_scheduler_runs_sweep_dispatch_reconcile_purge_and_the_document_sweep(started_jobs):
-    assert set(started_jobs) == {"dispatch", "sweep", "reconcile", "purge", "documents"}
+    assert set(started_jobs) == {
+        "dispatch",
+        "sweep",
+        "reconcile",
+        "purge",
+        "documents",
+        "commission",
+    }
     intervals = {
         job_id: job.trigger.interval
         for job_id, job in started_jobs.items()
@@ -68,6 +78,7 @@ def test_the_scheduler_runs_sweep_dispatch_reconcile_purge_and_the_document_swee
         "reconcile": timedelta(seconds=60),
         "purge": timedelta(hours=1),
         "documents": timedelta(hours=1),
+        "commission": timedelta(hours=1),
     }
 
 
@@ -76,7 +87,14 @@ def test_jobs_coalesce_never_overlap_and_have_a_misfire_grace(started_jobs):
         assert job.coalesce is True
         assert job.max_instances == 1
     grace = {job_id: job.misfire_grace_time for job_id, job in started_jobs.items()}
-    assert grace == {"dispatch": 10, "sweep": 30, "reconcile": 30, "purge": 600, "documents": 600}
+    assert grace == {
+        "dispatch": 10,
+        "sweep": 30,
+        "reconcile": 30,
+        "purge": 600,
+        "documents": 600,
+        "commission": 600,
+    }
 
 
 def test_the_job_callables_are_the_ones_given():
@@ -86,6 +104,7 @@ def test_the_job_callables_are_the_ones_given():
     assert by_id["dispatch"].func == jobs.dispatch
     assert by_id["sweep"].func == jobs.sweep_nudges
     assert by_id["documents"].func == jobs.sweep_documents
+    assert by_id["commission"].func == jobs.commission_payable
     assert by_id["dispatch"].trigger.interval == timedelta(seconds=2.5)
     assert by_id["sweep"].trigger.interval == timedelta(seconds=30)
 

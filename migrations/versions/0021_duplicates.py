@@ -1,15 +1,15 @@
 """duplicate patients and attribution: matches with their evidence, the referral's
 attributed agency, and the patient lookups by phone, email (case ignored) and birth date
 
-Revision ID: 0022
-Revises: 0019
+Revision ID: 0021
+Revises: 0020
 """
 
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0022"
-down_revision = "0019"
+revision = "0021"
+down_revision = "0020"
 branch_labels = None
 depends_on = None
 

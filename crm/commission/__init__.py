@@ -1,0 +1,1 @@
+"""Commission: contracts per agency, a ledger never edited, monthly statements."""
