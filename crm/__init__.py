@@ -75,6 +75,7 @@ def _register_blueprints(app: Flask, api: ProblemApi) -> None:
     from crm.console.views import register as register_console
     from crm.core.health import health
     from crm.documents.api import blp as documents_blp
+    from crm.duplicates.api import blp as duplicates_blp
     from crm.followup.api import blp as followup_blp
     from crm.messaging.api import blp as messages_blp
     from crm.messaging.inbound.webhooks import webhooks
@@ -106,6 +107,7 @@ def _register_blueprints(app: Flask, api: ProblemApi) -> None:
         travel_blp,
         followup_blp,
         tasks_blp,
+        duplicates_blp,
         reports_blp,
         commission_blp,
         patient_links_blp,

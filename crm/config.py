@@ -46,6 +46,13 @@ def _positive_int(raw: str) -> int:
     return value
 
 
+def _percent(raw: str) -> int:
+    value = int(raw)
+    if not 0 <= value <= 100:
+        raise ValueError(f"must be between 0 and 100, got {raw!r}")
+    return value
+
+
 def _env_name(raw: str) -> str:
     if raw not in {"development", "test", "production"}:
         raise ValueError("must be one of development, test, production")
@@ -156,6 +163,19 @@ SETTINGS: tuple[Setting, ...] = (
     ),
     Setting(
         "PLAN_ANSWER_SLA_DAYS", 14, _positive_int, "days a patient has to answer an offered plan"
+    ),
+    Setting(
+        "ATTRIBUTION_WINDOW_DAYS",
+        90,
+        _positive_int,
+        "the first agency with a complete referral of a patient owns the patient this many days",
+    ),
+    Setting(
+        "DUPLICATE_NAME_THRESHOLD",
+        90,
+        _percent,
+        "name similarity (rapidfuzz token_sort_ratio, 0-100) that with the same date of birth"
+        " makes a likely duplicate",
     ),
     Setting(
         "COMMISSION_PAYABLE_AFTER_DAYS",

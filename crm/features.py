@@ -19,8 +19,10 @@ from crm.referrals import guards
 
 # In the order their subscribers run for one event. Messaging cancels what a move made
 # moot before the nudges write the new stage's messages; nudges go last, so a message
-# sees every row the other reactions wrote (a check-in, a task).
+# sees every row the other reactions wrote (a check-in, a task). Duplicates go first: the
+# referral's attribution is decided before anything else reacts to it.
 ALL_FEATURES: tuple[str, ...] = (
+    "duplicates",
     "documents",
     "reviews",
     "plans",

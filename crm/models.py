@@ -20,6 +20,7 @@ from crm.conversation.models import ConversationMessage, InboundRead
 from crm.core.audit import AuditEvent
 from crm.core.idempotency import IdempotencyKey
 from crm.documents.models import Document
+from crm.duplicates.models import DuplicateMatch
 from crm.followup.models import CheckIn
 from crm.messaging.models import InboundMessage, OutboxMessage, TemplateOverride
 from crm.nudges.models import NudgeRule, ScheduledNudge
@@ -41,6 +42,7 @@ __all__ = [
     "CommissionStatement",
     "ConversationMessage",
     "Document",
+    "DuplicateMatch",
     "Flight",
     "IdempotencyKey",
     "InboundMessage",

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import uuid
+import warnings
 from collections.abc import Iterator
 
 import psycopg
@@ -80,7 +81,13 @@ def _differences() -> list:
         context = MigrationContext.configure(
             connection, opts={"compare_type": True, "compare_server_default": False}
         )
-        return compare_metadata(context, db.metadata)
+        with warnings.catch_warnings():
+            # SQLite cannot reflect an expression index (patients' lower(email), made on
+            # PostgreSQL only, where it is compared): that one comparison is skipped there.
+            warnings.filterwarnings(
+                "ignore", message=".*expression-based index 'ix_patients_email_folded'"
+            )
+            return compare_metadata(context, db.metadata)
 
 
 def test_upgrade_from_an_empty_database_matches_the_models(scratch_app):

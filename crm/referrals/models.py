@@ -53,6 +53,11 @@ class Referral(TimestampMixin, db.Model):
     id: Mapped[int] = mapped_column(primary_key=True)
     patient_id: Mapped[int] = mapped_column(ForeignKey("patients.id", ondelete="RESTRICT"))
     agency_id: Mapped[int | None] = mapped_column(ForeignKey("agencies.id", ondelete="RESTRICT"))
+    # The agency that owns the patient under the attribution rule (crm/duplicates): the
+    # referral's own agency, or the one that sent the same patient first. NULL: direct.
+    attributed_agency_id: Mapped[int | None] = mapped_column(
+        ForeignKey("agencies.id", ondelete="RESTRICT")
+    )
     procedure_id: Mapped[int] = mapped_column(
         ForeignKey("procedures.id", ondelete="RESTRICT"), index=True
     )
@@ -73,7 +78,7 @@ class Referral(TimestampMixin, db.Model):
     search_text: Mapped[str] = mapped_column(Text, default="", server_default="")
 
     patient: Mapped[Patient] = relationship(lazy="joined")
-    agency: Mapped[Agency | None] = relationship()
+    agency: Mapped[Agency | None] = relationship(foreign_keys=[agency_id])
     procedure: Mapped[Procedure] = relationship(lazy="joined")
     owner: Mapped[StaffUser | None] = relationship()
     history: Mapped[list[StageTransition]] = relationship(

@@ -134,6 +134,15 @@ class NoteSchema(Schema):
     created_at = fields.DateTime()
 
 
+def attribution_of(referral) -> str | None:
+    """A neutral word for whose patient this is: never another agency's name or id."""
+    if referral.agency_id is None or referral.attributed_agency_id is None:
+        return None
+    return (
+        "attributed" if referral.attributed_agency_id == referral.agency_id else "already_in_care"
+    )
+
+
 class ReferralSchema(Schema):
     id = fields.Integer()
     reference = fields.String(
@@ -150,6 +159,16 @@ class ReferralSchema(Schema):
     agency_reference = fields.String(allow_none=True)
     agency = fields.Nested(PersonRefSchema, allow_none=True)
     owner = fields.Nested(PersonRefSchema, allow_none=True)
+    attribution = fields.Function(
+        lambda referral: attribution_of(referral),
+        allow_none=True,
+        metadata={
+            "description": "`attributed`: the patient is this referral's agency's;"
+            " `already_in_care`: the patient is already in care at the hospital;"
+            " null: a direct enquiry or not decided yet",
+            "example": "attributed",
+        },
+    )
     patient = fields.Nested(PatientSchema)
     intake = fields.Function(lambda referral: _INTAKE.dump(referral))
     created_at = fields.DateTime()

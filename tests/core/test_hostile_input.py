@@ -61,7 +61,7 @@ def _real(path: str, referral) -> str:
     values = {"referral_id": referral.id, "code": "mri_reminder", "label": "day_1"}
     values |= {"kind": "mri_reminder", "language": "en", "field": "sms"}
     values |= {"agency_id": referral.agency_id, "month": "2026-01"}
-    return _fill(path, values | {"task_id": 1, "document_id": 1, "plan_id": 1})
+    return _fill(path, values | {"task_id": 1, "document_id": 1, "plan_id": 1, "match_id": 1})
 
 
 def _send(client, method: str, url: str, headers: dict[str, str], **kwargs: Any):

@@ -1,0 +1,101 @@
+"""The reads of the duplicate check: candidates for a new patient, and the staff's list."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import datetime
+
+from sqlalchemy import func, or_, select
+
+from crm.core.errors import NotFound
+from crm.duplicates.models import DuplicateMatch
+from crm.extensions import db
+from crm.patients.models import Patient
+from crm.referrals.models import Referral
+from crm.referrals.references import MAX_ROW_ID
+from crm.referrals.stages import Stage
+
+CANDIDATE_LIMIT = 50
+
+
+def contact_candidates(patient: Patient) -> list[Patient]:
+    """Other patients with the same phone (E.164) or email (case ignored): one indexed query."""
+    conditions = []
+    if patient.phone:
+        conditions.append(Patient.phone == patient.phone)
+    if patient.email:
+        conditions.append(func.lower(Patient.email) == patient.email.lower())
+    if not conditions:
+        return []
+    statement = (
+        select(Patient)
+        .where(or_(*conditions), Patient.id != patient.id)
+        .order_by(Patient.id)
+        .limit(CANDIDATE_LIMIT)
+    )
+    return list(db.session.scalars(statement))
+
+
+def birth_date_candidates(patient: Patient, known: Iterable[int]) -> list[Patient]:
+    """Other patients born the same day, for the fuzzy name match (an indexed query)."""
+    if patient.date_of_birth is None:
+        return []
+    excluded = {patient.id, *known}
+    statement = (
+        select(Patient)
+        .where(Patient.date_of_birth == patient.date_of_birth, Patient.id.not_in(excluded))
+        .order_by(Patient.id)
+        .limit(CANDIDATE_LIMIT)
+    )
+    return list(db.session.scalars(statement))
+
+
+def first_referral_in_window(
+    patient_ids: Iterable[int], since: datetime, exclude_referral_id: int
+) -> Referral | None:
+    """The earliest complete agency referral of these patients since `since` (the rule's
+    "complete": submitted and not lost)."""
+    ids = list(patient_ids)
+    if not ids:
+        return None
+    statement = (
+        select(Referral)
+        .where(
+            Referral.patient_id.in_(ids),
+            Referral.agency_id.is_not(None),
+            Referral.stage != Stage.LOST,
+            Referral.created_at >= since,
+            Referral.id != exclude_referral_id,
+        )
+        .order_by(Referral.created_at, Referral.id)
+        .limit(1)
+    )
+    return db.session.scalar(statement)
+
+
+def linked_patient_ids(referral_id: int) -> list[int]:
+    statement = select(DuplicateMatch.matched_patient_id).where(
+        DuplicateMatch.referral_id == referral_id, DuplicateMatch.status == "linked"
+    )
+    return list(db.session.scalars(statement))
+
+
+def list_matches(status: str | None, limit: int = 100) -> list[DuplicateMatch]:
+    statement = select(DuplicateMatch).order_by(
+        DuplicateMatch.created_at.desc(), DuplicateMatch.id.desc()
+    )
+    if status:
+        statement = statement.where(DuplicateMatch.status == status)
+    return list(db.session.scalars(statement.limit(limit)))
+
+
+def match_for(match_id: int, *, for_update: bool = False) -> DuplicateMatch:
+    if not 0 < match_id <= MAX_ROW_ID:
+        raise NotFound(f"no duplicate match {match_id}")
+    statement = select(DuplicateMatch).where(DuplicateMatch.id == match_id)
+    if for_update:
+        statement = statement.with_for_update(of=DuplicateMatch)
+    match = db.session.scalar(statement)
+    if match is None:
+        raise NotFound(f"no duplicate match {match_id}")
+    return match
