@@ -186,7 +186,7 @@ def accept(token: str):
 def check_in(token: str):
     from crm.followup.operations import record_answers
     from crm.followup.queries import open_check_in
-    from crm.portal.check_in import answers_from_form, check_in_context
+    from crm.portal.check_in import answers_from_form
 
     referral = _referral(token)
     if referral is None:
@@ -199,7 +199,8 @@ def check_in(token: str):
         answered = record_answers(current, answers, _patient_actor(referral))
     except DomainError as exc:
         db.session.rollback()
-        labels = {q["code"]: q["label"] for q in check_in_context(referral)["check_in_questions"]}
+        language = referral.patient.language
+        labels = {q.code: q.label_in(language) for q in referral.procedure.check_in_form.questions}
         problem = words.check_in_problem(exc, labels)
         return _page(referral, token, exc.status, problem=problem, form=request.form)
     done = "urgent" if answered.alert != "none" else "checkin"
