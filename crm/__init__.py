@@ -81,6 +81,8 @@ def _register_blueprints(app: Flask, api: ProblemApi) -> None:
     from crm.messaging.inbound.webhooks import webhooks
     from crm.messaging.template_api import blp as templates_blp
     from crm.nudges.api import blp as nudge_rules_blp
+    from crm.panel import pages as panel_pages  # noqa: F401  (every page joins the panel)
+    from crm.panel.views import panel
     from crm.plans.api import blp as plans_blp
     from crm.portal import conversation  # noqa: F401  (its route joins the portal blueprint)
     from crm.portal.api import blp as patient_links_blp
@@ -118,6 +120,7 @@ def _register_blueprints(app: Flask, api: ProblemApi) -> None:
     app.register_blueprint(portal)
     app.register_blueprint(portal_assets)
     register_console(app)
+    app.register_blueprint(panel)
     _limit(app, api_blueprints)
 
 

@@ -210,6 +210,46 @@ SETTINGS: tuple[Setting, ...] = (
         _positive_int,
         "messages a patient may write on the private page in an hour (per referral)",
     ),
+    Setting(
+        "WEBHOOKS_ALLOW_LOCALHOST",
+        False,
+        _bool,
+        "let webhook endpoints be plain http to localhost (development and tests only)",
+    ),
+    Setting("WEBHOOK_TIMEOUT_SECONDS", 10, _positive_int, "time a receiver has to answer"),
+    Setting(
+        "WEBHOOK_RETRY_HOURS",
+        72,
+        _positive_int,
+        "how long a failing delivery is retried (exponential backoff with jitter)",
+    ),
+    Setting(
+        "WEBHOOK_DISABLE_AFTER_FAILURES",
+        20,
+        _positive_int,
+        "failed attempts in a row after which an endpoint is disabled and the agency told",
+    ),
+    Setting(
+        "WEBHOOK_BATCH_SIZE", 50, _positive_int, "deliveries a webhook dispatcher claims at once"
+    ),
+    Setting(
+        "WEBHOOK_CONCURRENCY",
+        8,
+        _positive_int,
+        "deliveries in flight at once per dispatcher (a slow receiver holds one slot)",
+    ),
+    Setting(
+        "WEBHOOK_SECRET_OVERLAP_HOURS",
+        24,
+        _positive_int,
+        "after a rotation, how long the old webhook secret still signs beside the new one",
+    ),
+    Setting(
+        "API_KEY_ROTATION_OVERLAP_HOURS",
+        24,
+        _positive_int,
+        "after a rotation, how long the old API key still works beside the new one",
+    ),
     Setting("HOSPITAL_NAME", "Istanbul Spine Centre", str, "name used in messages"),
     Setting("HOSPITAL_PHONE", "+90 212 000 00 00", str, "contact line in HELP replies"),
     Setting(

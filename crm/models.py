@@ -31,6 +31,13 @@ from crm.reports.models import OptOutDaily, PlanDaily, StageDaily, StageDuration
 from crm.reviews.models import Review
 from crm.tasks.models import Task
 from crm.travel.models import Flight, Trip
+from crm.webhooks.models import (
+    WebhookAttempt,
+    WebhookDelivery,
+    WebhookEndpoint,
+    WebhookEvent,
+    WebhookSecret,
+)
 
 __all__ = [
     "Agency",
@@ -73,4 +80,9 @@ __all__ = [
     "TemplateOverride",
     "TreatmentPlan",
     "Trip",
+    "WebhookAttempt",
+    "WebhookDelivery",
+    "WebhookEndpoint",
+    "WebhookEvent",
+    "WebhookSecret",
 ]

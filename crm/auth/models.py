@@ -10,6 +10,8 @@ from crm.core.db import TimestampMixin, utcnow
 from crm.extensions import db
 
 STAFF_ROLES = ("coordinator", "specialist", "manager", "admin")
+# An agency's own people: they sign in like staff but see only their agency's panel.
+AGENCY_ROLE = "agency"
 
 
 class AgencyApiKey(db.Model):
@@ -27,6 +29,8 @@ class AgencyApiKey(db.Model):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     last_used_at: Mapped[datetime | None]
     revoked_at: Mapped[datetime | None]
+    # Set when the key was rotated: it keeps working until then, beside its successor.
+    expires_at: Mapped[datetime | None]
 
     agency: Mapped[Agency] = relationship()
 
@@ -34,13 +38,20 @@ class AgencyApiKey(db.Model):
 class StaffUser(TimestampMixin, db.Model):
     __tablename__ = "staff_users"
     __table_args__ = (
-        CheckConstraint("role IN ('coordinator','specialist','manager','admin')", name="role"),
+        CheckConstraint(
+            "role IN ('coordinator','specialist','manager','admin','agency')", name="role"
+        ),
+        CheckConstraint("(role = 'agency') = (agency_id IS NOT NULL)", name="agency_user"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     email: Mapped[str] = mapped_column(String(320), unique=True)
     name: Mapped[str] = mapped_column(String(200))
     role: Mapped[str] = mapped_column(String(20))
+    # Set for (and only for) an agency's user: the agency whose panel they work in.
+    agency_id: Mapped[int | None] = mapped_column(
+        ForeignKey("agencies.id", ondelete="CASCADE"), index=True
+    )
     password_hash: Mapped[str | None] = mapped_column(String(200))
     time_zone: Mapped[str] = mapped_column(String(64), default="Europe/Istanbul")
     active: Mapped[bool] = mapped_column(default=True)
@@ -50,6 +61,12 @@ class StaffUser(TimestampMixin, db.Model):
     totp_enabled_at: Mapped[datetime | None]
     # The last TOTP time step accepted: a code is never accepted twice.
     totp_last_step: Mapped[int | None] = mapped_column(BigInteger)
+
+    agency: Mapped[Agency | None] = relationship()
+
+    @property
+    def is_agency_user(self) -> bool:
+        return self.agency_id is not None
 
 
 class StaffToken(db.Model):

@@ -178,6 +178,7 @@ def _authenticate_agency(prefix: str, secret: str) -> Actor:
     if (
         key is None
         or key.revoked_at is not None
+        or (key.expires_at is not None and key.expires_at <= utcnow())
         or not key.agency.active
         or not hmac.compare_digest(key.key_hash, _digest(secret))
     ):
@@ -194,6 +195,7 @@ def _authenticate_staff(prefix: str, secret: str) -> Actor:
         token is None
         or token.revoked_at is not None
         or not token.user.active
+        or token.user.agency_id is not None  # an agency's people call the API with keys
         or not hmac.compare_digest(token.token_hash, _digest(secret))
     ):
         raise Unauthorized("The bearer credential is not valid.")

@@ -49,6 +49,11 @@ class SignInLocked(SignInRefused):
 
 
 def staff_actor(user: StaffUser) -> Actor:
+    """The actor a signed-in user is: hospital staff, or an agency's user, who acts as
+    their agency (the same tenancy as the agency's API keys) under their own name."""
+    if user.agency_id is not None:
+        label = f"{user.name} ({user.agency.name})" if user.agency else user.name
+        return Actor("agency", user.agency_id, label, role="agency", agency_id=user.agency_id)
     return Actor("staff", user.id, user.name, role=user.role)
 
 

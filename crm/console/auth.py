@@ -45,7 +45,7 @@ def safe_next(target: str | None) -> str | None:
     if not target:
         return None
     parts = urlsplit(target)
-    if parts.scheme or parts.netloc or not parts.path.startswith("/console/"):
+    if parts.scheme or parts.netloc or not parts.path.startswith(("/console/", "/agency/")):
         return None
     return target if "\\" not in target else None
 
@@ -78,6 +78,8 @@ def staff_page(*roles: str) -> Callable[[F], F]:
             user = current_user()
             if user is None:
                 return _sign_in_redirect()
+            if user.is_agency_user:  # an agency's user works in the agency panel only
+                return redirect(url_for("panel.home"))
             if totp.required_for(user) and not totp.enrolled(user):
                 return redirect(url_for("console.enrol"))
             actor = staff_actor(user)
