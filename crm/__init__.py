@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Mapping
 from typing import Any
 
@@ -10,7 +9,7 @@ from flask import Blueprint, Flask
 
 from crm import features
 from crm.config import flask_settings, load_config
-from crm.core.redact import install_filter
+from crm.core import logs
 from crm.documents import upload
 from crm.extensions import ProblemApi, RateLimitDocs
 
@@ -21,18 +20,12 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
     upload.install(app)  # file parts stream to disk; leftovers removed per request
     app.config.from_mapping(flask_settings(settings))
     app.json.sort_keys = False  # type: ignore[attr-defined]
-    _configure_logging(settings["LOG_LEVEL"])
+    logs.configure(settings["LOG_LEVEL"], settings["LOG_FORMAT"])
     api = _init_extensions(app)
     _register_blueprints(app, api)
     _register_cli(app)
     features.wire(app)
     return app
-
-
-def _configure_logging(level: str) -> None:
-    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s %(message)s")
-    install_filter()  # no token, key or Authorization header in any line the app logs
-    logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)
 
 
 def _init_extensions(app: Flask) -> ProblemApi:
@@ -62,6 +55,7 @@ def _init_extensions(app: Flask) -> ProblemApi:
         {"type": "http", "scheme": "bearer", "description": "Agency API key or staff token"},
     )
     register_error_handlers(app)
+    logs.register(app)  # before the lifecycle: its line is written after the commit
     register_request_lifecycle(app)
     register_docs_assets(app)
     rate_limits.install(app)  # after the request id: a refusal carries one too
