@@ -9,7 +9,7 @@ from flask import Blueprint, Flask
 
 from crm import features
 from crm.config import flask_settings, load_config
-from crm.core import logs
+from crm.core import logs, metrics
 from crm.documents import upload
 from crm.extensions import ProblemApi, RateLimitDocs
 
@@ -56,6 +56,7 @@ def _init_extensions(app: Flask) -> ProblemApi:
     )
     register_error_handlers(app)
     logs.register(app)  # before the lifecycle: its line is written after the commit
+    metrics.register(app)
     register_request_lifecycle(app)
     register_docs_assets(app)
     rate_limits.install(app)  # after the request id: a refusal carries one too
@@ -129,7 +130,7 @@ def _limit(app: Flask, api_blueprints: tuple[Blueprint, ...]) -> None:
     limiter = rate_limits.limiter_of(app)
     rate_limits.limit_agencies(limiter, api_blueprints)
     rate_limits.limit_portal(limiter, portal, rate_limited)
-    rate_limits.exempt(limiter, [health, webhooks])
+    rate_limits.exempt(limiter, [health, webhooks, metrics.metrics])
 
 
 def _register_cli(app: Flask) -> None:

@@ -149,6 +149,12 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("PUBLIC_BASE_URL", "http://127.0.0.1:5000", _base_url, "public URL of this service"),
     Setting("LOG_LEVEL", "INFO", str, "logging level"),
     Setting(
+        "METRICS_TOKEN",
+        "",
+        str,
+        "bearer token a Prometheus scraper sends to /metrics; empty: open (keep it internal)",
+    ),
+    Setting(
         "LOG_FORMAT",
         "json",
         _log_format,
