@@ -13,19 +13,19 @@ from crm.core.idempotency import idempotent
 from crm.webhooks import operations, queries
 from crm.webhooks.catalogue import EVENT_TYPES, PAYLOAD_VERSION
 from crm.webhooks.schemas import (
-    AgencyQueryArgs,
-    DeliveryDetailSchema,
-    DeliveryListArgs,
-    DeliveryPageSchema,
-    DeliverySchema,
-    EndpointArgs,
-    EndpointSchema,
-    EndpointUpdateArgs,
-    EndpointWithSecretSchema,
-    EventTypeSchema,
-    RangeRedeliverArgs,
-    RangeRedeliverySchema,
-    RedeliverArgs,
+    WebhookAgencyQueryArgs,
+    WebhookDeliveryDetailSchema,
+    WebhookDeliveryListArgs,
+    WebhookDeliveryPageSchema,
+    WebhookDeliverySchema,
+    WebhookEndpointArgs,
+    WebhookEndpointSchema,
+    WebhookEndpointUpdateArgs,
+    WebhookEndpointWithSecretSchema,
+    WebhookEventTypeSchema,
+    WebhookRangeRedeliverArgs,
+    WebhookRangeRedeliverySchema,
+    WebhookRedeliverArgs,
 )
 
 blp = Blueprint(
@@ -39,8 +39,8 @@ blp = Blueprint(
 @blp.post("/webhooks/endpoints")
 @idempotent(caller_scope)
 @any_caller
-@blp.arguments(EndpointArgs)
-@blp.response(201, EndpointWithSecretSchema)
+@blp.arguments(WebhookEndpointArgs)
+@blp.response(201, WebhookEndpointWithSecretSchema)
 def create_endpoint(args):
     """Register an endpoint (https, a public host) for the events chosen. The answer holds
     its signing `secret`: shown this once, never again."""
@@ -49,8 +49,8 @@ def create_endpoint(args):
 
 @blp.get("/webhooks/endpoints")
 @any_caller
-@blp.arguments(AgencyQueryArgs, location="query")
-@blp.response(200, EndpointSchema(many=True))
+@blp.arguments(WebhookAgencyQueryArgs, location="query")
+@blp.response(200, WebhookEndpointSchema(many=True))
 def list_endpoints(args):
     """The agency's endpoints, oldest first, enabled or not (and why)."""
     agency_id = queries.agency_in_view(current_actor(), args.get("agency_id"))
@@ -59,15 +59,15 @@ def list_endpoints(args):
 
 @blp.get("/webhooks/endpoints/<int:endpoint_id>")
 @any_caller
-@blp.response(200, EndpointSchema)
+@blp.response(200, WebhookEndpointSchema)
 def get_endpoint(endpoint_id: int):
     return queries.endpoint_for(current_actor(), endpoint_id)
 
 
 @blp.patch("/webhooks/endpoints/<int:endpoint_id>")
 @any_caller
-@blp.arguments(EndpointUpdateArgs)
-@blp.response(200, EndpointSchema)
+@blp.arguments(WebhookEndpointUpdateArgs)
+@blp.response(200, WebhookEndpointSchema)
 def update_endpoint(args, endpoint_id: int):
     """Change the URL (checked again), the description or the event types."""
     endpoint = queries.endpoint_for(current_actor(), endpoint_id, for_update=True)
@@ -86,7 +86,7 @@ def delete_endpoint(endpoint_id: int):
 @blp.post("/webhooks/endpoints/<int:endpoint_id>/rotate-secret")
 @idempotent(caller_scope)
 @any_caller
-@blp.response(201, EndpointWithSecretSchema)
+@blp.response(201, WebhookEndpointWithSecretSchema)
 def rotate_secret(endpoint_id: int):
     """A new secret (in this answer only); the old one still signs beside it for
     CRM_WEBHOOK_SECRET_OVERLAP_HOURS, so switch your verifier within that time."""
@@ -97,7 +97,7 @@ def rotate_secret(endpoint_id: int):
 @blp.post("/webhooks/endpoints/<int:endpoint_id>/enable")
 @idempotent(caller_scope)
 @any_caller
-@blp.response(200, EndpointSchema)
+@blp.response(200, WebhookEndpointSchema)
 def enable_endpoint(endpoint_id: int):
     """Deliver to it again (after it was disabled by you or by repeated failures)."""
     endpoint = queries.endpoint_for(current_actor(), endpoint_id, for_update=True)
@@ -107,7 +107,7 @@ def enable_endpoint(endpoint_id: int):
 @blp.post("/webhooks/endpoints/<int:endpoint_id>/disable")
 @idempotent(caller_scope)
 @any_caller
-@blp.response(200, EndpointSchema)
+@blp.response(200, WebhookEndpointSchema)
 def disable_endpoint(endpoint_id: int):
     """Stop delivering to it; events of its types are still kept for a later redelivery."""
     endpoint = queries.endpoint_for(current_actor(), endpoint_id, for_update=True)
@@ -116,7 +116,7 @@ def disable_endpoint(endpoint_id: int):
 
 @blp.get("/webhooks/event-types")
 @any_caller
-@blp.response(200, EventTypeSchema(many=True))
+@blp.response(200, WebhookEventTypeSchema(many=True))
 def event_types():
     """What an endpoint may subscribe to; each body is documented under `x-webhooks`."""
     return [
@@ -127,8 +127,8 @@ def event_types():
 
 @blp.get("/webhooks/deliveries")
 @any_caller
-@blp.arguments(DeliveryListArgs, location="query")
-@blp.response(200, DeliveryPageSchema)
+@blp.arguments(WebhookDeliveryListArgs, location="query")
+@blp.response(200, WebhookDeliveryPageSchema)
 def list_deliveries(args):
     """The delivery log, newest first: event, endpoint, status, attempts, the last answer's
     status code, times; follow `next_cursor`."""
@@ -141,7 +141,7 @@ def list_deliveries(args):
 
 @blp.get("/webhooks/deliveries/<int:delivery_id>")
 @any_caller
-@blp.response(200, DeliveryDetailSchema)
+@blp.response(200, WebhookDeliveryDetailSchema)
 def get_delivery(delivery_id: int):
     """One delivery with every attempt (time, duration, status code or error) and the
     body sent."""
@@ -151,8 +151,8 @@ def get_delivery(delivery_id: int):
 @blp.post("/webhooks/events/<string:public_id>/redeliver")
 @idempotent(caller_scope)
 @any_caller
-@blp.arguments(RedeliverArgs)
-@blp.response(201, DeliverySchema(many=True))
+@blp.arguments(WebhookRedeliverArgs)
+@blp.response(201, WebhookDeliverySchema(many=True))
 def redeliver_event(args, public_id: str):
     """Send an event again (same `webhook-id`) to the endpoint named, or to every endpoint
     that had it; a disabled endpoint is a 409."""
@@ -170,8 +170,8 @@ def redeliver_event(args, public_id: str):
 @blp.post("/webhooks/redeliver")
 @idempotent(caller_scope)
 @any_caller
-@blp.arguments(RangeRedeliverArgs)
-@blp.response(202, RangeRedeliverySchema)
+@blp.arguments(WebhookRangeRedeliverArgs)
+@blp.response(202, WebhookRangeRedeliverySchema)
 def redeliver_range(args):
     """Every event of the endpoint's types that occurred in [since, until) again, oldest
     first; at most 10,000 events a request (a larger range is a 422: ask in parts)."""

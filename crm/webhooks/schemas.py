@@ -15,7 +15,7 @@ EVENT_TYPE = validate.OneOf(list(EVENT_TYPES))
 _TYPES_EXAMPLE = ["referral.stage_changed", "plan.accepted"]
 
 
-class EndpointArgs(Args):
+class WebhookEndpointArgs(Args):
     url = fields.String(
         required=True,
         validate=validate.Length(min=1, max=2000),
@@ -33,7 +33,7 @@ class EndpointArgs(Args):
     )
 
 
-class EndpointUpdateArgs(Args):
+class WebhookEndpointUpdateArgs(Args):
     url = fields.String(validate=validate.Length(min=1, max=2000))
     description = fields.String(validate=validate.Length(max=200))
     event_types = fields.List(
@@ -41,13 +41,13 @@ class EndpointUpdateArgs(Args):
     )
 
 
-class AgencyQueryArgs(QueryArgs):
+class WebhookAgencyQueryArgs(QueryArgs):
     agency_id = fields.Integer(
         validate=ROW_ID, metadata={"description": "staff (managers, admins): whose webhooks"}
     )
 
 
-class DeliveryListArgs(AgencyQueryArgs):
+class WebhookDeliveryListArgs(WebhookAgencyQueryArgs):
     endpoint_id = fields.Integer(validate=ROW_ID)
     status = fields.List(fields.String(validate=validate.OneOf(DELIVERY_STATUSES)))
     since = fields.AwareDateTime(
@@ -57,14 +57,14 @@ class DeliveryListArgs(AgencyQueryArgs):
     limit = fields.Integer(load_default=25, validate=validate.Range(min=1, max=100))
 
 
-class RedeliverArgs(Args):
+class WebhookRedeliverArgs(Args):
     endpoint_id = fields.Integer(
         validate=ROW_ID,
         metadata={"description": "only to this endpoint; none: every endpoint that had it"},
     )
 
 
-class RangeRedeliverArgs(Args):
+class WebhookRangeRedeliverArgs(Args):
     endpoint_id = fields.Integer(required=True, validate=ROW_ID)
     since = fields.AwareDateTime(required=True, default_timezone=None)
     until = fields.AwareDateTime(
@@ -72,7 +72,7 @@ class RangeRedeliverArgs(Args):
     )
 
 
-class EndpointSchema(Schema):
+class WebhookEndpointSchema(Schema):
     id = fields.Integer()
     url = fields.String()
     description = fields.String()
@@ -85,7 +85,7 @@ class EndpointSchema(Schema):
     updated_at = fields.DateTime()
 
 
-class EndpointWithSecretSchema(EndpointSchema):
+class WebhookEndpointWithSecretSchema(WebhookEndpointSchema):
     secret = fields.String(
         metadata={
             "description": "the signing secret, shown in this answer only: keep it now",
@@ -94,13 +94,13 @@ class EndpointWithSecretSchema(EndpointSchema):
     )
 
 
-class EventTypeSchema(Schema):
+class WebhookEventTypeSchema(Schema):
     name = fields.String(metadata={"example": "referral.stage_changed"})
     description = fields.String()
     version = fields.Integer()
 
 
-class DeliverySchema(Schema):
+class WebhookDeliverySchema(Schema):
     id = fields.Integer()
     event_id = fields.String(
         attribute="event.public_id",
@@ -121,24 +121,24 @@ class DeliverySchema(Schema):
     requested_by = fields.String(attribute="requested_by_label", allow_none=True)
 
 
-class AttemptSchema(Schema):
+class WebhookAttemptSchema(Schema):
     attempted_at = fields.DateTime()
     duration_ms = fields.Integer()
     status_code = fields.Integer(allow_none=True)
     error = fields.String(allow_none=True)
 
 
-class DeliveryDetailSchema(DeliverySchema):
-    attempts_made = fields.List(fields.Nested(AttemptSchema), data_key="attempt_log")
+class WebhookDeliveryDetailSchema(WebhookDeliverySchema):
+    attempts_made = fields.List(fields.Nested(WebhookAttemptSchema), data_key="attempt_log")
     payload = fields.Dict(attribute="event.payload", metadata={"description": "the body sent"})
 
 
-class DeliveryPageSchema(Schema):
-    items = fields.List(fields.Nested(DeliverySchema))
+class WebhookDeliveryPageSchema(Schema):
+    items = fields.List(fields.Nested(WebhookDeliverySchema))
     next_cursor = fields.String(allow_none=True)
 
 
-class RangeRedeliverySchema(Schema):
+class WebhookRangeRedeliverySchema(Schema):
     endpoint_id = fields.Integer()
     since = fields.DateTime()
     until = fields.DateTime()
