@@ -59,8 +59,15 @@ def _init_extensions(app: Flask) -> ProblemApi:
     metrics.register(app)
     register_request_lifecycle(app)
     register_docs_assets(app)
+    _document_webhooks(api)
     rate_limits.install(app)  # after the request id: a refusal carries one too
     return api
+
+
+def _document_webhooks(api: ProblemApi) -> None:
+    from crm.webhooks.docs import document
+
+    document(api.spec)  # the event payloads and `x-webhooks`
 
 
 def _register_blueprints(app: Flask, api: ProblemApi) -> None:
@@ -90,6 +97,7 @@ def _register_blueprints(app: Flask, api: ProblemApi) -> None:
     from crm.staff.api import blp as staff_blp
     from crm.tasks.api import blp as tasks_blp
     from crm.travel.api import blp as travel_blp
+    from crm.webhooks.api import blp as webhooks_blp
 
     app.register_blueprint(health)
     app.register_blueprint(webhooks)
@@ -111,6 +119,7 @@ def _register_blueprints(app: Flask, api: ProblemApi) -> None:
         patient_links_blp,
         staff_blp,
         audit_blp,
+        webhooks_blp,
     )
     for blueprint in api_blueprints:
         api.register_blueprint(blueprint, url_prefix="/api/v1")
