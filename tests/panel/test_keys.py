@@ -94,3 +94,18 @@ def test_staff_are_sent_to_the_console_from_the_keys_page(client, session):
     sign_in(client, staff_with_password(session, "coordinator").email)
     response = client.get(KEYS)
     assert response.status_code == 302 and response.headers["Location"].endswith("/console/")
+
+
+def test_an_admin_rotates_an_agencys_key_on_the_agencies_page(client, session, agency):
+    from tests.console.admin_support import signed_in
+    from tests.console.support import post
+
+    signed_in(client, session, "admin")
+    [old] = _keys(session, agency.actor.agency_id)
+    page = "/console/admin/agencies"
+    response = post(client, f"{page}/keys/{old.prefix}/rotate", {}, form_page=page)
+    assert response.status_code == 200
+    secret = SECRET.search(text(response)).group(1)
+    assert f"It succeeds <code>{old.prefix}</code>, which keeps working until" in text(response)
+    assert _me(client, secret) == 200 and _me(client, agency.secret) == 200
+    assert _keys(session, agency.actor.agency_id)[0].expires_at is not None
