@@ -72,6 +72,7 @@ def _document_webhooks(api: ProblemApi) -> None:
 
 def _register_blueprints(app: Flask, api: ProblemApi) -> None:
     from crm.audit.api import blp as audit_blp
+    from crm.auth.keys_api import blp as keys_blp
     from crm.catalogue.api import blp as catalogue_blp
     from crm.commission.api import blp as commission_blp
     from crm.console import pages  # noqa: F401  (every page joins the console blueprint)
@@ -120,6 +121,7 @@ def _register_blueprints(app: Flask, api: ProblemApi) -> None:
         staff_blp,
         audit_blp,
         webhooks_blp,
+        keys_blp,
     )
     for blueprint in api_blueprints:
         api.register_blueprint(blueprint, url_prefix="/api/v1")

@@ -13,6 +13,7 @@ from crm.console import (  # noqa: F401
     board,
     clinical,
     conversation,
+    duplicates,
     outbox,
     referral,
     referral_actions,
