@@ -5,6 +5,8 @@ ask for a redelivery on its behalf."""
 
 from __future__ import annotations
 
+import json
+
 from crm.auth.guards import any_caller, caller_scope, current_actor
 from crm.core import audit
 from crm.core.blueprint import Blueprint
@@ -36,8 +38,18 @@ blp = Blueprint(
 )
 
 
+NOT_SHOWN_AGAIN = "the secret was shown in the first answer only; rotate the secret if it was lost"
+
+
+def without_secret(body: str) -> str:
+    """The answer as kept for an Idempotency-Key replay: no secret in the database."""
+    document = json.loads(body)
+    document["secret"], document["secret_note"] = None, NOT_SHOWN_AGAIN
+    return json.dumps(document)
+
+
 @blp.post("/webhooks/endpoints")
-@idempotent(caller_scope)
+@idempotent(caller_scope, stored_body=without_secret)
 @any_caller
 @blp.arguments(WebhookEndpointArgs)
 @blp.response(201, WebhookEndpointWithSecretSchema)
@@ -84,7 +96,7 @@ def delete_endpoint(endpoint_id: int):
 
 
 @blp.post("/webhooks/endpoints/<int:endpoint_id>/rotate-secret")
-@idempotent(caller_scope)
+@idempotent(caller_scope, stored_body=without_secret)
 @any_caller
 @blp.response(201, WebhookEndpointWithSecretSchema)
 def rotate_secret(endpoint_id: int):

@@ -86,11 +86,15 @@ class WebhookEndpointSchema(Schema):
 
 
 class WebhookEndpointWithSecretSchema(WebhookEndpointSchema):
+    secret_note = fields.String(
+        metadata={"description": "on a replayed retry only: why `secret` is null"}
+    )
     secret = fields.String(
+        allow_none=True,
         metadata={
             "description": "the signing secret, shown in this answer only: keep it now",
             "example": "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
-        }
+        },
     )
 
 

@@ -53,14 +53,19 @@ def _path_parameters(operation: dict[str, Any]) -> dict[str, str]:
 
 
 def _fill(path: str, values: dict[str, Any]) -> str:
-    return re.sub(r"{(\w+)}", lambda m: str(values[m.group(1)]), path)
+    return re.sub(r"{(\w+)}", lambda m: str(values.get(m.group(1), _any(m.group(1)))), path)
+
+
+def _any(name: str) -> str:
+    """A value for a parameter the caller did not name: a row id, or a word."""
+    return "1" if name.endswith("_id") else "x"
 
 
 def _real(path: str, referral) -> str:
     """The path with its parameters filled: the referral's id, something for the rest."""
     values = {"referral_id": referral.id, "code": "mri_reminder", "label": "day_1"}
     values |= {"kind": "mri_reminder", "language": "en", "field": "sms"}
-    values |= {"agency_id": referral.agency_id, "month": "2026-01"}
+    values |= {"agency_id": referral.agency_id, "month": "2026-01", "public_id": "msg_1"}
     return _fill(path, values | {"task_id": 1, "document_id": 1, "plan_id": 1, "match_id": 1})
 
 

@@ -111,6 +111,11 @@ def test_a_repeated_create_with_the_same_key_makes_one_endpoint(client, agency):
     again = client.post(f"{API}/webhooks/endpoints", json=BODY, headers=headers)
     assert again.headers["Idempotent-Replayed"] == "true"
     assert again.json["id"] == first.json["id"]
+    assert first.json["secret"].startswith("whsec_")
+    assert (
+        again.json["secret"] is None
+        and "shown in the first answer only" in again.json["secret_note"]
+    )
     listed = client.get(f"{API}/webhooks/endpoints", headers=agency.headers())
     assert len(listed.json) == 1
 
