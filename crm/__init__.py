@@ -69,6 +69,7 @@ def _init_extensions(app: Flask) -> ProblemApi:
 
 
 def _register_blueprints(app: Flask, api: ProblemApi) -> None:
+    from crm.agency_messages.api import blp as agency_messages_blp
     from crm.catalogue.api import blp as catalogue_blp
     from crm.commission.api import blp as commission_blp
     from crm.console import pages  # noqa: F401  (every page joins the console blueprint)
@@ -114,6 +115,7 @@ def _register_blueprints(app: Flask, api: ProblemApi) -> None:
         commission_blp,
         patient_links_blp,
         staff_blp,
+        agency_messages_blp,
     )
     for blueprint in api_blueprints:
         api.register_blueprint(blueprint, url_prefix="/api/v1")

@@ -1,4 +1,10 @@
 """Every agency panel page module, imported once so its routes join the `panel`
 blueprint (see crm/panel/views.py)."""
 
-from crm.panel import views  # noqa: F401
+from crm.panel import (  # noqa: F401  (the referral side)
+    messages,
+    referrals,
+    submit,
+    uploads,
+    views,
+)
