@@ -42,6 +42,13 @@ KIND_LABELS = {
     "medical_record": "Medical record",
     "other": "Other document",
 }
+KIND_PHRASES = {  # a kind inside a sentence
+    "mri_study": "an MRI study",
+    "radiology_report": "a radiology report",
+    "passport": "a passport",
+    "medical_record": "a medical record",
+    "other": "another document",
+}
 CONTENT_WORDS = {
     "dicom": "DICOM",
     "dicom_zip": "a ZIP of DICOM images",
@@ -154,7 +161,7 @@ def referral_page(referral_id: int, status: int = 200):
         documents=documents,
         kinds=[(kind, KIND_LABELS[kind], max_bytes(kind) // 2**20) for kind in DOCUMENT_KINDS],
         kind_labels=KIND_LABELS,
-        accepted={kind: _accepted_words(kind) for kind in DOCUMENT_KINDS},
+        accepted={kind: accepted_words(kind) for kind in DOCUMENT_KINDS},
         messages=messages,
         new_ids=new_ids,
         upload_error=g.get("upload_error"),
@@ -182,5 +189,7 @@ def waiting_for(detail: ReferralDetail) -> str:
     return WAITING_FOR[stage]
 
 
-def _accepted_words(kind: str) -> str:
-    return ", ".join(CONTENT_WORDS[c] for c in sorted(ALLOWED_CONTENT[kind]))
+def accepted_words(kind: str) -> str:
+    """`PDF, JPEG or PNG`: what a kind of document may be, in the order of CONTENT_WORDS."""
+    words = [words for code, words in CONTENT_WORDS.items() if code in ALLOWED_CONTENT[kind]]
+    return " or ".join([", ".join(words[:-1]), words[-1]]) if len(words) > 1 else words[0]

@@ -29,7 +29,7 @@ from crm.documents.operations import (
 from crm.documents.upload import FileTooLarge, largest_upload
 from crm.extensions import db
 from crm.panel.auth import agency_page, current_agency_user
-from crm.panel.referrals import CONTENT_WORDS, KIND_LABELS, referral_page
+from crm.panel.referrals import KIND_LABELS, KIND_PHRASES, accepted_words, referral_page
 from crm.panel.views import panel
 from crm.referrals.queries import referral_for
 
@@ -75,11 +75,11 @@ def upload_document(referral_id: int):
 
 def refusal_words(exc: Exception, kind: str | None) -> str:
     """Why the document was not taken, as a sentence (the API says the same as a 4xx)."""
-    label = KIND_LABELS.get(kind or "", "A document")
+    phrase = KIND_PHRASES.get(kind or "", "a document")
     if isinstance(exc, FileTooLarge | RequestEntityTooLarge):
         if kind in DOCUMENT_KINDS:
             limit = max_bytes(kind) // 2**20
-            return f"This file is too large: a {label.lower()} may be at most {limit} MB."
+            return f"This file is too large: {phrase} may be at most {limit} MB."
         limit = largest_upload() // 2**20
         return f"This file is too large: no document may be larger than {limit} MB."
     if isinstance(exc, UnreadableFile):
@@ -89,8 +89,7 @@ def refusal_words(exc: Exception, kind: str | None) -> str:
             f"a ZIP may hold files that are not DICOM images ({reason})."
         )
     if isinstance(exc, UnsupportedFile) and kind in ALLOWED_CONTENT:
-        accepted = " or ".join(CONTENT_WORDS[c] for c in sorted(ALLOWED_CONTENT[kind]))
-        return f"A {label.lower()} must be {accepted}; this file is not."
+        return f"{phrase[0].upper()}{phrase[1:]} must be {accepted_words(kind)}; this file is not."
     if isinstance(exc, EmptyFile):
         return "This file is empty: choose the file again."
     if isinstance(exc, ValidationFailed):
