@@ -47,6 +47,7 @@ PATIENT_TEXT = (
 )
 CHANNELS = ("sms", "email", "whatsapp")
 TREATMENT_ROWS = 2
+SEX_WORDS = {"unknown": "Not given"}
 OUT_OF_DATE = "This form is out of date: check it and send it again."
 
 
@@ -94,6 +95,10 @@ def payload_of(form: Mapping[str, str]) -> dict[str, Any]:
     return body
 
 
+def _unknown_first(sex: str) -> tuple[bool, int]:
+    return sex != "unknown", SEXES.index(sex)
+
+
 def _page(values: Mapping[str, str], errors: dict[str, str], status: int = 200):
     """The form; a page shown again after a refusal gets a new key, so the corrected form
     is a new request (a refused one was never remembered)."""
@@ -103,7 +108,9 @@ def _page(values: Mapping[str, str], errors: dict[str, str], status: int = 200):
         errors=errors,
         form_key=secrets.token_urlsafe(24),
         procedures=[(p.code, p.name) for p in active_procedures()],
-        sexes=[(sex, sex.capitalize()) for sex in SEXES],
+        sexes=[
+            (sex, SEX_WORDS.get(sex, sex.capitalize())) for sex in sorted(SEXES, key=_unknown_first)
+        ],
         channels=CHANNELS,
         treatment_rows=range(TREATMENT_ROWS),
     ), status
