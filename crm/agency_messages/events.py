@@ -9,6 +9,9 @@ from crm.core.actors import Actor
 from crm.core.events import Event
 from crm.referrals.models import Referral
 
+# The coordinator task an agency's message opens (and a coordinator's answer closes).
+TASK_TITLE = "The agency wrote about this referral"
+
 
 @dataclass(frozen=True)
 class AgencyMessagePosted(Event):

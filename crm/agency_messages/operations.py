@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from sqlalchemy import select, update
 
-from crm.agency_messages.events import AgencyMessagePosted
+from crm.agency_messages.events import TASK_TITLE, AgencyMessagePosted
 from crm.agency_messages.models import AgencyMessage
 from crm.agency_messages.queries import incoming_direction
 from crm.agency_messages.schemas import MAX_BODY
@@ -21,7 +21,6 @@ from crm.referrals.events import AttentionNeeded
 from crm.referrals.models import Referral
 
 WRITERS = ("coordinator", "manager")  # staff who write to agencies (an admin always)
-TASK_TITLE = "The agency wrote about this referral"
 
 
 def may_write(actor: Actor) -> bool:

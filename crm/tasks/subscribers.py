@@ -5,11 +5,13 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from crm.agency_messages.events import TASK_TITLE as AGENCY_MESSAGE_TITLE
+from crm.agency_messages.events import AgencyMessagePosted
 from crm.conversation.events import PatientAnswered, PatientWrote
 from crm.followup.events import AlertRaised
 from crm.referrals.events import AttentionNeeded
 from crm.referrals.stages import NO_OPEN_URGENT_ALERT
-from crm.tasks.operations import close_open_tasks, open_task
+from crm.tasks.operations import close_open_tasks, open_task, update_task
 from crm.tasks.queries import open_task_of, urgent_alerts_closed
 
 if TYPE_CHECKING:
@@ -65,9 +67,19 @@ def _patient_answered(event: PatientAnswered) -> None:
     close_open_tasks(event.referral.id, "reply", event.actor)
 
 
+def _agency_answered(event: AgencyMessagePosted) -> None:
+    """A coordinator's message to the agency deals with the task the agency's opened."""
+    if event.direction != "to_agency":
+        return
+    task = open_task_of(event.referral.id, "system", AGENCY_MESSAGE_TITLE)
+    if task is not None:
+        update_task(task, {"status": "done"}, event.actor)
+
+
 def register(wiring: Wiring) -> None:
     wiring.events.subscribe(AttentionNeeded, _attention_needed)
     wiring.events.subscribe(AlertRaised, _alert_raised)
     wiring.events.subscribe(PatientWrote, _patient_wrote)
     wiring.events.subscribe(PatientAnswered, _patient_answered)
+    wiring.events.subscribe(AgencyMessagePosted, _agency_answered)
     wiring.guards.switch_on(NO_OPEN_URGENT_ALERT, urgent_alerts_closed)

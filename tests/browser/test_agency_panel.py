@@ -108,3 +108,31 @@ def test_an_agency_sends_a_patient_after_correcting_a_field(live_server, browser
     expect(page.get_by_role("heading", name="Mehmet Demir")).to_be_visible()
     expect(page.get_by_role("status")).to_contain_text("Sent: R-")
     screenshot("sent", sizes=("laptop",))
+
+
+def test_a_coordinator_reads_the_agencys_message_and_answers_on_the_console(
+    live_server, browser_page, screenshot
+):
+    from crm.auth import operations as auth
+
+    page = browser_page
+    n = next(_numbers)
+    email = f"panel.coordinator{n}@hospital.example"
+    with live_server.data() as factory:
+        auth.create_staff_user(email, "Elif Browser", "coordinator", PASSWORD)
+        agency = factory.agency(f"Gulf Care {n}")
+        referral = factory.referral(agency, patient={"given_name": "Omar", "family_name": "Haddad"})
+        post_message(referral, "The patient asks whether he may fly home on day 3.", agency.actor)
+        referral_id = referral.id
+    page.goto(live_server.url(f"/console/referrals/{referral_id}"))
+    page.get_by_label("Email").fill(email)
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Sign in").click()
+    box = page.locator("#agency-messages")
+    expect(box).to_contain_text("The patient asks whether he may fly home on day 3.")
+    expect(box).to_contain_text("1 new")
+    page.get_by_label(f"Write to Gulf Care {n}").fill("The surgeon will answer after the review.")
+    page.get_by_role("button", name="Send to the agency").click()
+    expect(page.get_by_role("status")).to_contain_text("Message sent to the agency")
+    expect(box).to_contain_text("The surgeon will answer after the review.")
+    screenshot("console-thread", sizes=("laptop",))

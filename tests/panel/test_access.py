@@ -103,3 +103,13 @@ def test_another_agencys_document_does_not_download(client, session, factory, tm
     session.commit()
     signed_in_agency(client, session, ours.actor.agency_id)
     assert client.get(f"/agency/documents/{document.id}/content").status_code == 404
+
+
+def test_a_form_without_its_csrf_token_is_refused_in_words(client, session, factory):
+    agency = factory.agency()
+    referral = factory.referral(agency)
+    signed_in_agency(client, session, agency.actor.agency_id)
+    refused = client.post(f"/agency/referrals/{referral.id}/messages", data={"body": "hi"})
+    assert refused.status_code == 400 and "text/html" in refused.content_type
+    assert "This form could not be accepted" in text(refused)
+    assert session.scalar(select(func.count()).select_from(AgencyMessage)) == 0

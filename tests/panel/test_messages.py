@@ -53,6 +53,15 @@ def test_an_agencys_message_opens_one_coordinator_task_until_it_is_read(
     assert len(tasks) == 1 and tasks[0].referral_id == referral.id
 
 
+def test_a_coordinators_answer_closes_the_agency_message_task(session, factory):
+    agency, coordinator = factory.agency(), factory.staff()
+    referral = factory.referral(agency)
+    post_message(referral, "Any news?", agency.actor)
+    post_message(referral, "Review tomorrow.", coordinator.actor)
+    task = session.scalars(select(Task).where(Task.title == TASK_TITLE)).one()
+    assert task.status == "done"
+
+
 def test_a_coordinator_writes_on_the_console_and_the_agency_sees_it_new(client, session, factory):
     agency = factory.agency()
     referral = factory.referral(agency)
