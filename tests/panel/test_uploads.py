@@ -107,3 +107,16 @@ def test_an_uploaded_document_downloads_through_the_apis_check(client, session, 
         assert response.data == PDF
     finally:
         response.close()
+
+
+def test_a_file_past_every_limit_is_refused_in_words_while_it_streams(
+    client, session, mine, app, monkeypatch
+):
+    monkeypatch.setitem(app.config["CRM"], "DOCUMENT_MAX_MB_MRI", 1)
+    monkeypatch.setitem(app.config["CRM"], "DOCUMENT_MAX_MB_OTHER", 1)
+    response = _upload(client, mine, "mri_study", b"\0" * (2**20 + 4096), "huge.zip")
+    assert response.status_code == 413
+    html = text(response)
+    assert "This file is too large: no document may be larger than 1 MB." in html
+    assert mine.reference in html  # the referral's page again, not a bare error
+    assert _stored(session) == 0
