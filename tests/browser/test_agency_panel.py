@@ -78,6 +78,8 @@ def test_an_agency_lists_its_referrals_opens_one_uploads_and_writes(
     expect(page.locator("#upload-error")).to_contain_text(
         "An MRI study must be DICOM or a ZIP of DICOM images"
     )
+    page.locator("#documents").scroll_into_view_if_needed()
+    screenshot("upload-refused", sizes=("laptop",))
     page.get_by_label("Your message to the hospital").fill("The disc is in the post today.")
     page.get_by_role("button", name="Send message").click()
     expect(page.get_by_role("status")).to_contain_text("Message sent")
