@@ -71,6 +71,7 @@ def _document_webhooks(api: ProblemApi) -> None:
 
 
 def _register_blueprints(app: Flask, api: ProblemApi) -> None:
+    from crm.agency_messages.api import blp as agency_messages_blp
     from crm.audit.api import blp as audit_blp
     from crm.auth.keys_api import blp as keys_blp
     from crm.catalogue.api import blp as catalogue_blp
@@ -122,6 +123,7 @@ def _register_blueprints(app: Flask, api: ProblemApi) -> None:
         audit_blp,
         webhooks_blp,
         keys_blp,
+        agency_messages_blp,
     )
     for blueprint in api_blueprints:
         api.register_blueprint(blueprint, url_prefix="/api/v1")

@@ -43,6 +43,8 @@ STAFF = (
     ("manager@hospital.example", "Ayse Manager", "manager"),
     ("admin@hospital.example", "Deniz Admin", "admin"),
 )
+# The demo agency's user for the agency panel (/agency/): (agency index, email, name).
+AGENCY_USER = (0, "agency@demo.example", "Katrin Agent")
 # (agency index or None, given, family, country, phone, language, zone, final stage)
 PATIENTS = (
     (0, "Jonas", "Weber", "DE", "+4915112345678", "de", "Europe/Berlin", Stage.ENQUIRY),
@@ -74,6 +76,19 @@ def _ensure_agency(name: str, country: str, email: str, commission: int) -> Agen
 def _ensure_staff(email: str, name: str, role: str) -> StaffUser:
     user = db.session.scalar(select(StaffUser).where(StaffUser.email == email))
     return user or auth.create_staff_user(email, name, role)
+
+
+def _ensure_agency_user(agency: Agency, email: str, name: str) -> StaffUser:
+    """An agency's user (role `agency`), who signs in where staff do and lands in the
+    agency's panel."""
+    user = db.session.scalar(select(StaffUser).where(StaffUser.email == email))
+    if user is None:
+        user = StaffUser(
+            email=email, name=name, role="agency", agency_id=agency.id, time_zone="Europe/Berlin"
+        )
+        db.session.add(user)
+        db.session.flush()
+    return user
 
 
 def _demo_password() -> str:
@@ -296,7 +311,21 @@ def load_demo_data() -> list[str]:
     console = f"{base_url()}/console/"
     lines.append(f"console     {console}  (admin and manager set up an authenticator app")
     lines.append("            at their first sign-in)")
+    lines.extend(_panel_lines(agencies))
     return lines
+
+
+def _panel_lines(agencies: list[Agency]) -> list[str]:
+    """The demo agency's user, for the agency panel: signs in on the console's sign-in page
+    and lands on /agency/."""
+    index, email, name = AGENCY_USER
+    user = _ensure_agency_user(agencies[index], email, name)
+    password = _reset_sign_in(user)
+    return [
+        f"panel       agency       {user.email:<30} {password}",
+        f"panel       {base_url()}/agency/  ({agencies[index].name}'s panel; sign in at"
+        f" {base_url()}/console/sign-in)",
+    ]
 
 
 def _patient_lines() -> list[str]:

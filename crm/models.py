@@ -1,6 +1,7 @@
 """Imports every model so metadata (and Alembic) sees the whole schema."""
 
 from crm.agencies.models import Agency
+from crm.agency_messages.models import AgencyMessage
 from crm.auth.models import (
     AgencyApiKey,
     PasswordLink,
@@ -42,6 +43,7 @@ from crm.webhooks.models import (
 __all__ = [
     "Agency",
     "AgencyApiKey",
+    "AgencyMessage",
     "AuditEvent",
     "CheckIn",
     "CommissionContract",

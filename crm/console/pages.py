@@ -9,6 +9,7 @@ from crm.console import (  # noqa: F401
     admin_agencies,
     admin_messages,
     admin_staff,
+    agency_thread,
     audit,
     board,
     clinical,

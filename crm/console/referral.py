@@ -22,6 +22,7 @@ OWNER_ROLES = ["coordinator", "manager", "admin"]  # who may own a referral (ass
 @console.get("/referrals/<int:referral_id>")
 @staff_page()
 def referral(referral_id: int):
+    from crm.console.agency_thread import agency_thread_panel
     from crm.console.conversation import conversation_panel
     from crm.console.timeline import KINDS, referral_timeline
 
@@ -36,6 +37,7 @@ def referral(referral_id: int):
         timeline=referral_timeline(detail.referral, actor, request.args.get("kind", "all")),
         timeline_kinds=KINDS,
         conversation=conversation_panel(detail.referral, actor),
+        agency_thread=agency_thread_panel(detail.referral, actor),
         can=can,
         owners=_owners() if can["assign"] else [],
         move_targets=_in_pipeline_order(detail.allowed_transitions),

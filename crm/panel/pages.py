@@ -3,7 +3,11 @@ blueprint (see crm/panel/views.py)."""
 
 from crm.panel import (  # noqa: F401
     keys,
+    messages,
+    referrals,
+    submit,
     team,
+    uploads,
     views,
     webhooks,
 )

@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from flask import Blueprint, current_app, has_request_context, render_template
+from flask_wtf.csrf import CSRFError
 
 from crm.console.views import csrf
 from crm.core.errors import DomainError, ValidationFailed
@@ -49,6 +50,16 @@ def _headers(response):
 @panel.errorhandler(DomainError)
 def _refused_page(exc: DomainError):
     return render_template("panel/message.html", title=exc.title, text=exc.detail), exc.status
+
+
+@panel.errorhandler(CSRFError)
+def _csrf_refused(exc: CSRFError):
+    """A form that expired or came from elsewhere: a page in words, as the console's."""
+    words = (
+        "This form could not be accepted: it has expired or did not come from this panel. "
+        "Go back, reload the page and try again."
+    )
+    return render_template("panel/message.html", title="Form refused", text=words), 400
 
 
 @panel.errorhandler(ValidationFailed)

@@ -118,6 +118,8 @@ def _apply_filters(statement: Select[tuple[Referral]], args: dict[str, Any], act
         statement = statement.where(Referral.stage.in_(args["stage"]))
     if args.get("updated_since"):
         statement = statement.where(Referral.updated_at >= args["updated_since"])
+    if args.get("q"):  # within what the actor sees: an agency searches its own referrals
+        statement = statement.where(search.matches(args["q"]))
     if not actor.is_staff:
         return statement
     if args.get("agency_id") is not None:
@@ -134,8 +136,6 @@ def _apply_filters(statement: Select[tuple[Referral]], args: dict[str, Any], act
                 select(Procedure.id).where(Procedure.code == args["procedure"])
             )
         )
-    if args.get("q"):
-        statement = statement.where(search.matches(args["q"]))
     return statement
 
 

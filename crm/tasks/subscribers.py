@@ -5,12 +5,14 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from crm.agency_messages.events import TASK_TITLE as AGENCY_MESSAGE_TITLE
+from crm.agency_messages.events import AgencyMessagePosted
 from crm.conversation.events import PatientAnswered, PatientWrote
 from crm.duplicates.events import DuplicateDecided
 from crm.followup.events import AlertRaised
 from crm.referrals.events import AttentionNeeded
 from crm.referrals.stages import NO_OPEN_URGENT_ALERT
-from crm.tasks.operations import close_keyed_task, close_open_tasks, open_task
+from crm.tasks.operations import close_keyed_task, close_open_tasks, open_task, update_task
 from crm.tasks.queries import open_task_of, urgent_alerts_closed
 
 if TYPE_CHECKING:
@@ -71,10 +73,20 @@ def _duplicate_decided(event: DuplicateDecided) -> None:
     close_keyed_task(event.dedupe_key, event.actor)
 
 
+def _agency_answered(event: AgencyMessagePosted) -> None:
+    """A coordinator's message to the agency deals with the task the agency's opened."""
+    if event.direction != "to_agency":
+        return
+    task = open_task_of(event.referral.id, "system", AGENCY_MESSAGE_TITLE)
+    if task is not None:
+        update_task(task, {"status": "done"}, event.actor)
+
+
 def register(wiring: Wiring) -> None:
     wiring.events.subscribe(AttentionNeeded, _attention_needed)
     wiring.events.subscribe(AlertRaised, _alert_raised)
     wiring.events.subscribe(PatientWrote, _patient_wrote)
     wiring.events.subscribe(PatientAnswered, _patient_answered)
     wiring.events.subscribe(DuplicateDecided, _duplicate_decided)
+    wiring.events.subscribe(AgencyMessagePosted, _agency_answered)
     wiring.guards.switch_on(NO_OPEN_URGENT_ALERT, urgent_alerts_closed)

@@ -57,3 +57,20 @@ def test_the_demo_prints_every_patients_short_link_on_the_configured_address(
     assert all(url.startswith("http://127.0.0.1:5101/s/") for url in patients)
     opened = client.get(patients[0].removeprefix("http://127.0.0.1:5101"))
     assert opened.status_code == 303 and "/p/" in opened.headers["Location"]
+
+
+def _panel_sign_in(output: str) -> tuple[str, str]:
+    [line] = [line for line in output.splitlines() if line.startswith("panel       agency ")]
+    _, _, email, password = line.split()
+    return email, password
+
+
+def test_the_demo_prints_an_agency_panel_sign_in_that_lands_in_the_panel(app, client, session):
+    output = _load_demo(app)
+    assert "panel       http://127.0.0.1:5000/agency/" in output
+    email, password = _panel_sign_in(output)
+    assert email == "agency@demo.example"
+    assert sign_in(client, email, password).headers["Location"].endswith("/console/")
+    assert client.get("/console/").headers["Location"].endswith("/agency/")
+    listed = client.get("/agency/referrals").get_data(as_text=True)
+    assert "Jonas Weber" in listed and "Omar Haddad" not in listed  # its agency's only
