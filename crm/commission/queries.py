@@ -15,9 +15,11 @@ from crm.core import audit
 from crm.core.actors import Actor
 from crm.core.errors import Forbidden, NotFound, ValidationFailed
 from crm.extensions import db
+from crm.referrals.references import hospital_reference
 
 MONTH = re.compile(r"^(\d{4})-(0[1-9]|1[0-2])$")
 READERS = ("manager",)  # and admin, always
+BLANK = (None, None, None)  # a total row's created_at, reference and reason
 
 
 def check_month(month: str) -> str:
@@ -53,7 +55,9 @@ def _line(row: Any, entry_id: int) -> dict[str, Any]:
     return {
         "entry_id": entry_id,
         "referral_id": row.referral_id,
+        "reference": hospital_reference(row.referral_id),
         "kind": row.kind,
+        "reason": row.reason,
         "amount_minor": row.amount_minor,
         "currency": row.currency,
         "created_at": created,
@@ -82,7 +86,7 @@ def totals(lines: list[dict[str, Any]]) -> list[dict[str, Any]]:
 def statement(actor: Actor, agency_id: int, month: str) -> dict[str, Any]:
     """The issued statement's stored lines, or the month's entries so far (status open)."""
     check_month(month)
-    agency_visible_to(actor, agency_id)
+    agency = agency_visible_to(actor, agency_id)
     issued = db.session.scalar(
         select(CommissionStatement).where(
             CommissionStatement.agency_id == agency_id, CommissionStatement.month == month
@@ -100,9 +104,11 @@ def statement(actor: Actor, agency_id: int, month: str) -> dict[str, Any]:
     audit.record(actor, "commission.statement_read", None, agency_id=agency_id, month=month)
     return {
         "agency_id": agency_id,
+        "agency_name": agency.name,
         "month": month,
         "status": "issued" if issued is not None else "open",
         "issued_at": issued.issued_at if issued is not None else None,
+        "issued_by": issued.issued_by_label if issued is not None else None,
         "lines": lines,
         "totals": totals(lines),
     }
@@ -110,7 +116,17 @@ def statement(actor: Actor, agency_id: int, month: str) -> dict[str, Any]:
 
 def statement_rows(report: dict[str, Any]) -> tuple[list[str], list[list[Any]]]:
     """The CSV: one row per line, then one total row per currency."""
-    header = ["row", "entry_id", "referral_id", "kind", "currency", "amount_minor", "created_at"]
+    header = [
+        "row",
+        "entry_id",
+        "referral_id",
+        "kind",
+        "currency",
+        "amount_minor",
+        "created_at",
+        "reference",
+        "reason",
+    ]
     rows: list[list[Any]] = [
         [
             "line",
@@ -120,12 +136,13 @@ def statement_rows(report: dict[str, Any]) -> tuple[list[str], list[list[Any]]]:
             line["currency"],
             line["amount_minor"],
             line["created_at"].isoformat(),
+            line["reference"],
+            line["reason"],
         ]
         for line in report["lines"]
     ]
     for total in report["totals"]:
         for kind in ("accrued", "reversed", "net", "payable"):
-            rows.append(
-                [f"total_{kind}", None, None, None, total["currency"], total[f"{kind}_minor"], None]
-            )
+            amount = total[f"{kind}_minor"]
+            rows.append([f"total_{kind}", None, None, None, total["currency"], amount, *BLANK])
     return header, rows
