@@ -26,8 +26,8 @@ REASONS = {
     "treatment": "treatment",
     "payable": "follow-up window over",
     "refund": "refund",
-    "cancelled": "cancelled",
-    "reattributed": "attribution",
+    "cancelled": "cancellation",
+    "reattributed": "attribution changed",
 }
 
 

@@ -83,13 +83,10 @@ def totals(lines: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return [by_currency[c] for c in sorted(by_currency)]
 
 
-def statement(actor: Actor, agency_id: int, month: str) -> dict[str, Any]:
-    """The issued statement's stored lines, or the month's entries so far (status open)."""
-    check_month(month)
-    agency = agency_visible_to(actor, agency_id)
+def _report(agency: Agency, month: str) -> dict[str, Any]:
     issued = db.session.scalar(
         select(CommissionStatement).where(
-            CommissionStatement.agency_id == agency_id, CommissionStatement.month == month
+            CommissionStatement.agency_id == agency.id, CommissionStatement.month == month
         )
     )
     if issued is not None:
@@ -97,13 +94,12 @@ def statement(actor: Actor, agency_id: int, month: str) -> dict[str, Any]:
     else:
         entries = db.session.scalars(
             select(CommissionEntry)
-            .where(CommissionEntry.agency_id == agency_id, CommissionEntry.period == month)
+            .where(CommissionEntry.agency_id == agency.id, CommissionEntry.period == month)
             .order_by(CommissionEntry.id)
         )
         lines = [_line(entry, entry.id) for entry in entries]
-    audit.record(actor, "commission.statement_read", None, agency_id=agency_id, month=month)
     return {
-        "agency_id": agency_id,
+        "agency_id": agency.id,
         "agency_name": agency.name,
         "month": month,
         "status": "issued" if issued is not None else "open",
@@ -112,6 +108,34 @@ def statement(actor: Actor, agency_id: int, month: str) -> dict[str, Any]:
         "lines": lines,
         "totals": totals(lines),
     }
+
+
+def statement(actor: Actor, agency_id: int, month: str) -> dict[str, Any]:
+    """The issued statement's stored lines, or the month's entries so far (status open)."""
+    check_month(month)
+    agency = agency_visible_to(actor, agency_id)
+    report = _report(agency, month)
+    audit.record(actor, "commission.statement_read", None, agency_id=agency_id, month=month)
+    return report
+
+
+def months_of(agency_id: int, this_month: str, limit: int = 24) -> list[str]:
+    """The months with entries or an issued statement, and this month; newest first."""
+    written = db.session.scalars(
+        select(CommissionEntry.period).where(CommissionEntry.agency_id == agency_id).distinct()
+    )
+    issued = db.session.scalars(
+        select(CommissionStatement.month).where(CommissionStatement.agency_id == agency_id)
+    )
+    return sorted({this_month, *written, *issued}, reverse=True)[:limit]
+
+
+def statements(actor: Actor, agency_id: int, this_month: str) -> list[dict[str, Any]]:
+    """Each month's statement (lines and totals), newest first, for the pages' overview."""
+    agency = agency_visible_to(actor, agency_id)
+    reports = [_report(agency, month) for month in months_of(agency_id, this_month)]
+    audit.record(actor, "commission.statements_listed", None, agency_id=agency_id)
+    return reports
 
 
 def statement_rows(report: dict[str, Any]) -> tuple[list[str], list[list[Any]]]:
