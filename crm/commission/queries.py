@@ -4,15 +4,17 @@ managers and admins see all; other staff never see commission (the views say 403
 from __future__ import annotations
 
 import re
+from datetime import date
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import or_, select
 
 from crm.agencies.models import Agency
 from crm.auth.guards import role_allows
 from crm.commission.models import CommissionContract, CommissionEntry, CommissionStatement
 from crm.core import audit
 from crm.core.actors import Actor
+from crm.core.db import utcnow
 from crm.core.errors import Forbidden, NotFound, ValidationFailed
 from crm.extensions import db
 from crm.referrals.references import hospital_reference
@@ -170,3 +172,43 @@ def statement_rows(report: dict[str, Any]) -> tuple[list[str], list[list[Any]]]:
             amount = total[f"{kind}_minor"]
             rows.append([f"total_{kind}", None, None, None, total["currency"], amount, *BLANK])
     return header, rows
+
+
+def contracts_in_force(on: date) -> dict[int, list[CommissionContract]]:
+    """Every agency's contracts in force on that day, by agency."""
+    found: dict[int, list[CommissionContract]] = {}
+    for contract in db.session.scalars(
+        select(CommissionContract)
+        .where(
+            CommissionContract.effective_from <= on,
+            or_(CommissionContract.effective_to.is_(None), CommissionContract.effective_to >= on),
+        )
+        .order_by(CommissionContract.agency_id, CommissionContract.procedure_code.is_not(None))
+    ):
+        found.setdefault(contract.agency_id, []).append(contract)
+    return found
+
+
+def month_overview(actor: Actor, month: str) -> list[dict[str, Any]]:
+    """The month's statement of every agency that is active or has entries in it, with the
+    contracts in force today: the managers' page. Other staff never see it."""
+    check_month(month)
+    if actor.is_agency or not role_allows(actor, READERS):
+        raise Forbidden("Commission is for managers, admins and the agency itself.")
+    with_entries = select(CommissionEntry.agency_id).where(CommissionEntry.period == month)
+    agencies = db.session.scalars(
+        select(Agency)
+        .where(or_(Agency.active.is_(True), Agency.id.in_(with_entries)))
+        .order_by(Agency.name, Agency.id)
+    )
+    contracts = contracts_in_force(utcnow().date())
+    rows = [
+        {
+            "agency": agency,
+            "contracts": contracts.get(agency.id, []),
+            "report": _report(agency, month),
+        }
+        for agency in agencies
+    ]
+    audit.record(actor, "commission.month_overview", None, month=month)
+    return rows

@@ -11,6 +11,7 @@ from crm.console import (  # noqa: F401
     admin_staff,
     board,
     clinical,
+    commission,
     conversation,
     outbox,
     referral,
