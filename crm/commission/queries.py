@@ -183,7 +183,7 @@ def contracts_in_force(on: date) -> dict[int, list[CommissionContract]]:
             CommissionContract.effective_from <= on,
             or_(CommissionContract.effective_to.is_(None), CommissionContract.effective_to >= on),
         )
-        .order_by(CommissionContract.agency_id, CommissionContract.procedure_code.is_not(None))
+        .order_by(CommissionContract.agency_id, CommissionContract.procedure_code.is_(None))
     ):
         found.setdefault(contract.agency_id, []).append(contract)
     return found

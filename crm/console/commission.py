@@ -7,7 +7,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from babel.numbers import format_currency, get_currency_precision
 from flask import redirect, render_template, request, url_for
 
 from crm.auth.guards import current_actor
@@ -17,6 +16,7 @@ from crm.commission.models import CommissionContract
 from crm.commission.pdf import KINDS, REASONS
 from crm.console.actions import attempt
 from crm.console.auth import staff_page
+from crm.console.clinical_forms import money
 from crm.console.views import console
 from crm.core.db import utcnow
 
@@ -28,9 +28,7 @@ def terms(contract: CommissionContract) -> str:
     if contract.kind == "percentage":
         what = f"{(contract.basis_points or 0) / 100:g}% of the accepted plan"
     else:
-        currency = contract.currency or ""
-        amount = (contract.amount_minor or 0) / 10 ** get_currency_precision(currency)
-        what = f"{format_currency(amount, currency, locale='en')} per procedure"
+        what = f"{money(contract.amount_minor or 0, contract.currency or '')} per procedure"
     scope = contract.procedure_code or "every procedure"
     until = contract.effective_to.isoformat() if contract.effective_to else "open-ended"
     return f"{what} ({scope}), from {contract.effective_from.isoformat()} to {until}"
