@@ -40,6 +40,8 @@ run: $(STAMP) translations
 	$(MAKE) --no-print-directory serve
 
 serve: $(STAMP) translations
+	rm -rf var/metrics && mkdir -p var/metrics
+	export PROMETHEUS_MULTIPROC_DIR=$(CURDIR)/var/metrics; \
 	$(BIN)/python -m crm.scheduler & scheduler=$$!; \
 	trap 'kill $$scheduler 2>/dev/null' EXIT INT TERM; \
 	$(BIN)/gunicorn --config config/gunicorn.conf.py --workers 2 --bind $(HOST):$(PORT) wsgi:app

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Mapping
 from typing import Any
 
@@ -10,7 +9,7 @@ from flask import Blueprint, Flask
 
 from crm import features
 from crm.config import flask_settings, load_config
-from crm.core.redact import install_filter
+from crm.core import logs, metrics
 from crm.documents import upload
 from crm.extensions import ProblemApi, RateLimitDocs
 
@@ -21,18 +20,12 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
     upload.install(app)  # file parts stream to disk; leftovers removed per request
     app.config.from_mapping(flask_settings(settings))
     app.json.sort_keys = False  # type: ignore[attr-defined]
-    _configure_logging(settings["LOG_LEVEL"])
+    logs.configure(settings["LOG_LEVEL"], settings["LOG_FORMAT"])
     api = _init_extensions(app)
     _register_blueprints(app, api)
     _register_cli(app)
     features.wire(app)
     return app
-
-
-def _configure_logging(level: str) -> None:
-    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s %(message)s")
-    install_filter()  # no token, key or Authorization header in any line the app logs
-    logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)
 
 
 def _init_extensions(app: Flask) -> ProblemApi:
@@ -62,13 +55,24 @@ def _init_extensions(app: Flask) -> ProblemApi:
         {"type": "http", "scheme": "bearer", "description": "Agency API key or staff token"},
     )
     register_error_handlers(app)
+    logs.register(app)  # before the lifecycle: its line is written after the commit
+    metrics.register(app)
     register_request_lifecycle(app)
     register_docs_assets(app)
+    _document_webhooks(api)
     rate_limits.install(app)  # after the request id: a refusal carries one too
     return api
 
 
+def _document_webhooks(api: ProblemApi) -> None:
+    from crm.webhooks.docs import document
+
+    document(api.spec)  # the event payloads and `x-webhooks`
+
+
 def _register_blueprints(app: Flask, api: ProblemApi) -> None:
+    from crm.audit.api import blp as audit_blp
+    from crm.auth.keys_api import blp as keys_blp
     from crm.catalogue.api import blp as catalogue_blp
     from crm.commission.api import blp as commission_blp
     from crm.console import pages  # noqa: F401  (every page joins the console blueprint)
@@ -94,6 +98,7 @@ def _register_blueprints(app: Flask, api: ProblemApi) -> None:
     from crm.staff.api import blp as staff_blp
     from crm.tasks.api import blp as tasks_blp
     from crm.travel.api import blp as travel_blp
+    from crm.webhooks.api import blp as webhooks_blp
 
     app.register_blueprint(health)
     app.register_blueprint(webhooks)
@@ -114,6 +119,9 @@ def _register_blueprints(app: Flask, api: ProblemApi) -> None:
         commission_blp,
         patient_links_blp,
         staff_blp,
+        audit_blp,
+        webhooks_blp,
+        keys_blp,
     )
     for blueprint in api_blueprints:
         api.register_blueprint(blueprint, url_prefix="/api/v1")
@@ -135,7 +143,7 @@ def _limit(app: Flask, api_blueprints: tuple[Blueprint, ...]) -> None:
     limiter = rate_limits.limiter_of(app)
     rate_limits.limit_agencies(limiter, api_blueprints)
     rate_limits.limit_portal(limiter, portal, rate_limited)
-    rate_limits.exempt(limiter, [health, webhooks])
+    rate_limits.exempt(limiter, [health, webhooks, metrics.metrics])
 
 
 def _register_cli(app: Flask) -> None:

@@ -53,6 +53,12 @@ def _percent(raw: str) -> int:
     return value
 
 
+def _log_format(raw: str) -> str:
+    if raw not in {"json", "text"}:
+        raise ValueError("must be json or text")
+    return raw
+
+
 def _env_name(raw: str) -> str:
     if raw not in {"development", "test", "production"}:
         raise ValueError("must be one of development, test, production")
@@ -142,6 +148,18 @@ SETTINGS: tuple[Setting, ...] = (
     ),
     Setting("PUBLIC_BASE_URL", "http://127.0.0.1:5000", _base_url, "public URL of this service"),
     Setting("LOG_LEVEL", "INFO", str, "logging level"),
+    Setting(
+        "METRICS_TOKEN",
+        "",
+        str,
+        "bearer token a Prometheus scraper sends to /metrics; empty: open (keep it internal)",
+    ),
+    Setting(
+        "LOG_FORMAT",
+        "json",
+        _log_format,
+        "json (one object a line with the request id, route, actor, status, duration) or text",
+    ),
     Setting("DOCUMENTS_DIR", "var/documents", str, "where uploaded documents are stored"),
     Setting("DOCUMENT_MAX_MB_MRI", 1024, _positive_int, "largest MRI study upload, MB"),
     Setting("DOCUMENT_MAX_MB_OTHER", 25, _positive_int, "largest other document, MB"),

@@ -33,6 +33,7 @@ ALL_FEATURES: tuple[str, ...] = (
     "messaging",
     "nudges",
     "reports",
+    "webhooks",
 )
 
 

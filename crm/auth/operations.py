@@ -6,19 +6,20 @@ import hashlib
 import hmac
 import secrets
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from argon2 import PasswordHasher
 from argon2.exceptions import VerificationError
+from flask import current_app
 from sqlalchemy import select
 from sqlalchemy.orm import joinedload
 
 from crm.agencies.models import Agency
-from crm.auth.models import STAFF_ROLES, AgencyApiKey, StaffToken, StaffUser
+from crm.auth.models import AGENCY_ROLE, STAFF_ROLES, AgencyApiKey, StaffToken, StaffUser
 from crm.core import audit
 from crm.core.actors import SYSTEM, Actor
 from crm.core.db import utcnow
-from crm.core.errors import NotFound, Unauthorized, ValidationFailed
+from crm.core.errors import Conflict, NotFound, Unauthorized, ValidationFailed
 from crm.extensions import db
 
 AGENCY_KEY_PREFIX = "crm_ak_"
@@ -70,15 +71,98 @@ def agency_keys() -> dict[int, list[AgencyApiKey]]:
     return keys
 
 
-def revoke_agency_key(prefix: str, actor: Actor = SYSTEM) -> AgencyApiKey:
+def agency_key_with_prefix(prefix: str) -> AgencyApiKey:
     key = db.session.scalar(select(AgencyApiKey).where(AgencyApiKey.prefix == prefix))
     if key is None:
+        raise NotFound(f"no API key with prefix {prefix}")
+    return key
+
+
+def revoke_agency_key(
+    prefix: str, actor: Actor = SYSTEM, agency_id: int | None = None
+) -> AgencyApiKey:
+    """Revoke by prefix; with `agency_id`, only that agency's own key (another's is
+    NotFound, in the same words as a prefix that does not exist)."""
+    key = db.session.scalar(select(AgencyApiKey).where(AgencyApiKey.prefix == prefix))
+    if key is None or (agency_id is not None and key.agency_id != agency_id):
         raise NotFound(f"no API key with prefix {prefix}")
     if key.revoked_at is None:
         key.revoked_at = utcnow()
         audit.record(actor, "agency_key.revoke", agency_id=key.agency_id, key_prefix=prefix)
     db.session.flush()
     return key
+
+
+def keys_of_agency(agency_id: int) -> list[AgencyApiKey]:
+    """One agency's keys, newest first: prefixes and dates, never a secret."""
+    return list(
+        db.session.scalars(
+            select(AgencyApiKey)
+            .where(AgencyApiKey.agency_id == agency_id)
+            .order_by(AgencyApiKey.id.desc())
+        )
+    )
+
+
+def agency_key_of(agency_id: int, key_id: int, *, for_update: bool = False) -> AgencyApiKey:
+    """This agency's key `key_id`; another agency's key is NotFound like a missing one."""
+    statement = select(AgencyApiKey).where(
+        AgencyApiKey.id == key_id, AgencyApiKey.agency_id == agency_id
+    )
+    if for_update:
+        statement = statement.with_for_update()
+    key = db.session.scalar(statement)
+    if key is None:
+        raise NotFound(f"no API key {key_id}")
+    return key
+
+
+def key_state(key: AgencyApiKey, now: datetime | None = None) -> str:
+    """`active`, `expiring` (rotated: works until `expires_at`), `expired` or `revoked`."""
+    now = now or utcnow()
+    if key.revoked_at is not None:
+        return "revoked"
+    if key.expires_at is not None:
+        return "expiring" if key.expires_at > now else "expired"
+    return "active"
+
+
+@dataclass(frozen=True)
+class Rotation:
+    """A rotation's result: the successor (its secret only here) and the old key, which
+    keeps working until `old.expires_at`."""
+
+    issued: IssuedSecret
+    old: AgencyApiKey
+
+
+def rotate_agency_key(key: AgencyApiKey, actor: Actor = SYSTEM) -> Rotation:
+    """A new key with the old one's label; the old one expires after
+    CRM_API_KEY_ROTATION_OVERLAP_HOURS, so both work while the agency switches over.
+
+    Only a key that is plainly active rotates: a revoked or expired key is refused, and so
+    is one already rotated (rotate its successor instead)."""
+    state = key_state(key)
+    if state != "active":
+        reason = {
+            "revoked": "this key is revoked",
+            "expired": "this key has expired",
+            "expiring": "this key was rotated already; rotate its successor",
+        }[state]
+        raise Conflict(reason, field="key")
+    hours = current_app.config["CRM"]["API_KEY_ROTATION_OVERLAP_HOURS"]
+    issued = issue_agency_key(key.agency, label=key.label, actor=actor)
+    key.expires_at = utcnow() + timedelta(hours=hours)
+    db.session.flush()
+    audit.record(
+        actor,
+        "agency_key.rotate",
+        agency_id=key.agency_id,
+        key_prefix=key.prefix,
+        new_key_prefix=issued.prefix,
+        old_key_expires_at=key.expires_at.isoformat(),
+    )
+    return Rotation(issued, key)
 
 
 def create_staff_user(
@@ -92,6 +176,22 @@ def create_staff_user(
     db.session.add(user)
     db.session.flush()
     audit.record(actor, "staff_user.create", staff_user_id=user.id, role=role)
+    return user
+
+
+def create_agency_user(
+    agency: Agency, email: str, name: str, password: str | None = None, actor: Actor = SYSTEM
+) -> StaffUser:
+    """One of an agency's own people: role `agency`, signs in to the agency panel only."""
+    user = StaffUser(email=email.strip().lower(), name=name, role=AGENCY_ROLE, agency_id=agency.id)
+    user.agency = agency
+    if password is not None:
+        set_password(user, password)
+    db.session.add(user)
+    db.session.flush()
+    audit.record(
+        actor, "staff_user.create", staff_user_id=user.id, role=AGENCY_ROLE, agency_id=agency.id
+    )
     return user
 
 

@@ -33,8 +33,9 @@ def _refuse(guard: str, reason: str) -> GuardFailed:
     return GuardFailed(reason, guards=[{"guard": guard, "reason": reason}])
 
 
-def invite_staff_user(email: str, name: str, role: str, actor: Actor) -> StaffUser:
-    """A new staff user without a password; the emailed one-time link lets them set one."""
+def checked_invitation(email: str, name: str, role_error: str | None = None) -> tuple[str, str]:
+    """The invitee's email (normalised) and name (spaces collapsed), or ValidationFailed
+    naming each bad field; Conflict if the email belongs to a user already."""
     from crm.patients.validation import normalise_email
 
     errors: dict[str, str] = {}
@@ -45,12 +46,19 @@ def invite_staff_user(email: str, name: str, role: str, actor: Actor) -> StaffUs
         email = normalise_email(email.strip()).lower()
     except ValidationError as exc:
         errors["email"] = " ".join(exc.messages)
-    if role not in STAFF_ROLES:
-        errors["role"] = f"must be one of {', '.join(STAFF_ROLES)}"
+    if role_error:
+        errors["role"] = role_error
     if errors:
         raise ValidationFailed(errors)
     if db.session.scalar(select(StaffUser.id).where(StaffUser.email == email)):
         raise Conflict(f"A staff user with the email {email} exists already.", field="email")
+    return email, name
+
+
+def invite_staff_user(email: str, name: str, role: str, actor: Actor) -> StaffUser:
+    """A new staff user without a password; the emailed one-time link lets them set one."""
+    role_error = None if role in STAFF_ROLES else f"must be one of {', '.join(STAFF_ROLES)}"
+    email, name = checked_invitation(email, name, role_error)
     user = create_staff_user(email, name, role, actor=actor)
     send_password_link(user, "set", actor)
     return user

@@ -9,6 +9,7 @@ from flask import redirect, render_template, request, url_for
 from crm.agencies.operations import create_agency
 from crm.agencies.queries import agency_by_id, all_agencies
 from crm.auth import operations as auth
+from crm.auth import team
 from crm.auth.guards import current_actor, role_allows
 from crm.console.actions import attempt
 from crm.console.auth import staff_page
@@ -19,7 +20,7 @@ from crm.referrals.queries import open_referrals_by_agency
 PAGE = "console.admin_agencies"
 
 
-def _page(issued=None, issued_to=None):
+def _page(issued=None, issued_to=None, rotation=None):
     actor = current_actor()
     audit.record(actor, "agency_key.list")
     return render_template(
@@ -30,6 +31,9 @@ def _page(issued=None, issued_to=None):
         can_change=role_allows(actor, {"admin"}),
         issued=issued,
         issued_to=issued_to,
+        rotation=rotation,
+        key_state=auth.key_state,
+        members=team.members_by_agency(),
     )
 
 
@@ -83,5 +87,35 @@ def admin_revoke_key(prefix: str):
     attempt(
         lambda: auth.revoke_agency_key(prefix[:32], actor=current_actor()),
         done=f"Key {prefix[:32]} is revoked: it no longer works.",
+    )
+    return redirect(url_for(PAGE), 303)
+
+
+@console.post("/admin/agencies/keys/<prefix>/rotate")
+@staff_page("admin")
+def admin_rotate_key(prefix: str):
+    """A successor (its secret on this one response) beside the old key, which works on
+    until CRM_API_KEY_ROTATION_OVERLAP_HOURS have passed."""
+    rotation = attempt(
+        lambda: auth.rotate_agency_key(auth.agency_key_with_prefix(prefix[:32]), current_actor())
+    )
+    if rotation is None:
+        return redirect(url_for(PAGE), 303)
+    return _page(issued=rotation.issued, issued_to=rotation.old.agency, rotation=rotation)
+
+
+@console.post("/admin/agencies/<int:agency_id>/users")
+@staff_page("admin")
+def admin_invite_agency_user(agency_id: int):
+    """An agency's user (its first, usually: after that its own people invite each other in
+    the agency panel), emailed a link to set their password."""
+    agency = agency_by_id(agency_id)
+    email = request.form.get("email", "").strip()[:320]
+    attempt(
+        lambda: team.invite_member(
+            agency, email, request.form.get("name", "")[:300], current_actor()
+        ),
+        done=f"{email} is invited to {agency.name}'s panel: a link to set their password "
+        "is on its way by email.",
     )
     return redirect(url_for(PAGE), 303)

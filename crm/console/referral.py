@@ -40,7 +40,16 @@ def referral(referral_id: int):
         owners=_owners() if can["assign"] else [],
         move_targets=_in_pipeline_order(detail.allowed_transitions),
         lost_reasons=[(str(r), str(r).replace("_", " ").capitalize()) for r in LostReason],
+        open_duplicates=_open_duplicates(referral_id, actor),
     )
+
+
+def _open_duplicates(referral_id: int, actor: Actor) -> list[int]:
+    """Open likely-duplicate matches of this referral, for those who decide them."""
+    from crm.console.duplicates import DECIDERS
+    from crm.duplicates.queries import open_match_ids_of_referral
+
+    return open_match_ids_of_referral(referral_id) if role_allows(actor, DECIDERS) else []
 
 
 def _actions(detail: ReferralDetail, actor: Actor) -> dict[str, bool]:

@@ -67,6 +67,7 @@ NAV = (
     ("Search", "console.search"),
     ("Reports", "console.reports"),
     ("Admin", "console.admin"),
+    ("Audit", "console.audit_trail"),
 )
 PURPOSE = {  # what each page is for, said on the home page
     "Board": "every referral by stage; move a card on",
@@ -74,6 +75,7 @@ PURPOSE = {  # what each page is for, said on the home page
     "Search": "find a referral by reference, name, phone or email",
     "Reports": "funnel, time in stage, agencies, messaging, service levels",
     "Admin": "agencies and keys, the catalogue, rules and templates, staff",
+    "Audit": "who saw or changed which patient's case, when and from where",
 }
 
 

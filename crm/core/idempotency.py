@@ -146,9 +146,12 @@ def _replay(record: IdempotencyKey) -> Response:
     return response
 
 
-def _remember(record: IdempotencyKey, response: Response) -> None:
+def _remember(
+    record: IdempotencyKey, response: Response, stored_body: Callable[[str], str] | None = None
+) -> None:
     record.response_status = response.status_code
-    record.response_body = response.get_data(as_text=True)
+    body = response.get_data(as_text=True)
+    record.response_body = stored_body(body) if stored_body else body
     record.response_headers = json.dumps(
         {
             name: response.headers[name]
@@ -159,8 +162,14 @@ def _remember(record: IdempotencyKey, response: Response) -> None:
     db.session.flush()
 
 
-def idempotent(scope_of: Callable[[], str]) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
-    """Decorate a POST view: `scope_of()` names the caller the key belongs to."""
+def idempotent(
+    scope_of: Callable[[], str], *, stored_body: Callable[[str], str] | None = None
+) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """Decorate a POST view: `scope_of()` names the caller the key belongs to.
+
+    `stored_body` rewrites the response body before it is kept for replays: a response
+    that carries a secret shown once keeps it out of the database (a replay then says the
+    secret is not shown again)."""
 
     def decorator(view: Callable[..., Any]) -> Callable[..., Any]:
         @wraps(view)
@@ -177,7 +186,7 @@ def idempotent(scope_of: Callable[[], str]) -> Callable[[Callable[..., Any]], Ca
                 return _replay(record)
             response = current_app.make_response(view(*args, **kwargs))
             if response.status_code < 400:
-                _remember(record, response)
+                _remember(record, response, stored_body)
             return response
 
         wrapper.__dict__.setdefault("_apidoc", {}).setdefault("manual_doc", {}).setdefault(

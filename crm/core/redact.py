@@ -1,5 +1,6 @@
 """Credentials never reach a log line: patient link tokens and short codes, unsubscribe
-tokens, API keys, staff tokens and Authorization headers are replaced by `[redacted]`.
+tokens, API keys, staff tokens and Authorization headers are replaced by `[redacted]`, and
+a full phone number keeps only its last two digits.
 
 Two doors lead to the logs, and both are guarded here: gunicorn's access log (the
 `RedactingGunicornLogger` class, named in `config/gunicorn.conf.py`), and the app's own
@@ -22,6 +23,8 @@ _PATTERNS = (
     (re.compile(r"(/p/)[^/?#\s\"']+"), rf"\g<1>{REDACTED}"),
     (re.compile(r"(/s/)[^/?#\s\"']+"), rf"\g<1>{REDACTED}"),
     (re.compile(r"(/unsubscribe/)[^/?#\s\"']+"), rf"\g<1>{REDACTED}"),
+    # A full phone number (E.164): only its last two digits stay, enough to tell two apart.
+    (re.compile(r"(?<![\w+])\+\d{5,13}(\d{2})\b"), r"+…\g<1>"),
     # Agency keys and staff tokens, wherever they appear (a pasted URL, an error message).
     (re.compile(r"\bcrm_(?:ak|st)_[A-Za-z0-9_\-]+"), REDACTED),
     # Authorization: Bearer/Basic ..., and token-like query parameters.

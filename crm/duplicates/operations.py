@@ -23,7 +23,7 @@ from crm.core.db import utcnow
 from crm.core.errors import Conflict
 from crm.core.events import publish
 from crm.duplicates import queries
-from crm.duplicates.events import ReferralReattributed
+from crm.duplicates.events import DuplicateDecided, ReferralReattributed, task_key
 from crm.duplicates.models import DuplicateMatch
 from crm.extensions import db
 from crm.patients.models import Patient
@@ -139,7 +139,7 @@ def check_new_referral(referral: Referral, actor: Actor) -> list[DuplicateMatch]
                     TASK_TITLE,
                     "system",
                     detail=describe(match),
-                    dedupe_key=f"duplicate:{match.id}",
+                    dedupe_key=task_key(match.id),
                 )
             )
     attribute(referral, [m.matched_patient_id for m in matches if m.status == "linked"])
@@ -151,7 +151,8 @@ def describe(match: DuplicateMatch) -> str:
     return (
         f"Patient #{match.patient_id} may be patient #{match.matched_patient_id}: "
         f"matching {fields}; name similarity {match.evidence.get('name_score', 0)}/100. "
-        f"Link or dismiss: POST /api/v1/duplicates/{match.id}/link or /dismiss."
+        f"Compare and decide on the console's Duplicates page (/console/duplicates), or "
+        f"POST /api/v1/duplicates/{match.id}/link or /dismiss."
     )
 
 
@@ -176,6 +177,7 @@ def _decide(match: DuplicateMatch, status: str, actor: Actor) -> DuplicateMatch:
     match.decided_by_label = actor.label
     db.session.flush()
     audit.record(actor, f"duplicate.{status}", match.referral_id, match_id=match.id)
+    publish(DuplicateDecided(match, status, actor))
     return match
 
 

@@ -6,6 +6,7 @@ from collections.abc import Iterable
 from datetime import datetime
 
 from sqlalchemy import func, or_, select
+from sqlalchemy.orm import joinedload, selectinload
 
 from crm.core.errors import NotFound
 from crm.duplicates.models import DuplicateMatch
@@ -99,3 +100,58 @@ def match_for(match_id: int, *, for_update: bool = False) -> DuplicateMatch:
     if match is None:
         raise NotFound(f"no duplicate match {match_id}")
     return match
+
+
+def open_matches_oldest_first(limit: int = 50) -> list[DuplicateMatch]:
+    """The coordinators' work, the longest waiting first, with both patients, the new
+    referral and its agency loaded (a bounded page, a few queries)."""
+    statement = (
+        select(DuplicateMatch)
+        .where(DuplicateMatch.status == "open")
+        .options(
+            joinedload(DuplicateMatch.referral).joinedload(Referral.agency),
+            selectinload(DuplicateMatch.patient),
+            selectinload(DuplicateMatch.matched_patient),
+        )
+        .order_by(DuplicateMatch.created_at, DuplicateMatch.id)
+        .limit(limit)
+    )
+    return list(db.session.scalars(statement).unique())
+
+
+def count_open_matches() -> int:
+    return db.session.scalar(
+        select(func.count()).select_from(DuplicateMatch).where(DuplicateMatch.status == "open")
+    )
+
+
+def referrals_of_patients(patient_ids: Iterable[int]) -> dict[int, list[Referral]]:
+    """Each patient's referrals, newest first, with their agency (one query)."""
+    ids = sorted(set(patient_ids))
+    found: dict[int, list[Referral]] = {patient_id: [] for patient_id in ids}
+    if not ids:
+        return found
+    statement = (
+        select(Referral)
+        .where(Referral.patient_id.in_(ids))
+        .options(joinedload(Referral.agency))
+        .order_by(Referral.created_at.desc(), Referral.id.desc())
+    )
+    for referral in db.session.scalars(statement):
+        found[referral.patient_id].append(referral)
+    return found
+
+
+def open_match_ids_of_referral(referral_id: int) -> list[int]:
+    """Open matches that concern this referral: as the new one, or as a patient known."""
+    referral = db.session.get(Referral, referral_id)
+    if referral is None:
+        return []
+    statement = select(DuplicateMatch.id).where(
+        DuplicateMatch.status == "open",
+        or_(
+            DuplicateMatch.referral_id == referral_id,
+            DuplicateMatch.matched_patient_id == referral.patient_id,
+        ),
+    )
+    return list(db.session.scalars(statement.order_by(DuplicateMatch.id)))

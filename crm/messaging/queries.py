@@ -56,6 +56,7 @@ def delivery_summary(actor: Actor, referral_id: int) -> dict[str, Any]:
     messages = _outbound(referral.id)
     if actor.is_agency:
         messages = [m for m in messages if m.audience in {"patient", "agency"}]
+    audit.record(actor, "deliveries.read", referral.id, messages=len(messages))
     return {"counts": dict(Counter(m.status for m in messages)), "messages": messages}
 
 

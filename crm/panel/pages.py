@@ -2,6 +2,9 @@
 blueprint (see crm/panel/views.py)."""
 
 from crm.panel import (  # noqa: F401
+    keys,
     statements,
+    team,
     views,
+    webhooks,
 )

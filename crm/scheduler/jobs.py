@@ -7,10 +7,12 @@ this module only calls them.
 from __future__ import annotations
 
 import logging
+import time
 
 from flask import Flask
 
 from crm.commission.jobs import make_entries_payable
+from crm.core import metrics
 from crm.core.jobs import purge_idempotency_keys
 from crm.documents.jobs import sweep_orphans
 from crm.extensions import db
@@ -29,16 +31,19 @@ class Jobs:
         self.failures = 0  # jobs that raised (logged); `--once` exits non-zero on any
 
     def _run(self, job, *args):
+        name, started, failed = getattr(job, "__name__", str(job)), time.perf_counter(), False
         with self.app.app_context():
             try:
                 return job(*args)
             except Exception:
+                failed = True
                 self.failures += 1
                 db.session.rollback()
-                log.exception("job %s failed", getattr(job, "__name__", job))
+                log.exception("job %s failed", name)
                 return None
             finally:
                 db.session.remove()
+                metrics.time_job(name, started, failed)
 
     def sweep_nudges(self) -> int | None:
         return self._run(sweep)

@@ -108,3 +108,13 @@ def close_open_tasks(referral_id: int, source: str, actor: Actor) -> list[Task]:
     for task in found:
         update_task(task, {"status": "done"}, actor)
     return found
+
+
+def close_keyed_task(dedupe_key: str, actor: Actor) -> Task | None:
+    """Mark done the open task made for this cause (its dedupe key), if there is one."""
+    task = db.session.scalar(
+        select(Task).where(Task.dedupe_key == dedupe_key, Task.status == "open")
+    )
+    if task is not None:
+        update_task(task, {"status": "done"}, actor)
+    return task

@@ -10,6 +10,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from sqlalchemy import case, select
 
 from crm.auth.models import StaffUser
+from crm.core import audit
 from crm.core.actors import Actor
 from crm.core.db import utcnow
 from crm.core.errors import NotFound
@@ -105,6 +106,14 @@ def list_tasks(actor: Actor, args: dict[str, Any], now: datetime | None = None) 
     urgent_first = case((Task.priority == "urgent", 0), else_=1)
     statement = statement.order_by(urgent_first, Task.due_at, Task.id).limit(args["limit"])
     tasks = db.session.scalars(statement).all()
+    if tasks:  # a task's text can carry health detail (a pain score): its read is audited
+        audit.record(
+            actor,
+            "task.list",
+            None,
+            task_ids=[task.id for task in tasks],
+            referral_ids=sorted({task.referral_id for task in tasks}),
+        )
     return TaskPage(tz.key, [TaskView(task, tz, now) for task in tasks])
 
 

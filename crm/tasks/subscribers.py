@@ -6,10 +6,11 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from crm.conversation.events import PatientAnswered, PatientWrote
+from crm.duplicates.events import DuplicateDecided
 from crm.followup.events import AlertRaised
 from crm.referrals.events import AttentionNeeded
 from crm.referrals.stages import NO_OPEN_URGENT_ALERT
-from crm.tasks.operations import close_open_tasks, open_task
+from crm.tasks.operations import close_keyed_task, close_open_tasks, open_task
 from crm.tasks.queries import open_task_of, urgent_alerts_closed
 
 if TYPE_CHECKING:
@@ -65,9 +66,15 @@ def _patient_answered(event: PatientAnswered) -> None:
     close_open_tasks(event.referral.id, "reply", event.actor)
 
 
+def _duplicate_decided(event: DuplicateDecided) -> None:
+    """A likely duplicate decided (console or API): the task that asked for it is done."""
+    close_keyed_task(event.dedupe_key, event.actor)
+
+
 def register(wiring: Wiring) -> None:
     wiring.events.subscribe(AttentionNeeded, _attention_needed)
     wiring.events.subscribe(AlertRaised, _alert_raised)
     wiring.events.subscribe(PatientWrote, _patient_wrote)
     wiring.events.subscribe(PatientAnswered, _patient_answered)
+    wiring.events.subscribe(DuplicateDecided, _duplicate_decided)
     wiring.guards.switch_on(NO_OPEN_URGENT_ALERT, urgent_alerts_closed)

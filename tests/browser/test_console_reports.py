@@ -127,3 +127,17 @@ def test_a_coordinator_has_no_agencies_report(live_server, browser_page, screens
     page.goto(live_server.url("/console/reports/agencies"))
     expect(page.get_by_role("heading", name="Not allowed")).to_be_visible()
     screenshot("refused", sizes=("laptop",))
+
+
+def test_a_manager_reads_the_audit_trail_of_one_referral(live_server, browser_page, screenshot):
+    email, secret = _manager(live_server)
+    with live_server.data() as factory:
+        referral = factory.referral(factory.agency(f"Audit Travel {next(_numbers)}"))
+        reference = referral.reference
+    _sign_in(browser_page, live_server, email, secret)
+    browser_page.get_by_role("navigation", name="Main").get_by_role("link", name="Audit").click()
+    browser_page.get_by_label("Referral", exact=True).fill(reference)
+    browser_page.get_by_role("button", name="Show").click()
+    expect(browser_page.get_by_role("heading", name="Events, newest first")).to_be_visible()
+    expect(browser_page.get_by_role("cell", name="referral.create")).to_be_visible()
+    screenshot("audit", sizes=("laptop", "phone"))

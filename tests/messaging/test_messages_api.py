@@ -5,8 +5,10 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
+from sqlalchemy import select
 from twilio.request_validator import RequestValidator
 
+from crm.core.audit import AuditEvent
 from crm.core.db import utcnow
 from crm.core.errors import PROBLEM_MEDIA_TYPE, PROBLEM_TYPE_BASE
 from crm.messaging.composing.outbox import sms_sent_since
@@ -293,3 +295,14 @@ def test_patching_an_unknown_rule_is_404(client, factory):
         f"{API}/nudge-rules/nope", json={"active": False}, headers=admin.headers()
     )
     _problem(response, 404, "not-found")
+
+
+def test_reading_deliveries_is_audited_for_the_referral(client, referral, agency, session):
+    response = client.get(f"{API}/referrals/{referral.id}/deliveries", headers=agency.headers())
+    assert response.status_code == 200
+    session.expire_all()
+    [event] = session.scalars(
+        select(AuditEvent).where(AuditEvent.action == "deliveries.read")
+    ).all()
+    assert (event.actor_type, event.referral_id) == ("agency", referral.id)
+    assert event.detail == {"messages": len(response.get_json()["messages"])}

@@ -187,3 +187,22 @@ def test_changes_are_audited(client, session, referral, coordinator):
         select(AuditEvent.action).where(AuditEvent.referral_id == referral.id)
     ).all()
     assert "task.update" in actions
+
+
+def test_listing_tasks_is_audited_with_the_tasks_and_referrals_shown(
+    client, session, referral, coordinator
+):
+    task = open_task(referral, "pain 8/10 since yesterday: call", "manual", due_at=utcnow())
+    session.commit()
+    response = client.get(f"{API}/tasks", headers=coordinator.headers())
+    assert response.status_code == 200, response.json
+    session.expire_all()
+    [event] = session.scalars(select(AuditEvent).where(AuditEvent.action == "task.list")).all()
+    assert (event.actor_type, event.actor_id) == ("staff", coordinator.actor.id)
+    assert event.detail == {"task_ids": [task.id], "referral_ids": [referral.id]}
+
+
+def test_an_empty_task_list_audits_nothing(client, session, coordinator):
+    assert client.get(f"{API}/tasks", headers=coordinator.headers()).status_code == 200
+    session.expire_all()
+    assert session.scalars(select(AuditEvent).where(AuditEvent.action == "task.list")).all() == []

@@ -21,6 +21,7 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import select, update
 
+from crm.core import metrics
 from crm.core.db import utcnow
 from crm.extensions import db
 from crm.messaging.composing.fallback import fall_back_to_sms
@@ -120,6 +121,7 @@ class Dispatcher:
         changes += record_sent(sent, {m.id: m for m in batch}, _is_postgres())
         announce(changes)  # the batch's outcomes, one event (reports: one write)
         db.session.commit()
+        metrics.count_dispatch(changes)
         return len(batch)
 
     def claim(self, now: datetime) -> list[Claimed]:
