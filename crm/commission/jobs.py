@@ -1,17 +1,17 @@
-"""What the scheduler runs for commission: accrued entries become payable once the
-referral is completed, or CRM_COMMISSION_PAYABLE_AFTER_DAYS after discharge (the move
-into post_op). Commits per entry."""
+"""What the scheduler runs for commission: what an accrual still earns becomes payable
+once the referral is completed, or CRM_COMMISSION_PAYABLE_AFTER_DAYS after discharge (the
+move into post_op). Commits per entry."""
 
 from __future__ import annotations
 
 from datetime import datetime, timedelta
 
 from flask import current_app
-from sqlalchemy import exists, select
+from sqlalchemy import exists, func, select
 from sqlalchemy.orm import aliased
 
+from crm.commission.ledger import make_payable
 from crm.commission.models import CommissionEntry
-from crm.commission.operations import make_payable
 from crm.core.db import utcnow
 from crm.extensions import db
 from crm.referrals.models import Referral, StageTransition
@@ -19,16 +19,18 @@ from crm.referrals.stages import Stage
 
 
 def _due(now: datetime) -> list[int]:
-    later = aliased(CommissionEntry)
+    paid, reversal = aliased(CommissionEntry), aliased(CommissionEntry)
     cutoff = now - timedelta(days=current_app.config["CRM"]["COMMISSION_PAYABLE_AFTER_DAYS"])
     discharged_long_ago = exists().where(
         StageTransition.referral_id == CommissionEntry.referral_id,
         StageTransition.to_stage == Stage.POST_OP,
         StageTransition.occurred_at <= cutoff,
     )
-    settled = exists().where(
-        later.referral_id == CommissionEntry.referral_id,
-        later.kind.in_(("payable", "reversed")),
+    settled = exists().where(paid.accrual_id == CommissionEntry.id, paid.kind == "payable")
+    reversed_minor = (
+        select(func.coalesce(func.sum(reversal.amount_minor), 0))
+        .where(reversal.accrual_id == CommissionEntry.id, reversal.kind == "reversed")
+        .scalar_subquery()
     )
     query = (
         select(CommissionEntry.id)
@@ -36,6 +38,7 @@ def _due(now: datetime) -> list[int]:
         .where(
             CommissionEntry.kind == "accrued",
             ~settled,
+            CommissionEntry.amount_minor + reversed_minor > 0,
             Referral.stage != Stage.LOST,
             (Referral.stage == Stage.COMPLETED) | discharged_long_ago,
         )

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
-from sqlalchemy import BigInteger, CheckConstraint, ForeignKey, String, UniqueConstraint
+from sqlalchemy import BigInteger, CheckConstraint, ForeignKey, Index, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from crm.core.db import utcnow
@@ -50,7 +50,12 @@ class CommissionContract(db.Model):
 
 class CommissionEntry(db.Model):
     """One line of the ledger. `period` (YYYY-MM) is the statement month it lands in: the
-    month it was written, or the next open one when that month's statement was issued."""
+    month it was written, or the next open one when that month's statement was issued.
+
+    `cause` says why the entry exists and is unique, so a replayed event never writes twice:
+    `treatment:<referral>` and `reattributed:<key>:accrued` accrue; `payable:<accrual>`;
+    `refund:<refund>:<accrual>`, `cancelled:<accrual>` and `reattributed:<key>:<accrual>`
+    reverse. A payable or reversed entry names the accrual it settles (`accrual_id`)."""
 
     __tablename__ = "commission_entries"
     __table_args__ = (
@@ -61,7 +66,9 @@ class CommissionEntry(db.Model):
             " OR (kind <> 'reversed' AND amount_minor >= 0)",
             name="sign",
         ),
-        UniqueConstraint("referral_id", "kind"),  # a replayed event never accrues twice
+        CheckConstraint("(kind = 'accrued') = (accrual_id IS NULL)", name="accrual"),
+        UniqueConstraint("cause"),  # a replayed event never writes twice
+        Index("ix_commission_entries_referral_id", "referral_id"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -79,6 +86,37 @@ class CommissionEntry(db.Model):
     amount_minor: Mapped[int] = mapped_column(BigInteger)
     currency: Mapped[str] = mapped_column(String(3))
     period: Mapped[str] = mapped_column(String(7), index=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    accrual_id: Mapped[int | None] = mapped_column(
+        ForeignKey("commission_entries.id", ondelete="RESTRICT"), index=True
+    )
+    cause: Mapped[str] = mapped_column(String(120))
+
+    @property
+    def reason(self) -> str:
+        """The cause's first word: treatment, payable, refund, cancelled, reattributed."""
+        return self.cause.split(":", 1)[0]
+
+
+class Refund(db.Model):
+    """Money the hospital gave back to the patient on the referral's accepted plan, in the
+    plan's currency: the commission on it is reversed in proportion. Never edited."""
+
+    __tablename__ = "commission_refunds"
+    __table_args__ = (
+        CheckConstraint("amount_minor > 0", name="amount"),
+        CheckConstraint("length(currency) = 3", name="currency"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    referral_id: Mapped[int] = mapped_column(
+        ForeignKey("referrals.id", ondelete="RESTRICT"), index=True
+    )
+    plan_id: Mapped[int] = mapped_column(ForeignKey("treatment_plans.id", ondelete="RESTRICT"))
+    amount_minor: Mapped[int] = mapped_column(BigInteger)
+    currency: Mapped[str] = mapped_column(String(3))
+    reason: Mapped[str] = mapped_column(String(500))
+    recorded_by_label: Mapped[str] = mapped_column(String(200))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
@@ -113,3 +151,8 @@ class StatementLine(db.Model):
     amount_minor: Mapped[int] = mapped_column(BigInteger)
     currency: Mapped[str] = mapped_column(String(3))
     entry_created_at: Mapped[datetime]
+    cause: Mapped[str] = mapped_column(String(120))
+
+    @property
+    def reason(self) -> str:
+        return self.cause.split(":", 1)[0]

@@ -1,21 +1,21 @@
-"""Contracts, accruals, payables, reversals and issuing statements. The ledger is written
-only by adding rows: an entry or an issued statement is never updated or deleted."""
+"""Contracts and issuing statements (the ledger's entries are written in ledger.py). The
+ledger is written only by adding rows: an entry or an issued statement is never updated
+or deleted."""
 
 from __future__ import annotations
 
-import logging
 from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import event, or_, select
-from sqlalchemy.exc import IntegrityError
 
 from crm.agencies.models import Agency
-from crm.commission.events import CommissionEntered, StatementIssued
+from crm.commission.events import StatementIssued
 from crm.commission.models import (
     CommissionContract,
     CommissionEntry,
     CommissionStatement,
+    Refund,
     StatementLine,
 )
 from crm.core import audit, events
@@ -23,10 +23,6 @@ from crm.core.actors import Actor
 from crm.core.db import utcnow
 from crm.core.errors import Conflict, NotFound, ValidationFailed
 from crm.extensions import db
-from crm.plans.models import TreatmentPlan
-from crm.referrals.models import Referral
-
-log = logging.getLogger(__name__)
 
 
 class LedgerImmutable(Conflict):
@@ -108,14 +104,6 @@ def contract_in_force(agency_id: int, procedure_code: str, on: date) -> Commissi
 # The ledger -----------------------------------------------------------------------------
 
 
-def entry_of(referral_id: int, kind: str) -> CommissionEntry | None:
-    return db.session.scalar(
-        select(CommissionEntry).where(
-            CommissionEntry.referral_id == referral_id, CommissionEntry.kind == kind
-        )
-    )
-
-
 def open_period(agency_id: int, now: datetime) -> str:
     """This month, or the first month after it whose statement is not issued yet."""
     issued = set(
@@ -127,103 +115,6 @@ def open_period(agency_id: int, now: datetime) -> str:
     while period in issued:
         period = next_month(period)
     return period
-
-
-def _write(
-    template: CommissionEntry | None, kind: str, amount: int, now: datetime, **fields: Any
-) -> CommissionEntry | None:
-    """Adds one entry; a second of the same kind for a referral is not written (replay)."""
-    values = (
-        dict(
-            agency_id=template.agency_id,
-            referral_id=template.referral_id,
-            contract_id=template.contract_id,
-            plan_id=template.plan_id,
-            currency=template.currency,
-        )
-        if template is not None
-        else {}
-    )
-    values.update(fields)
-    agency_for_update(values["agency_id"])  # serialises with issuing a statement
-    if entry_of(values["referral_id"], kind) is not None:
-        return None
-    entry = CommissionEntry(
-        kind=kind,
-        amount_minor=amount,
-        period=open_period(values["agency_id"], now),
-        created_at=now,
-        **values,
-    )
-    try:
-        with db.session.begin_nested():
-            db.session.add(entry)
-    except IntegrityError:  # the same event, handled at the same moment elsewhere
-        return None
-    events.publish(CommissionEntered(entry))
-    return entry
-
-
-def _accepted_plan(referral_id: int) -> TreatmentPlan | None:
-    return db.session.scalar(
-        select(TreatmentPlan).where(
-            TreatmentPlan.referral_id == referral_id, TreatmentPlan.status == "accepted"
-        )
-    )
-
-
-def percentage_of(total_minor: int, basis_points: int) -> int:
-    """Rounded half up to the minor unit, in integers only."""
-    return (total_minor * basis_points + 5_000) // 10_000
-
-
-def accrue(referral: Referral, now: datetime | None = None) -> CommissionEntry | None:
-    """Treatment happened: the agency's commission under the contract in force today."""
-    now = now or utcnow()
-    if referral.agency_id is None:
-        return None
-    plan = _accepted_plan(referral.id)
-    code = plan.procedure_code if plan is not None else referral.procedure.code
-    contract = contract_in_force(referral.agency_id, code, now.date())
-    if contract is None:
-        log.info("no commission contract in force for referral %s", referral.id)
-        return None
-    if contract.kind == "percentage":
-        if plan is None:
-            log.warning("referral %s in treatment without an accepted plan", referral.id)
-            return None
-        amount, currency = (
-            percentage_of(plan.total_minor, contract.basis_points or 0),
-            plan.currency,
-        )
-    else:
-        amount, currency = contract.amount_minor or 0, contract.currency or ""
-    return _write(
-        None,
-        "accrued",
-        amount,
-        now,
-        agency_id=referral.agency_id,
-        referral_id=referral.id,
-        contract_id=contract.id,
-        plan_id=plan.id if plan is not None else None,
-        currency=currency,
-    )
-
-
-def reverse(referral: Referral, now: datetime | None = None) -> CommissionEntry | None:
-    """The referral was lost after accrual: a new negative entry cancels the accrual."""
-    accrued = entry_of(referral.id, "accrued")
-    if accrued is None:
-        return None
-    return _write(accrued, "reversed", -accrued.amount_minor, now or utcnow())
-
-
-def make_payable(accrued: CommissionEntry, now: datetime | None = None) -> CommissionEntry | None:
-    """The follow-up window is over: the accrued amount becomes payable (unless reversed)."""
-    if entry_of(accrued.referral_id, "reversed") is not None:
-        return None
-    return _write(accrued, "payable", accrued.amount_minor, now or utcnow())
 
 
 # Statements -----------------------------------------------------------------------------
@@ -260,6 +151,7 @@ def issue_statement(agency_id: int, month: str, actor: Actor) -> CommissionState
                 amount_minor=entry.amount_minor,
                 currency=entry.currency,
                 entry_created_at=entry.created_at,
+                cause=entry.cause,
             )
         )
     db.session.flush()
@@ -278,6 +170,8 @@ def issue_statement(agency_id: int, month: str, actor: Actor) -> CommissionState
 @event.listens_for(CommissionStatement, "before_delete")
 @event.listens_for(StatementLine, "before_update")
 @event.listens_for(StatementLine, "before_delete")
+@event.listens_for(Refund, "before_update")
+@event.listens_for(Refund, "before_delete")
 def _refuse_edits(_mapper, _connection, row: Any) -> None:
     raise LedgerImmutable(
         f"{type(row).__name__} {row.id} is part of the commission ledger: add an entry instead"

@@ -64,15 +64,25 @@ class ContractSchema(Schema):
 class StatementArgs(QueryArgs):
     format = fields.String(
         load_default="json",
-        validate=validate.OneOf(["json", "csv"]),
-        metadata={"description": "csv: the lines, then a total row per currency and kind"},
+        validate=validate.OneOf(["json", "csv", "pdf"]),
+        metadata={
+            "description": "csv: the lines, then a total row per currency and kind; pdf: the "
+            "statement to keep, marked 'draft - not issued' until it is issued"
+        },
     )
 
 
 class StatementLineSchema(Schema):
     entry_id = fields.Integer()
     referral_id = fields.Integer()
+    reference = fields.String(metadata={"example": "R-000013"})
     kind = fields.String()
+    reason = fields.String(
+        metadata={
+            "description": "why the entry exists: treatment, payable, refund, cancelled, "
+            "reattributed"
+        }
+    )
     amount_minor = fields.Integer()
     currency = fields.String()
     created_at = fields.DateTime()
@@ -88,8 +98,44 @@ class CurrencyTotalSchema(Schema):
 
 class StatementSchema(Schema):
     agency_id = fields.Integer()
+    agency_name = fields.String()
     month = fields.String()
     status = fields.String(metadata={"description": "open, or issued (frozen)"})
     issued_at = fields.DateTime(allow_none=True)
+    issued_by = fields.String(allow_none=True)
     lines = fields.List(fields.Nested(StatementLineSchema))
     totals = fields.List(fields.Nested(CurrencyTotalSchema))
+
+
+class RefundArgs(Args):
+    """Money given back to the patient on the accepted plan, in the plan's currency."""
+
+    amount_minor = fields.Integer(required=True, validate=MINOR, metadata={"example": 68_000})
+    currency = fields.String(
+        required=True, validate=validate.Length(equal=3), metadata={"example": "EUR"}
+    )
+    reason = fields.String(
+        required=True,
+        validate=validate.Length(min=1, max=500),
+        metadata={"example": "second night not needed"},
+    )
+
+
+class RefundReversalSchema(Schema):
+    agency_id = fields.Integer()
+    amount_minor = fields.Integer(metadata={"description": "negative: commission reversed"})
+    currency = fields.String()
+
+
+class RefundSchema(Schema):
+    id = fields.Integer()
+    referral_id = fields.Integer()
+    amount_minor = fields.Integer()
+    currency = fields.String()
+    reason = fields.String()
+    recorded_by = fields.String()
+    created_at = fields.DateTime()
+    reversed = fields.List(
+        fields.Nested(RefundReversalSchema),
+        metadata={"description": "the commission entries the refund reversed"},
+    )

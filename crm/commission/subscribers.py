@@ -1,12 +1,14 @@
-"""Commission listens to the pipeline: treatment accrues, a loss after it reverses.
+"""Commission listens to the pipeline and to attribution: treatment accrues, a loss after
+it reverses (a cancellation), a change of the owning agency moves the commission.
 (An admission moves the referral into `in_treatment`, so the stay's admission accrues
-through the same StageEntered event.)"""
+through the same StageEntered event.) Refunds are recorded through the API (refunds.py)."""
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from crm.commission.operations import accrue, reverse
+from crm.commission.ledger import accrue, cancel, reattribute
+from crm.duplicates.events import ReferralReattributed
 from crm.referrals.events import StageEntered
 from crm.referrals.stages import Stage
 
@@ -16,10 +18,15 @@ if TYPE_CHECKING:
 
 def register(wiring: Wiring) -> None:
     wiring.events.subscribe(StageEntered, _stage_entered)
+    wiring.events.subscribe(ReferralReattributed, _reattributed)
 
 
 def _stage_entered(event: StageEntered) -> None:
     if event.to_stage == Stage.IN_TREATMENT:
         accrue(event.referral)
     elif event.to_stage == Stage.LOST:
-        reverse(event.referral)
+        cancel(event.referral)
+
+
+def _reattributed(event: ReferralReattributed) -> None:
+    reattribute(event.referral, event.agency_id, event.key)

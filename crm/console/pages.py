@@ -13,6 +13,7 @@ from crm.console import (  # noqa: F401
     audit,
     board,
     clinical,
+    commission,
     conversation,
     duplicates,
     outbox,

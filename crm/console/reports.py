@@ -84,7 +84,8 @@ BY_NAME = {page.name: page for page in PAGES}
 def reports():
     actor = current_actor()
     shown = [page for page in PAGES if role_allows(actor, page.roles)]
-    return render_template("console/reports/index.html", pages=shown)
+    commission = role_allows(actor, ("manager",))  # the commission page (console/commission.py)
+    return render_template("console/reports/index.html", pages=shown, commission=commission)
 
 
 def _args() -> dict[str, Any]:

@@ -1,4 +1,5 @@
-"""What the duplicates package publishes: a coordinator decided a likely match."""
+"""What the duplicates package publishes: a coordinator decided a likely match; a
+referral's owning agency changed after a link."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from crm.core.events import Event
 
 if TYPE_CHECKING:
     from crm.duplicates.models import DuplicateMatch
+    from crm.referrals.models import Referral
 
 
 def task_key(match_id: int) -> str:
@@ -29,3 +31,15 @@ class DuplicateDecided(Event):
     @property
     def dedupe_key(self) -> str:
         return task_key(self.match.id)
+
+
+@dataclass(frozen=True)
+class ReferralReattributed(Event):
+    """`referral.attributed_agency_id` moved from `previous_agency_id` to `agency_id`;
+    `key` names the decision that moved it (`match:<id>`), unique per change."""
+
+    referral: Referral
+    previous_agency_id: int | None
+    agency_id: int | None
+    key: str
+    actor: Actor

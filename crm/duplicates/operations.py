@@ -23,7 +23,7 @@ from crm.core.db import utcnow
 from crm.core.errors import Conflict
 from crm.core.events import publish
 from crm.duplicates import queries
-from crm.duplicates.events import DuplicateDecided, task_key
+from crm.duplicates.events import DuplicateDecided, ReferralReattributed, task_key
 from crm.duplicates.models import DuplicateMatch
 from crm.extensions import db
 from crm.patients.models import Patient
@@ -194,6 +194,11 @@ def link(match: DuplicateMatch, actor: Actor) -> DuplicateMatch:
             referral.id,
             previous=previous,
             attributed_agency_id=referral.attributed_agency_id,
+        )
+        publish(
+            ReferralReattributed(
+                referral, previous, referral.attributed_agency_id, f"match:{match.id}", actor
+            )
         )
     return match
 

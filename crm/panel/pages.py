@@ -5,6 +5,7 @@ from crm.panel import (  # noqa: F401
     keys,
     messages,
     referrals,
+    statements,
     submit,
     team,
     uploads,

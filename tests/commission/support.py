@@ -46,3 +46,45 @@ def entries_of(session, referral) -> list[CommissionEntry]:
             .order_by(CommissionEntry.id)
         )
     )
+
+
+def accepted(client, factory, referral, agency, coordinator, **plan: Any):
+    """An existing referral taken through review to an accepted plan (the real operations)."""
+    from sqlalchemy import select as _select
+
+    from crm.plans.models import TreatmentPlan
+    from crm.plans.operations import accept_plan
+    from crm.reviews.operations import record_review
+    from tests.plans.support import CANDIDATE, CONSENTS, offer, patient_of, upload_sample_mri
+
+    move_to_stage(referral, "awaiting_mri", coordinator.actor)
+    upload_sample_mri(referral, agency.actor)
+    record_review(referral, dict(CANDIDATE), factory.staff("specialist").actor)
+    factory.session.commit()
+    assert offer(client, coordinator, referral, **plan).status_code == 201
+    version = factory.session.scalars(
+        _select(TreatmentPlan).where(TreatmentPlan.referral_id == referral.id)
+    ).one()
+    accept_plan(version, dict(CONSENTS), patient_of(referral))
+    factory.session.commit()
+    return referral
+
+
+def into_treatment(factory, referral, coordinator):
+    move_to_stage(referral, "travel_booked", coordinator.actor)
+    move_to_stage(referral, "in_treatment", coordinator.actor)
+    factory.session.commit()
+    return referral
+
+
+def refund(client, manager, referral, amount_minor: int, currency: str = "EUR", **extra):
+    return client.post(
+        f"/api/v1/referrals/{referral.id}/refunds",
+        json={"amount_minor": amount_minor, "currency": currency, "reason": "a night less"},
+        headers=manager.headers(**extra),
+    )
+
+
+def ledger(session, referral) -> list[tuple[int, str, int, str]]:
+    """(agency, kind, amount, reason) of each entry of the referral, in order."""
+    return [(e.agency_id, e.kind, e.amount_minor, e.reason) for e in entries_of(session, referral)]

@@ -3,7 +3,8 @@ from datetime import timedelta
 import pytest
 
 from crm.commission.jobs import make_entries_payable
-from crm.commission.operations import LedgerImmutable, accrue
+from crm.commission.ledger import accrue
+from crm.commission.operations import LedgerImmutable
 from crm.core.db import utcnow
 from crm.referrals.operations import move_to_stage
 from tests.commission.support import PLAN_TOTAL, add_contract, entries_of, treated

@@ -81,7 +81,7 @@ def test_the_statement_as_csv_has_the_lines_and_a_total_per_currency(
     rows = [line.split(",") for line in response.get_data(as_text=True).splitlines()]
     assert rows[0][:4] == ["row", "entry_id", "referral_id", "kind"]
     assert rows[1][2:6] == [str(accrued.id), "accrued", "EUR", str(PLAN_TOTAL // 10)]
-    assert ["total_net", "", "", "", "EUR", str(PLAN_TOTAL // 10), ""] in rows
+    assert ["total_net", "", "", "", "EUR", str(PLAN_TOTAL // 10), "", "", ""] in rows
 
 
 def test_a_month_written_wrongly_is_refused(client, manager, agency):
