@@ -11,6 +11,10 @@ PAYLOAD_VERSION = 1
 
 EVENT_TYPES: dict[str, str] = {
     "referral.stage_changed": "A referral moved to another stage of the pipeline.",
+    "referral.attribution_changed": (
+        "A coordinator found the patient already known: the referral is now (or no longer) "
+        "`already_in_care` at the hospital."
+    ),
     "review.decided": "The hospital's specialist reviewed the case: accepted or declined.",
     "plan.offered": "A treatment plan (or a new version of it) was offered to the patient.",
     "plan.accepted": "The patient accepted the treatment plan.",

@@ -84,6 +84,10 @@ DATA: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {
             "reason": None,
         },
     ),
+    "referral.attribution_changed": (
+        {"changed_at": DATE_TIME},
+        {"changed_at": "2026-03-02T10:00:00Z"},
+    ),
     "review.decided": (
         {
             "decision": {

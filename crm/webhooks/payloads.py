@@ -19,7 +19,7 @@ from crm.referrals.schemas import attribution_of
 
 ALREADY_IN_CARE = "already_in_care"
 # What an agency whose referral is `already_in_care` hears: the same as the API shows it.
-NEUTRAL_TYPES = frozenset({"referral.stage_changed"})
+NEUTRAL_TYPES = frozenset({"referral.stage_changed", "referral.attribution_changed"})
 # A check-in alert's level, as an urgency an agency can act on (no clinical detail).
 URGENCY = {"red_flag": "urgent", "high_score": "high", "rising": "moderate"}
 DOCUMENT_ASKED_FOR_AT_AWAITING_MRI = "mri_study"
@@ -125,3 +125,9 @@ def checkin_alert(referral: Referral, level: str, raised_at: datetime) -> dict[s
         "urgency": URGENCY.get(level, "high"),
         "raised_at": when(raised_at),
     }
+
+
+def attribution_changed(referral: Referral, changed_at: datetime) -> dict[str, Any]:
+    """Only the new word the API now shows the agency (`referral.attribution`), never who
+    the other agency is."""
+    return {"referral": referral_part(referral), "changed_at": when(changed_at)}

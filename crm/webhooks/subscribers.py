@@ -5,6 +5,7 @@ deliveries for the referral's agency (crm.webhooks.operations.emit): the outbox.
 | --- | --- |
 | referrals `StageEntered` | `referral.stage_changed` |
 | referrals `StageEntered` into `awaiting_mri` | `document.requested` (the MRI study) |
+| duplicates `ReferralReattributed` | `referral.attribution_changed` (the new word only) |
 | reviews `ReviewDecided` | `review.decided` |
 | plans `PlanOffered`, `PlanAccepted` | `plan.offered`, `plan.accepted` |
 | travel `TripBooked` | `travel.booked` |
@@ -20,6 +21,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from crm.core.db import utcnow
+from crm.duplicates.events import ReferralReattributed
 from crm.followup.events import AlertRaised
 from crm.plans.events import PlanAccepted, PlanOffered
 from crm.referrals.events import StageEntered
@@ -71,6 +74,11 @@ def _alert_raised(event: AlertRaised) -> None:
     _tell(event.referral, "checkin.alert", data)
 
 
+def _reattributed(event: ReferralReattributed) -> None:
+    data = payloads.attribution_changed(event.referral, utcnow())
+    _tell(event.referral, "referral.attribution_changed", data)
+
+
 def register(wiring: Wiring) -> None:
     wiring.events.subscribe(StageEntered, _stage_entered)
     wiring.events.subscribe(ReviewDecided, _review_decided)
@@ -78,3 +86,4 @@ def register(wiring: Wiring) -> None:
     wiring.events.subscribe(PlanAccepted, _plan_accepted)
     wiring.events.subscribe(TripBooked, _trip_booked)
     wiring.events.subscribe(AlertRaised, _alert_raised)
+    wiring.events.subscribe(ReferralReattributed, _reattributed)

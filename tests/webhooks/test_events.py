@@ -211,3 +211,29 @@ def test_the_owning_agency_sees_attributed_in_its_payloads(wired, factory, agenc
     move_to_stage(referral_of(factory, agency), "mri_review", SYSTEM)
     [event] = events_of(agency.actor.agency_id)
     assert event.payload["data"]["referral"]["attribution"] == "attributed"
+
+
+def test_a_linked_duplicate_tells_the_submitting_agency_it_is_now_already_in_care(
+    wired, factory, session
+):
+    from sqlalchemy import select
+
+    from crm.duplicates.models import DuplicateMatch
+    from crm.duplicates.operations import link
+
+    owner, late = factory.agency(), factory.agency()
+    endpoint = endpoint_of(late, ["referral.attribution_changed"])
+    referral_of(factory, owner, phone="+4915177770051", date_of_birth="1980-05-06")
+    second = referral_of(factory, late, phone="+4915177770052", date_of_birth="1980-05-06")
+    assert second.attributed_agency_id == late.actor.agency_id  # no exact match: its own
+    match = session.scalars(
+        select(DuplicateMatch).where(DuplicateMatch.referral_id == second.id)
+    ).one()  # the same name and birth date: a likely match, waiting for a coordinator
+    assert match.status == "open"
+    link(match, SYSTEM)
+    [event] = events_of(late.actor.agency_id)
+    assert event.type == "referral.attribution_changed"
+    assert event.payload["data"]["referral"]["attribution"] == "already_in_care"
+    assert set(event.payload["data"]) == {"referral", "changed_at"}
+    assert owner.actor.label not in json.dumps(event.payload)
+    assert len(deliveries_of(endpoint.id)) == 1
