@@ -131,11 +131,11 @@ class WebhookDispatcher:
         as they come (one commit per round of answers); how many deliveries were handled."""
         in_flight: dict[Future[Outcome], Job] = {}
         handled = 0
-        capacity = 2 * self.settings.concurrency  # the pool's threads and one job each queued
+        capacity = self.settings.concurrency  # every job submitted starts at once: no queue
         exhausted = False
         while True:
             room = capacity - len(in_flight)
-            if not exhausted and room >= max(1, self.settings.concurrency // 2):
+            if not exhausted and room >= max(1, self.settings.concurrency // 4):
                 busy = Counter(job.endpoint_id for job in in_flight.values())
                 jobs = self.claim(utcnow(), min(room, self.settings.batch_size), busy)
                 for job in jobs:
@@ -164,10 +164,10 @@ class WebhookDispatcher:
         """Due deliveries, marked `sending` and committed. `busy` (in `pump`: what is in
         flight per endpoint) keeps each endpoint to its share of the pool; None: no share."""
         full = {e for e, n in (busy or {}).items() if n >= self.settings.per_endpoint}
-        due = _due(now, full).limit(limit * 2)
-        if _is_postgres():  # rows another dispatcher is claiming are skipped, not waited for
-            due = due.with_for_update(of=Delivery, skip_locked=True)
-        ids = self._pick(db.session.execute(due).all(), limit, busy)
+        candidates = self._candidates(now, limit, full)
+        if full and len(candidates) < limit:  # room left: the busy endpoints may have it
+            candidates = list(dict.fromkeys([*candidates, *self._candidates(now, limit)]))
+        ids = self._pick(candidates, limit, busy)
         if not ids:
             db.session.commit()
             return []
@@ -183,18 +183,29 @@ class WebhookDispatcher:
         db.session.commit()
         return jobs
 
+    def _candidates(self, now: datetime, limit: int, exclude: Collection[int] = ()) -> list:
+        due = _due(now, exclude).limit(limit * 2)
+        if _is_postgres():  # rows another dispatcher is claiming are skipped, not waited for
+            due = due.with_for_update(of=Delivery, skip_locked=True)
+        return [tuple(row) for row in db.session.execute(due)]
+
     def _pick(self, candidates: Iterable, limit: int, busy: Counter | None) -> list[int]:
-        """At most `limit`, round robin over endpoints; in `pump` within each one's share."""
+        """At most `limit`, round robin over endpoints. In `pump` each endpoint first gets
+        up to its share of the pool; what room is left then goes to the rest, so a pool
+        is never idle while there is work, and a slow endpoint that filled it gives each
+        freed slot to another endpoint's work first."""
         taken: Counter = Counter()
-        ranked = []
+        within, beyond = [], []
         for delivery_id, endpoint_id in candidates:
             taken[endpoint_id] += 1
+            rank = (taken[endpoint_id], delivery_id)
             if busy is not None and taken[endpoint_id] + busy[endpoint_id] > (
                 self.settings.per_endpoint
             ):
-                continue
-            ranked.append((taken[endpoint_id], delivery_id))
-        return [delivery_id for _, delivery_id in sorted(ranked)[:limit]]
+                beyond.append(rank)
+            else:
+                within.append(rank)
+        return [delivery_id for _, delivery_id in [*sorted(within), *sorted(beyond)][:limit]]
 
     def _jobs(self, ids: list[int], now: datetime) -> list[Job]:
         if not ids:
@@ -364,7 +375,7 @@ class WebhookDispatcher:
         return len(ids)
 
 
-def _due(now: datetime, exclude: Collection[int]):
+def _due(now: datetime, exclude: Collection[int] = ()):
     """Pending, due, to an enabled endpoint, and first in its endpoint's referral queue."""
     earlier = aliased(Delivery)
     waiting = exists().where(

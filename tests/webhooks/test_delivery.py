@@ -108,28 +108,28 @@ def test_a_slow_receiver_does_not_delay_a_fast_ones_deliveries_in_the_same_batch
         took = time.monotonic() - started
     assert took >= 1.5  # the batch waited for the slow one...
     assert len(fast.received) == 5  # ...but the fast one had all of its at once
-    assert max(r.at for r in fast.received) - started < 0.5
+    assert max(r.at for r in fast.received) - started < 1.5  # before the slow one answered
 
 
-def test_the_pump_keeps_a_slow_receiver_to_its_share_and_the_rest_flowing(session, secret):
+def test_the_pump_keeps_a_slow_receiver_to_its_share_while_others_have_work(session, secret):
     with (
-        running_receiver(secret, mode="slow", delay=1.0) as slow,
+        running_receiver(secret, mode="slow", delay=2.5) as slow,
         running_receiver(secret) as fast,
     ):
         slow_endpoint = support.endpoint(slow.url, secrets=[secret])
         fast_endpoint = support.endpoint(fast.url, secrets=[secret])
-        for _ in range(6):
+        for _ in range(4):
             support.delivery(slow_endpoint)
         for _ in range(30):
             support.delivery(fast_endpoint)
         started = time.monotonic()
-        assert support.dispatcher(concurrency=4, batch_size=10).pump() == 36
-        took = time.monotonic() - started
-    # the slow one holds two slots (half the pool) at most: 6 x 1 s / 2 = 3 s at least
-    assert took >= 3.0
-    # meanwhile the fast one got all of its 30 through the other two
-    assert len(fast.received) == 30 and len(slow.received) == 6
-    assert max(r.at for r in fast.received) - started < 2.0
+        assert support.dispatcher(concurrency=4, batch_size=10).pump() == 34
+    assert len(fast.received) == 30 and len(slow.received) == 4
+    fast_done = max(r.at for r in fast.received)
+    assert fast_done - started < 2.5  # done before the first slow answer came back
+    # while the fast one had work the slow one held its share, two of the four slots;
+    # then it had the whole pool
+    assert sum(r.at < fast_done for r in slow.received) == 2
 
 
 def test_the_scheduler_job_delivers_everything_due(session, secret):
@@ -255,12 +255,12 @@ def test_an_agency_without_a_contact_address_is_disabled_without_an_email(sessio
 
 
 def test_a_batch_posts_concurrently_not_one_after_another(session, secret):
-    with running_receiver(secret, mode="slow", delay=0.3) as receiver:
+    with running_receiver(secret, mode="slow", delay=1.0) as receiver:
         hook = support.endpoint(receiver.url, secrets=[secret])
         for _ in range(4):
             support.delivery(hook)
         started = time.monotonic()
         support.dispatcher(concurrency=4).run_once(START)
         took = time.monotonic() - started
-    assert took < 0.3 * 2  # four sleeps of 0.3 s overlapped
+    assert took < 2.0  # four sleeps of a second overlapped (one after another: 4 s)
     assert len(receiver.received) == 4
