@@ -116,6 +116,11 @@ class Outcome:
         return self.status_code is not None and 200 <= self.status_code < 300
 
     @property
+    def throttled(self) -> bool:
+        """A 429 or 503 that said when to come back (`Retry-After`)."""
+        return self.retry_after is not None
+
+    @property
     def gone(self) -> bool:
         return self.status_code == 410
 

@@ -11,8 +11,9 @@ Ordering: a delivery is not due while an earlier one (smaller id) to the same en
 with the same `ordering_key` (the referral) is pending or sending, so a receiver sees a
 referral's events in order even while the first keeps failing.
 
-A slow receiver never holds up the others: `pump` keeps the pool full, claiming more as
-answers come back, and lets one endpoint hold at most half of the pool's slots.
+A slow receiver never holds up the others: in `pump` the worker threads take their next
+job themselves from a local queue, from the endpoint with the fewest POSTs in flight, while
+the pump's thread claims more as the queue runs low and records the answers as they come.
 
 A process killed between the claim and the record leaves rows `sending`;
 `reconcile_stale` puts them back to `pending` (their POST may have arrived: the receiver
@@ -25,7 +26,7 @@ import logging
 import random
 from collections import Counter
 from collections.abc import Collection, Iterable
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -48,6 +49,7 @@ from crm.webhooks.delivery import (
 )
 from crm.webhooks.events import WebhookEndpointDisabled
 from crm.webhooks.models import WebhookAttempt, WebhookDelivery, WebhookEndpoint, WebhookEvent
+from crm.webhooks.workqueue import WorkQueue
 
 log = logging.getLogger(__name__)
 
@@ -80,15 +82,17 @@ class WebhookSettings:
         )
 
     @property
-    def stale_after(self) -> timedelta:
-        """A claim older than this was abandoned: a claimed row waits at most about three
-        timeouts (its turn in the pool, then its own POST), so ten is safely past it."""
-        return max(timedelta(seconds=120), timedelta(seconds=10 * self.timeout_seconds))
+    def backlog_per_endpoint(self) -> int:
+        """Claimed rows one endpoint may have waiting or in flight in a pump."""
+        return 2 * self.concurrency
 
     @property
-    def per_endpoint(self) -> int:
-        """Slots one endpoint may hold in `pump`: half the pool, so a slow one leaves room."""
-        return max(1, self.concurrency // 2)
+    def stale_after(self) -> timedelta:
+        """A claim older than this was abandoned. A claimed row waits at most its
+        endpoint's backlog (two pools' worth) through at least one slot, a timeout each:
+        reclaiming after twice that, or five minutes, never takes a row still in hand."""
+        most = 2 * (self.backlog_per_endpoint + 1) * self.timeout_seconds
+        return max(timedelta(minutes=5), timedelta(seconds=most))
 
 
 def _is_postgres() -> bool:
@@ -127,29 +131,34 @@ class WebhookDispatcher:
         return len(jobs)
 
     def pump(self) -> int:
-        """Deliver until nothing is due: claim while the pool has room, record the answers
-        as they come (one commit per round of answers); how many deliveries were handled."""
-        in_flight: dict[Future[Outcome], Job] = {}
-        handled = 0
-        capacity = self.settings.concurrency  # every job submitted starts at once: no queue
-        exhausted = False
-        while True:
-            room = capacity - len(in_flight)
-            if not exhausted and room >= max(1, self.settings.concurrency // 4):
-                busy = Counter(job.endpoint_id for job in in_flight.values())
-                jobs = self.claim(utcnow(), min(room, self.settings.batch_size), busy)
-                for job in jobs:
-                    in_flight[self.pool.submit(self._post, job)] = job
-                exhausted = not jobs
-            if not in_flight:
-                return handled
-            done, _ = wait(in_flight, timeout=1.0, return_when=FIRST_COMPLETED)
-            outcomes = [future.result() for future in done]
-            for future in done:
-                del in_flight[future]
-            self.record(outcomes, utcnow())
-            handled += len(outcomes)
-            exhausted = exhausted and not outcomes  # an answer may have made the next due
+        """Deliver until nothing is due; how many deliveries were handled. Workers take
+        jobs from a local queue (`WorkQueue`: fewest in flight per endpoint first) while
+        this thread claims more when the queue runs low and records the answers as they
+        come, one commit per round of answers."""
+        work = WorkQueue(most_per_endpoint=max(1, self.settings.concurrency - 1))
+        workers = [self.pool.submit(self._work, work) for _ in range(self.settings.concurrency)]
+        handled, exhausted = 0, False
+        try:
+            while True:
+                if not exhausted and work.ready() < self.settings.batch_size:
+                    jobs = self.claim(utcnow(), self.settings.batch_size, work.load())
+                    work.add(jobs)
+                    exhausted = not jobs
+                outcomes = work.collect(timeout=0.5)
+                if outcomes:
+                    self.record(outcomes, utcnow())
+                    handled += len(outcomes)
+                    exhausted = False  # a delivery done may have made its referral's next due
+                elif exhausted and work.idle():
+                    return handled
+        finally:
+            work.close()
+            for worker in workers:
+                worker.result()
+
+    def _work(self, work: WorkQueue) -> None:
+        while (job := work.take()) is not None:
+            work.finish(self._post(job))
 
     def _post(self, job: Job) -> Outcome:
         try:
@@ -161,13 +170,10 @@ class WebhookDispatcher:
     # Claiming.
 
     def claim(self, now: datetime, limit: int, busy: Counter | None = None) -> list[Job]:
-        """Due deliveries, marked `sending` and committed. `busy` (in `pump`: what is in
-        flight per endpoint) keeps each endpoint to its share of the pool; None: no share."""
-        full = {e for e, n in (busy or {}).items() if n >= self.settings.per_endpoint}
-        candidates = self._candidates(now, limit, full)
-        if full and len(candidates) < limit:  # room left: the busy endpoints may have it
-            candidates = list(dict.fromkeys([*candidates, *self._candidates(now, limit)]))
-        ids = self._pick(candidates, limit, busy)
+        """Due deliveries, marked `sending` and committed. `busy` (in `pump`: what is
+        claimed per endpoint) bounds each endpoint's backlog; None: no bound."""
+        full = {e for e, n in (busy or {}).items() if n >= self.settings.backlog_per_endpoint}
+        ids = self._pick(self._candidates(now, limit, full), limit, busy)
         if not ids:
             db.session.commit()
             return []
@@ -190,22 +196,16 @@ class WebhookDispatcher:
         return [tuple(row) for row in db.session.execute(due)]
 
     def _pick(self, candidates: Iterable, limit: int, busy: Counter | None) -> list[int]:
-        """At most `limit`, round robin over endpoints. In `pump` each endpoint first gets
-        up to its share of the pool; what room is left then goes to the rest, so a pool
-        is never idle while there is work, and a slow endpoint that filled it gives each
-        freed slot to another endpoint's work first."""
+        """At most `limit`, round robin over endpoints; with `busy` (the pump's claimed rows
+        per endpoint) no endpoint's backlog grows past `backlog_per_endpoint`."""
         taken: Counter = Counter()
-        within, beyond = [], []
+        ranked = []
         for delivery_id, endpoint_id in candidates:
             taken[endpoint_id] += 1
-            rank = (taken[endpoint_id], delivery_id)
-            if busy is not None and taken[endpoint_id] + busy[endpoint_id] > (
-                self.settings.per_endpoint
-            ):
-                beyond.append(rank)
-            else:
-                within.append(rank)
-        return [delivery_id for _, delivery_id in [*sorted(within), *sorted(beyond)][:limit]]
+            backlog = taken[endpoint_id] + (busy or {}).get(endpoint_id, 0)
+            if busy is None or backlog <= self.settings.backlog_per_endpoint:
+                ranked.append((taken[endpoint_id], delivery_id))
+        return [delivery_id for _, delivery_id in sorted(ranked)[:limit]]
 
     def _jobs(self, ids: list[int], now: datetime) -> list[Job]:
         if not ids:
@@ -325,6 +325,8 @@ class WebhookDispatcher:
             if outcome.delivered:
                 endpoint.consecutive_failures = 0
                 continue
+            if outcome.throttled:
+                continue  # alive and asking for a pause: neither a failure nor a success
             endpoint.consecutive_failures = (endpoint.consecutive_failures or 0) + 1
             if endpoint.disabled_at is not None:
                 continue
