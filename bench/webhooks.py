@@ -270,6 +270,19 @@ def dispatch_role(args: argparse.Namespace) -> int:
 
     app = create_app()
     dispatcher = dispatcher_for(app, f"bench-{os.getpid()}")
+    spent: Counter = Counter()
+    for name in ("claim", "record"):
+        original = getattr(dispatcher, name)
+
+        def timed(*a, _original=original, _name=name, **k):
+            started = time.perf_counter()
+            try:
+                return _original(*a, **k)
+            finally:
+                spent[_name] += time.perf_counter() - started
+                spent[f"{_name}s"] += 1
+
+        setattr(dispatcher, name, timed)
     deadline = time.monotonic() + 900
     with app.app_context():
         while time.monotonic() < deadline:
@@ -284,6 +297,11 @@ def dispatch_role(args: argparse.Namespace) -> int:
         else:
             return 1  # still open after 15 minutes: report it, do not wait for ever
     dispatcher.close()
+    print(
+        f"  dispatcher {os.getpid()}: {spent['claims']} claims {spent['claim']:.1f} s, "
+        f"{spent['records']} records {spent['record']:.1f} s",
+        file=sys.stderr,
+    )
     return 0
 
 

@@ -140,11 +140,13 @@ class WebhookDispatcher:
         handled, exhausted = 0, False
         try:
             while True:
-                if not exhausted and work.ready() < self.settings.batch_size:
+                # a claim costs a few queries and a commit: a full batch, when the workers
+                # are about to run out, rather than a few rows at every turn
+                if not exhausted and work.ready() < self.settings.concurrency:
                     jobs = self.claim(utcnow(), self.settings.batch_size, work.load())
                     work.add(jobs)
                     exhausted = not jobs
-                outcomes = work.collect(timeout=0.5)
+                outcomes = work.collect(0.5, enough=self.settings.concurrency, linger=0.05)
                 if outcomes:
                     self.record(outcomes, utcnow())
                     handled += len(outcomes)
@@ -172,8 +174,7 @@ class WebhookDispatcher:
     def claim(self, now: datetime, limit: int, busy: Counter | None = None) -> list[Job]:
         """Due deliveries, marked `sending` and committed. `busy` (in `pump`: what is
         claimed per endpoint) bounds each endpoint's backlog; None: no bound."""
-        full = {e for e, n in (busy or {}).items() if n >= self.settings.backlog_per_endpoint}
-        ids = self._pick(self._candidates(now, limit, full), limit, busy)
+        ids = self._pick(self._candidates(now, limit, busy), limit, busy)
         if not ids:
             db.session.commit()
             return []
@@ -189,11 +190,25 @@ class WebhookDispatcher:
         db.session.commit()
         return jobs
 
-    def _candidates(self, now: datetime, limit: int, exclude: Collection[int] = ()) -> list:
-        due = _due(now, exclude).limit(limit * 2)
-        if _is_postgres():  # rows another dispatcher is claiming are skipped, not waited for
-            due = due.with_for_update(of=Delivery, skip_locked=True)
-        return [tuple(row) for row in db.session.execute(due)]
+    def _candidates(self, now: datetime, limit: int, busy: Counter | None) -> list:
+        """Due rows in order, enough of them to fill `limit`: when one endpoint's rows fill
+        the window past its backlog bound, look again without it (a few rounds at most)."""
+        cap = self.settings.backlog_per_endpoint
+        load = Counter(busy or {})
+        found: list = []
+        for _ in range(4):
+            full = {e for e, n in load.items() if n >= cap} if busy is not None else set()
+            due = _due(now, full).limit(limit * 2)
+            if _is_postgres():  # rows another dispatcher is claiming are skipped, not awaited
+                due = due.with_for_update(of=Delivery, skip_locked=True)
+            rows = [tuple(row) for row in db.session.execute(due)]
+            found += rows
+            load.update(endpoint_id for _, endpoint_id in rows)
+            held = busy or {}
+            claimable = sum(max(0, min(n, cap) - held.get(e, 0)) for e, n in load.items())
+            if busy is None or len(rows) < limit * 2 or claimable >= limit:
+                break
+        return list(dict.fromkeys(found))
 
     def _pick(self, candidates: Iterable, limit: int, busy: Counter | None) -> list[int]:
         """At most `limit`, round robin over endpoints; with `busy` (the pump's claimed rows

@@ -12,6 +12,7 @@ never wait for it, and it never touches the network.
 from __future__ import annotations
 
 import threading
+import time
 from collections import Counter, defaultdict, deque
 
 from crm.webhooks.delivery import Job, Outcome
@@ -56,11 +57,18 @@ class WorkQueue:
             self._done.append(outcome)
             self._cond.notify_all()
 
-    def collect(self, timeout: float) -> list[Outcome]:
-        """The answers so far, waiting up to `timeout` for one when there are none."""
+    def collect(self, timeout: float, enough: int = 1, linger: float = 0.0) -> list[Outcome]:
+        """The answers so far: waits up to `timeout` for a first one, then up to `linger`
+        more while fewer than `enough` have come (one commit records them all)."""
         with self._cond:
             if not self._done and (self.ready() or sum(self._running.values())):
                 self._cond.wait(timeout)
+            until = time.monotonic() + linger
+            while self._done and len(self._done) < enough and sum(self._running.values()):
+                left = until - time.monotonic()
+                if left <= 0:
+                    break
+                self._cond.wait(left)
             done, self._done = self._done, []
             return done
 
