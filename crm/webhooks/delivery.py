@@ -89,6 +89,40 @@ def retry_after(value: str | None, now: datetime) -> timedelta | None:
 
 
 @dataclass(frozen=True)
+class WebhookSettings:
+    batch_size: int = 50
+    concurrency: int = 8
+    timeout_seconds: int = 10
+    retry_for: timedelta = timedelta(hours=72)
+    disable_after: int = 20
+    allow_localhost: bool = False
+
+    @classmethod
+    def from_config(cls, settings: dict) -> WebhookSettings:
+        return cls(
+            batch_size=settings["WEBHOOK_BATCH_SIZE"],
+            concurrency=settings["WEBHOOK_CONCURRENCY"],
+            timeout_seconds=settings["WEBHOOK_TIMEOUT_SECONDS"],
+            retry_for=timedelta(hours=settings["WEBHOOK_RETRY_HOURS"]),
+            disable_after=settings["WEBHOOK_DISABLE_AFTER_FAILURES"],
+            allow_localhost=settings["WEBHOOKS_ALLOW_LOCALHOST"],
+        )
+
+    @property
+    def backlog_per_endpoint(self) -> int:
+        """Claimed rows one endpoint may have waiting or in flight in a pump."""
+        return 2 * self.concurrency
+
+    @property
+    def stale_after(self) -> timedelta:
+        """A claim older than this was abandoned. A claimed row waits at most its
+        endpoint's backlog (two pools' worth) through at least one slot, a timeout each:
+        reclaiming after twice that, or five minutes, never takes a row still in hand."""
+        most = 2 * (self.backlog_per_endpoint + 1) * self.timeout_seconds
+        return max(timedelta(minutes=5), timedelta(seconds=most))
+
+
+@dataclass(frozen=True)
 class Job:
     """What a worker thread needs to POST one delivery; no ORM object crosses over."""
 
