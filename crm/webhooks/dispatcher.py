@@ -29,7 +29,7 @@ from collections.abc import Collection, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 
-from sqlalchemy import bindparam, exists, insert, select, update
+from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.orm import aliased
 
 from crm.core.db import utcnow
@@ -361,11 +361,19 @@ class WebhookDispatcher:
 def _due(now: datetime, exclude: Collection[int] = ()):
     """Pending, due, to an enabled endpoint, and first in its endpoint's referral queue."""
     earlier = aliased(Delivery)
-    waiting = exists().where(
-        earlier.endpoint_id == Delivery.endpoint_id,
-        earlier.ordering_key == Delivery.ordering_key,
-        earlier.id < Delivery.id,
-        earlier.status.in_(OPEN),
+    # OFFSET 0 keeps PostgreSQL from turning this into an anti-join over every open row:
+    # probed per candidate through ix_webhook_deliveries_order, the scan of due rows in
+    # order stops as soon as the batch is full.
+    waiting = (
+        select(earlier.id)
+        .where(
+            earlier.endpoint_id == Delivery.endpoint_id,
+            earlier.ordering_key == Delivery.ordering_key,
+            earlier.id < Delivery.id,
+            earlier.status.in_(OPEN),
+        )
+        .offset(0)
+        .exists()
     )
     query = (
         select(Delivery.id, Delivery.endpoint_id)
