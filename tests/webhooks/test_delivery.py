@@ -13,14 +13,21 @@ import pytest
 from sqlalchemy import select
 
 from crm.extensions import db
+from crm.messaging.delivery.dispatcher import Dispatcher, DispatchSettings
+from crm.messaging.delivery.email import SmtpMailer
+from crm.messaging.delivery.transports import Transports
 from crm.messaging.models import OutboxMessage
 from crm.webhooks.delivery import BACKOFF_CAP, backoff
 from crm.webhooks.jobs import deliver_webhooks
 from crm.webhooks.models import WebhookAttempt
 from crm.webhooks.signing import new_secret
 from tests.fakes.webhook_receiver import running_receiver
+from tests.messaging import conftest as messaging_fixtures
+from tests.messaging.conftest import SMTP_PASSWORD, SMTP_USER
 from tests.webhooks import delivery_support as support
 from tests.webhooks.delivery_support import START, fresh
+
+smtp_server = messaging_fixtures.smtp_server  # the local SMTP server the messaging tests use
 
 
 @pytest.fixture
@@ -273,3 +280,29 @@ def test_a_batch_posts_concurrently_not_one_after_another(session, secret):
         took = time.monotonic() - started
     assert took < 2.0  # four sleeps of a second overlapped (one after another: 4 s)
     assert len(receiver.received) == 4
+
+
+def test_the_disabling_email_goes_out_through_the_message_dispatcher_once(
+    session, secret, smtp_server
+):
+    with running_receiver(secret, mode="gone") as receiver:
+        hook = support.endpoint(receiver.url, secrets=[secret])
+        support.delivery(hook)
+        support.dispatcher().run_once(START)
+    mailer = SmtpMailer(
+        smtp_server.host,
+        smtp_server.port,
+        from_address="care@hospital.example",
+        security="none",
+        username=SMTP_USER,
+        password=SMTP_PASSWORD,
+        timeout=5,
+    )
+    messages = Dispatcher(Transports(None, mailer, None), DispatchSettings(), name="test")
+    messages.run_once()
+    messages.run_once()
+    [envelope] = smtp_server.recorder.envelopes
+    assert envelope.rcpt_tos == ["ops@agency.example"]
+    assert b"410 Gone" in envelope.content
+    [email] = agency_emails(hook.agency_id)
+    assert email.status == "sent"
