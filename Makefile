@@ -59,6 +59,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/upload.py
 	$(BIN)/python bench/search.py
 	$(BIN)/python bench/reports.py
+	$(BIN)/python bench/webhooks.py
 
 format: $(STAMP)
 	$(BIN)/ruff check --fix .

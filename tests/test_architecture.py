@@ -22,7 +22,12 @@ FEATURES = {
 }
 # Where a commit may be: the request boundary, the CLI, the jobs, and the dispatcher's
 # claim / send / record protocol (it must commit before it calls a provider).
-MAY_COMMIT = {"core/http.py", "cli.py", "messaging/delivery/dispatcher.py"}
+MAY_COMMIT = {
+    "core/http.py",
+    "cli.py",
+    "messaging/delivery/dispatcher.py",
+    "webhooks/dispatcher.py",
+}
 
 
 def _imports_by_package() -> dict[str, set[str]]:

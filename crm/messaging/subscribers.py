@@ -1,13 +1,22 @@
 """Messaging reacts to a move: what the referral was owed in the stage it left is moot;
-and to a password link issued: the staff user gets it by email."""
+to a password link issued: the staff user gets it by email; and to a webhook endpoint
+switched off: the agency gets an email saying why."""
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from crm.agencies.models import Agency
 from crm.auth.events import PasswordLinkIssued
-from crm.messaging.composing.outbox import cancel_moved_on, enqueue_staff_email
+from crm.extensions import db
+from crm.messaging.composing.outbox import (
+    cancel_moved_on,
+    enqueue_agency_email,
+    enqueue_staff_email,
+)
+from crm.patients.links import base_url
 from crm.referrals.events import StageEntered
+from crm.webhooks.events import WebhookEndpointDisabled
 
 if TYPE_CHECKING:
     from crm.features import Wiring
@@ -26,6 +35,21 @@ def _password_link(event: PasswordLinkIssued) -> None:
     )
 
 
+def _webhook_disabled(event: WebhookEndpointDisabled) -> None:
+    agency = db.session.get(Agency, event.agency_id)
+    if agency is None:
+        return
+    enqueue_agency_email(
+        agency,
+        kind="webhook_disabled_agency",
+        # one email per switching off: the same event handled twice writes nothing new
+        key=f"webhook-disabled:{event.endpoint_id}:{event.disabled_at:%Y%m%dT%H%M%S%f}",
+        link=f"{base_url()}/agency/webhooks",
+        message=f"{event.url}\n{event.reason}",
+    )
+
+
 def register(wiring: Wiring) -> None:
     wiring.events.subscribe(StageEntered, _moved)
     wiring.events.subscribe(PasswordLinkIssued, _password_link)
+    wiring.events.subscribe(WebhookEndpointDisabled, _webhook_disabled)

@@ -51,6 +51,16 @@ def build_scheduler(jobs: Jobs, dispatch_seconds: float, sweep_seconds: float) -
     scheduler.add_job(
         jobs.sweep_documents, "interval", hours=1, id="documents", misfire_grace_time=600
     )
+    scheduler.add_job(
+        jobs.deliver_webhooks, "interval", seconds=2, id="webhooks", misfire_grace_time=10
+    )
+    scheduler.add_job(
+        jobs.reconcile_webhooks,
+        "interval",
+        seconds=60,
+        id="webhooks-reconcile",
+        misfire_grace_time=30,
+    )
     return scheduler
 
 
@@ -59,7 +69,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--dispatch-seconds", type=float, default=5.0)
     parser.add_argument("--sweep-seconds", type=float, default=60.0)
     parser.add_argument(
-        "--once", action="store_true", help="reconcile, sweep and dispatch once, then exit"
+        "--once",
+        action="store_true",
+        help="reconcile, sweep, dispatch and deliver webhooks once, then exit",
     )
     args = parser.parse_args(argv)
     app = create_app()
@@ -67,6 +79,8 @@ def main(argv: list[str] | None = None) -> None:
     if args.once:
         settled, swept, sent = jobs.reconcile(), jobs.sweep_nudges(), jobs.dispatch()
         log.info("once: %s settled, %s nudges fired, %s sent", settled, swept, sent)
+        reclaimed, delivered = jobs.reconcile_webhooks(), jobs.deliver_webhooks()
+        log.info("once: %s webhooks reclaimed, %s delivered", reclaimed, delivered)
         if jobs.failures:
             raise SystemExit(f"{jobs.failures} job(s) failed; see the log above")
         return

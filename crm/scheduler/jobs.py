@@ -18,6 +18,7 @@ from crm.documents.jobs import sweep_orphans
 from crm.extensions import db
 from crm.messaging.delivery import jobs as delivery
 from crm.nudges.jobs import sweep
+from crm.webhooks import jobs as webhooks
 
 log = logging.getLogger(__name__)
 
@@ -28,6 +29,7 @@ class Jobs:
     def __init__(self, app: Flask, name: str) -> None:
         self.app = app
         self.dispatcher = delivery.dispatcher_for(app, name)
+        self.webhooks = webhooks.dispatcher_for(app, f"{name}-webhooks")
         self.failures = 0  # jobs that raised (logged); `--once` exits non-zero on any
 
     def _run(self, job, *args):
@@ -66,3 +68,10 @@ class Jobs:
 
     def commission_payable(self) -> int | None:
         return self._run(make_entries_payable)
+
+    def deliver_webhooks(self) -> int | None:
+        """Deliver every webhook that is due (the pump claims as answers come back)."""
+        return self._run(webhooks.deliver_webhooks, self.webhooks)
+
+    def reconcile_webhooks(self) -> int | None:
+        return self._run(webhooks.reconcile_webhooks, self.webhooks)

@@ -40,6 +40,12 @@ class _Jobs:
     def commission_payable(self) -> int:
         return 0
 
+    def deliver_webhooks(self) -> int:
+        return 0
+
+    def reconcile_webhooks(self) -> int:
+        return 0
+
 
 @pytest.fixture
 def started_jobs():
@@ -48,7 +54,7 @@ def started_jobs():
     thread = threading.Thread(target=scheduler.start, kwargs={"paused": True}, daemon=True)
     thread.start()
     for _ in range(200):
-        if scheduler.running and len(scheduler.get_jobs()) == 6:
+        if scheduler.running and len(scheduler.get_jobs()) == 8:
             break
         threading.Event().wait(0.01)
     try:
@@ -66,6 +72,8 @@ def test_the_scheduler_runs_sweep_dispatch_reconcile_purge_and_the_document_swee
         "purge",
         "documents",
         "commission",
+        "webhooks",
+        "webhooks-reconcile",
     }
     intervals = {
         job_id: job.trigger.interval
@@ -79,6 +87,8 @@ def test_the_scheduler_runs_sweep_dispatch_reconcile_purge_and_the_document_swee
         "purge": timedelta(hours=1),
         "documents": timedelta(hours=1),
         "commission": timedelta(hours=1),
+        "webhooks": timedelta(seconds=2),
+        "webhooks-reconcile": timedelta(seconds=60),
     }
 
 
@@ -94,6 +104,8 @@ def test_jobs_coalesce_never_overlap_and_have_a_misfire_grace(started_jobs):
         "purge": 600,
         "documents": 600,
         "commission": 600,
+        "webhooks": 10,
+        "webhooks-reconcile": 30,
     }
 
 

@@ -15,6 +15,7 @@ from typing import Any
 from flask import current_app
 from sqlalchemy import and_, exists, func, or_, select, text, update
 
+from crm.agencies.models import Agency
 from crm.auth.models import StaffUser
 from crm.catalogue.information import pre_operative_instructions, pre_travel_checklist
 from crm.core.db import utcnow
@@ -395,6 +396,56 @@ def enqueue_staff_email(
     db.session.flush()
     announce([change(message, None, None, message.status)])
     return message
+
+
+def enqueue_agency_email(
+    agency: Agency,
+    *,
+    kind: str,
+    key: str,
+    link: str,
+    message: str,
+    now: datetime | None = None,
+) -> OutboxMessage | None:
+    """An email to an agency's contact address about its own setup (no referral): its
+    webhook endpoint was switched off. None when the agency has no contact address."""
+    now = now or utcnow()
+    if existing := _existing(key):
+        return existing[0]
+    if not agency.contact_email:
+        return None
+    settings = _settings()
+    context = {
+        "recipient_name": agency.name,
+        "patient_first_name": "",
+        "hospital_name": settings["HOSPITAL_NAME"],
+        "hospital_phone": settings["HOSPITAL_PHONE"],
+        "link": link,
+        "message": message,
+        "unsubscribe_url": None,
+    }
+    rendered = catalogue_for(kind).render(kind, "email", "en", context)
+    row = OutboxMessage(
+        idempotency_key=f"{key}:email",
+        audience="agency",
+        channel="email",
+        kind=kind,
+        language=rendered.language,
+        agency_id=agency.id,
+        to_address=agency.contact_email,
+        time_zone="UTC",
+        subject=rendered.subject,
+        body_text=rendered.text,
+        body_html=rendered.html,
+        status="queued",
+        next_attempt_at=now,
+        created_at=now,
+        stands=True,
+    )
+    db.session.add(row)
+    db.session.flush()
+    announce([change(row, None, None, row.status)])
+    return row
 
 
 MOVED_ON = "moved on"

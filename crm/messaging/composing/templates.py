@@ -66,6 +66,7 @@ KINDS = (
     "mri_requested_patient",
     "conversation_answer",
     "free_text",
+    "webhook_disabled_agency",
 )
 CHANNELS = ("sms", "email", "whatsapp")
 FIELDS = ("sms", "subject", "text", "html")
