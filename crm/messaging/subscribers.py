@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from crm.agencies.events import WebhookEndpointDisabled
 from crm.agencies.models import Agency
 from crm.auth.events import PasswordLinkIssued
 from crm.extensions import db
@@ -16,7 +17,6 @@ from crm.messaging.composing.outbox import (
 )
 from crm.patients.links import base_url
 from crm.referrals.events import StageEntered
-from crm.webhooks.events import WebhookEndpointDisabled
 
 if TYPE_CHECKING:
     from crm.features import Wiring

@@ -32,6 +32,7 @@ from datetime import datetime
 from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.orm import aliased
 
+from crm.agencies.events import WebhookEndpointDisabled
 from crm.core import metrics
 from crm.core.db import utcnow
 from crm.core.events import publish
@@ -48,7 +49,6 @@ from crm.webhooks.delivery import (
     retry_after,
     secrets_in_force,
 )
-from crm.webhooks.events import WebhookEndpointDisabled
 from crm.webhooks.models import WebhookAttempt, WebhookDelivery, WebhookEndpoint, WebhookEvent
 from crm.webhooks.workqueue import WorkQueue
 

@@ -1,5 +1,7 @@
-"""What the webhook dispatcher publishes: an endpoint was switched off (messaging emails
-the agency, in the same transaction)."""
+"""What happens to an agency that others react to: one of its webhook endpoints was
+switched off by the webhook dispatcher (messaging emails the agency, in the same
+transaction). It lives here, not in crm.webhooks, so messaging can hear it without a
+package loop (webhooks hears follow-up, which sends through messaging)."""
 
 from __future__ import annotations
 
