@@ -10,6 +10,11 @@ in-flight upload is about to reference is fresh, never old. The sweep moves an o
 unreferenced blob aside first and looks at its age again: an upload that touched it in
 between gets it back, and one arriving after the move finds no file and stores its own
 copy. Content addressing makes any copy under a name identical, so nothing is mixed up.
+
+On S3 (`storage_s3`) there is no rename: the sweep lists the objects, and removes one that
+is unreferenced and whose LastModified (renewed by an upload reusing it) is still older
+than the grace when looked at again just before the delete; it also aborts multipart
+uploads a killed worker left open. Temp files are on the local disk with either backend.
 """
 
 from __future__ import annotations
@@ -26,7 +31,8 @@ from sqlalchemy import select
 
 from crm.core.db import utcnow
 from crm.documents.models import Document
-from crm.documents.storage import LocalStorage
+from crm.documents.storage import EncryptedStore, LocalStorage, current_storage
+from crm.documents.storage_s3 import S3Storage
 from crm.extensions import db
 
 log = logging.getLogger(__name__)
@@ -36,9 +42,12 @@ _ASIDE = ".sweep"
 _BATCH = 500
 
 
-def sweep_orphan_blobs(store: LocalStorage, grace: timedelta, now: datetime | None = None) -> int:
+def sweep_orphan_blobs(store: EncryptedStore, grace: timedelta, now: datetime | None = None) -> int:
     """Remove blobs no `documents` row references and temp files, both older than `grace`;
     returns how many files were removed."""
+    if isinstance(store, S3Storage):
+        return _sweep_s3(store, (now or utcnow()) - grace)
+    assert isinstance(store, LocalStorage)
     cutoff = ((now or utcnow()) - grace).timestamp()
     _restore_set_aside(store)
     removed = 0
@@ -52,6 +61,28 @@ def sweep_orphan_blobs(store: LocalStorage, grace: timedelta, now: datetime | No
         db.session.commit()  # a read: hold no transaction while touching the disk
         removed += sum(_remove_if_still_old(p, cutoff) for p in batch if p.name not in referenced)
     removed += _remove_old_temps(store, cutoff)
+    if removed:
+        log.info("document sweep", extra={"removed": removed})
+    return removed
+
+
+def _sweep_s3(store: S3Storage, cutoff: datetime) -> int:
+    removed = 0
+    candidates = (sha for sha, modified in store.blobs() if modified < cutoff)
+    while batch := list(islice(candidates, _BATCH)):
+        referenced = set(
+            db.session.scalars(select(Document.sha256).where(Document.sha256.in_(batch)))
+        )
+        db.session.commit()  # a read: hold no transaction while talking to the store
+        for sha in batch:
+            if sha in referenced:
+                continue
+            modified = store.last_modified(sha)
+            if modified is not None and modified < cutoff:  # not reused since it was listed
+                store.delete(sha)
+                removed += 1
+    store.abort_stale_uploads(cutoff)
+    removed += _remove_old_temps(store, cutoff.timestamp())
     if removed:
         log.info("document sweep", extra={"removed": removed})
     return removed
@@ -94,7 +125,7 @@ def _restore_set_aside(store: LocalStorage) -> None:
             os.replace(aside, original)
 
 
-def _remove_old_temps(store: LocalStorage, cutoff: float) -> int:
+def _remove_old_temps(store: EncryptedStore, cutoff: float) -> int:
     if not store.tmp.is_dir():
         return 0
     removed = 0
@@ -108,5 +139,5 @@ def _remove_old_temps(store: LocalStorage, cutoff: float) -> int:
 def sweep_orphans() -> int:
     """The scheduled job: the sweep over this app's store with its configured grace."""
     settings = current_app.config["CRM"]
-    store = LocalStorage(settings["DOCUMENTS_DIR"])
+    store = current_storage()
     return sweep_orphan_blobs(store, timedelta(hours=settings["DOCUMENT_ORPHAN_GRACE_HOURS"]))
