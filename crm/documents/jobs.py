@@ -22,6 +22,7 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Iterator
+from contextlib import suppress
 from datetime import datetime, timedelta
 from itertools import islice
 from pathlib import Path
@@ -108,7 +109,7 @@ def _remove_if_still_old(path: Path, cutoff: float) -> bool:
     except FileNotFoundError:
         return False
     if aside.stat().st_mtime >= cutoff:  # an upload touched it just before the move
-        os.replace(aside, path)
+        _put_back(aside, path)
         return False
     aside.unlink()
     return True
@@ -118,11 +119,15 @@ def _restore_set_aside(store: LocalStorage) -> None:
     """A sweep killed between its move and its check leaves `<sha>.sweep`: put it back and
     let this sweep judge it again."""
     for aside in store.root.glob(f"??/??/*{_ASIDE}"):
-        original = aside.with_name(aside.name.removesuffix(_ASIDE))
-        if original.exists():
-            aside.unlink(missing_ok=True)
-        else:
-            os.replace(aside, original)
+        _put_back(aside, aside.with_name(aside.name.removesuffix(_ASIDE)))
+
+
+def _put_back(aside: Path, original: Path) -> None:
+    """Never over a copy an upload stored meanwhile: that copy has its own data key, which
+    its document row names (a link fails where a rename would replace it)."""
+    with suppress(FileExistsError):
+        os.link(aside, original)
+    aside.unlink(missing_ok=True)
 
 
 def _remove_old_temps(store: EncryptedStore, cutoff: float) -> int:

@@ -33,6 +33,7 @@ from crm.documents.encryption import (
 
 CHUNK = 1024 * 1024
 _HEX = frozenset("0123456789abcdef")
+_GONE, _NO_KEY = object(), object()
 
 
 class Storage(Protocol):
@@ -98,11 +99,13 @@ class EncryptedStore:
     def keep(self, temp_path: Path, sha256: str, known: Iterable[Sealed] = ()) -> Sealed | None:
         check_key(sha256)
         try:
-            for _ in range(3):
+            for _ in range(5):
                 if self._touch(sha256):
                     reused = self._reuse(sha256, list(known))
-                    if reused is not False:
-                        return reused
+                    if reused is _GONE:  # the sweep took it meanwhile: store it again
+                        continue
+                    if reused is not _NO_KEY:
+                        return reused  # type: ignore[return-value]
                     # No configured key opens it: an orphan from a retired master key.
                     return self._write(temp_path, sha256, exclusive=False)
                 written = self._write(temp_path, sha256, exclusive=True)
@@ -118,9 +121,10 @@ class EncryptedStore:
             sealed, pieces = encrypt(plain, self.keyring, chunk_size=self.chunk_size)
             return sealed if self._put(sha256, pieces, exclusive) else None
 
-    def _reuse(self, sha256: str, known: list[Sealed]) -> Sealed | bool | None:
+    def _reuse(self, sha256: str, known: list[Sealed]) -> Sealed | object | None:
         """The stored blob's data key wrapped under the active master key; None for a
-        legacy plaintext blob; False if no configured key opens it."""
+        legacy plaintext blob; `_NO_KEY` if no configured key opens it, `_GONE` if it
+        disappeared since it was touched."""
         try:
             with self._raw(sha256) as source:
                 header = Header.read(source)
@@ -128,8 +132,8 @@ class EncryptedStore:
                     return None
                 data_key = data_key_of(source, header, self.keyring, known)
         except FileNotFoundError:
-            return False
-        return False if data_key is None else self.keyring.wrap(data_key)
+            return _GONE
+        return _NO_KEY if data_key is None else self.keyring.wrap(data_key)
 
     def open(self, sha256: str, sealed: Sealed | None) -> Iterator[bytes]:
         """The plaintext chunks. The file is opened and its header read at once (a missing

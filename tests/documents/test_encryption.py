@@ -283,3 +283,21 @@ def test_an_active_key_id_that_is_not_configured_is_refused():
     key = base64.b64encode(NEW).decode()
     with pytest.raises(ConfigError, match="CRM_DOCUMENTS_ACTIVE_KEY_ID"):
         load_config({"CRM_DOCUMENTS_MASTER_KEYS": f"a:{key}", "CRM_DOCUMENTS_ACTIVE_KEY_ID": "b"})
+
+
+def test_a_blob_the_sweep_set_aside_never_replaces_a_copy_stored_meanwhile(
+    session, referral, agency, tmp_path
+):
+    from datetime import timedelta
+
+    from crm.documents.jobs import sweep_orphan_blobs
+
+    data = _pdf(100)
+    document = _store(referral, agency, tmp_path, data)
+    path = storage().path(document.sha256)
+    # a killed sweep's leftover: the same content under another data key, set aside
+    _, pieces = encrypt(io.BytesIO(data), storage().keyring)
+    path.with_name(path.name + ".sweep").write_bytes(b"".join(pieces))
+    sweep_orphan_blobs(storage(), timedelta(hours=6))
+    assert not path.with_name(path.name + ".sweep").exists()
+    assert storage().read_bytes(document.sha256, document.sealed) == data
