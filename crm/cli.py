@@ -288,7 +288,7 @@ crm_cli.add_command(documents_cli)
 def documents_rewrap() -> None:
     """Re-wrap every document's data key under CRM_DOCUMENTS_ACTIVE_KEY_ID (no content is
     re-encrypted); afterwards the other master keys can be removed from the configuration."""
-    from crm.documents.rekey import rewrap_all
+    from crm.documents.jobs import rewrap_all
 
     click.echo(f"re-wrapped {rewrap_all()} document key(s)")
 
@@ -296,6 +296,11 @@ def documents_rewrap() -> None:
 @documents_cli.command("encrypt-legacy")
 def documents_encrypt_legacy() -> None:
     """Encrypt in place the files stored before encryption at rest."""
-    from crm.documents.rekey import encrypt_legacy
+    from crm.documents.jobs import encrypt_legacy
 
-    click.echo(f"encrypted {encrypt_legacy()} stored file(s)")
+    done, failed = encrypt_legacy()
+    click.echo(f"encrypted {done} stored file(s)")
+    for sha in failed:
+        click.echo(f"not encrypted (missing or not matching its hash): {sha}", err=True)
+    if failed:
+        raise SystemExit(1)

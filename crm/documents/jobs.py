@@ -28,9 +28,10 @@ from itertools import islice
 from pathlib import Path
 
 from flask import current_app
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from crm.core.db import utcnow
+from crm.documents.encryption import DocumentUnreadable, Sealed
 from crm.documents.models import Document
 from crm.documents.storage import EncryptedStore, LocalStorage, current_storage
 from crm.documents.storage_s3 import S3Storage
@@ -146,3 +147,66 @@ def sweep_orphans() -> int:
     settings = current_app.config["CRM"]
     store = current_storage()
     return sweep_orphan_blobs(store, timedelta(hours=settings["DOCUMENT_ORPHAN_GRACE_HOURS"]))
+
+
+# Key rotation and legacy files: `flask crm documents rewrap` and `... encrypt-legacy`.
+#
+# Rewrapping unwraps each document's data key with the master key it names and wraps it
+# under the active one: only the `documents` rows change, never the stored content, so it
+# is quick whatever the volume. Once it reports nothing left under an old key, that key
+# can be removed from CRM_DOCUMENTS_MASTER_KEYS. (A blob's header keeps the copy wrapped
+# when it was written; it is used only to recognise the blob's key on a later upload of the
+# same content, and is useless without the retired master key.)
+#
+# Files stored before encryption at rest (rows with no key) stay readable as they are;
+# `encrypt-legacy` encrypts each such file in place under a new data key and records it on
+# every row of that content, one file per transaction.
+
+
+def rewrap_all() -> int:
+    """Every data key not under the active master key re-wrapped under it; returns how many
+    rows changed. Commits per batch."""
+    keyring, changed, last_id = current_storage().keyring, 0, 0
+    while True:
+        rows = db.session.scalars(
+            select(Document)
+            .where(Document.key_id.is_not(None), Document.key_id != keyring.active_id)
+            .where(Document.id > last_id)
+            .order_by(Document.id)
+            .limit(_BATCH)
+        ).all()
+        if not rows:
+            return changed
+        for document in rows:
+            document.key_id, document.wrapped_key = keyring.rewrap(document.sealed)
+            changed += 1
+        last_id = rows[-1].id
+        db.session.commit()
+
+
+def encrypt_legacy() -> tuple[int, list[str]]:
+    """Every file stored in plaintext, encrypted in place; returns how many files, and the
+    hashes of those that could not be (missing, or not matching their hash), left as
+    they are."""
+    store, done, failed = current_storage(), 0, []
+    while sha := db.session.scalar(
+        select(Document.sha256)
+        .where(Document.key_id.is_(None), Document.sha256.not_in(failed))
+        .order_by(Document.id)
+        .limit(1)
+    ):
+        try:
+            sealed: Sealed = store.encrypt_in_place(sha)
+        except (FileNotFoundError, DocumentUnreadable) as exc:
+            log.error("document not encrypted", extra={"sha256": sha, "error": str(exc)})
+            failed.append(sha)
+            db.session.rollback()
+            continue
+        db.session.execute(
+            update(Document)
+            .where(Document.sha256 == sha)
+            .values(key_id=sealed.key_id, wrapped_key=sealed.wrapped)
+        )
+        db.session.commit()
+        done += 1
+    return done, failed

@@ -22,9 +22,9 @@ from crm.documents.encryption import (
     decrypt,
     encrypt,
 )
+from crm.documents.jobs import encrypt_legacy, rewrap_all
 from crm.documents.models import Document
 from crm.documents.operations import store_document
-from crm.documents.rekey import encrypt_legacy, rewrap_all
 from crm.documents.upload import storage
 from tests.documents.test_documents import upload
 
@@ -236,7 +236,7 @@ def test_encrypting_legacy_files_in_place_keeps_them_readable(session, agency, r
     data = _pdf(100)
     document = _store(referral, agency, tmp_path, data)
     _make_legacy(session, document, data)
-    assert encrypt_legacy() == 1
+    assert encrypt_legacy() == (1, [])
     reloaded = session.scalar(select(Document).where(Document.id == document.id))
     assert reloaded.key_id is not None
     assert storage().path(reloaded.sha256).read_bytes().startswith(MAGIC)
@@ -301,3 +301,15 @@ def test_a_blob_the_sweep_set_aside_never_replaces_a_copy_stored_meanwhile(
     sweep_orphan_blobs(storage(), timedelta(hours=6))
     assert not path.with_name(path.name + ".sweep").exists()
     assert storage().read_bytes(document.sha256, document.sealed) == data
+
+
+def test_the_rewrap_command_reports_what_it_rewrapped(
+    app, session, referral, agency, tmp_path, keys
+):
+    keys({"old": OLD}, "old")
+    document = _store(referral, agency, tmp_path, _pdf(100))
+    keys({"old": OLD, "new": NEW}, "new")
+    result = app.test_cli_runner().invoke(args=["crm", "documents", "rewrap"])
+    assert result.exit_code == 0, result.output
+    assert "re-wrapped 1 document key(s)" in result.output
+    assert session.get(Document, document.id).key_id == "new"
