@@ -146,10 +146,15 @@ class Header:
     @classmethod
     def read(cls, source: IO[bytes]) -> Header | None:
         """The header at the start of `source`, or None for a plaintext (legacy) blob;
-        `source` is left at the first chunk (or, for plaintext, after what was read)."""
+        `source` is left at the first chunk."""
+        return cls.sniff(source)[0]
+
+    @classmethod
+    def sniff(cls, source: IO[bytes]) -> tuple[Header | None, bytes]:
+        """(the header, b"") or, for a plaintext blob, (None, the bytes read looking)."""
         fixed = _read_exactly(source, _FIXED.size)
         if len(fixed) < _FIXED.size or not fixed.startswith(MAGIC):
-            return None
+            return None, fixed
         _, chunk_size, prefix = _FIXED.unpack(fixed)
         id_len = _read_exactly(source, 1)
         key_id = _read_exactly(source, id_len[0]) if id_len else b""
@@ -158,7 +163,8 @@ class Header:
         if not id_len or not wrapped or not 0 < chunk_size <= 64 * 2**20:
             raise DocumentUnreadable("the stored document's header is damaged")
         raw = fixed + id_len + key_id + wrapped_len + wrapped
-        return cls(chunk_size, prefix, Sealed(key_id.decode("ascii", "replace"), wrapped), raw)
+        sealed = Sealed(key_id.decode("ascii", "replace"), wrapped)
+        return cls(chunk_size, prefix, sealed, raw), b""
 
     def nonce(self, index: int, final: bool) -> bytes:
         return self.prefix + struct.pack(">IB", index, 1 if final else 0)

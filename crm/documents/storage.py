@@ -141,7 +141,7 @@ class EncryptedStore:
         opened = self._raw(check_key(sha256))
         source = opened.__enter__()
         try:
-            header = Header.read(source)
+            header, head = Header.sniff(source)
             if header is None and sealed is not None:
                 raise DocumentUnreadable(
                     "the stored document is not encrypted, but its record says it is"
@@ -150,12 +150,13 @@ class EncryptedStore:
         except BaseException as exc:
             opened.__exit__(type(exc), exc, exc.__traceback__)
             raise
-        return self._chunks(opened, source, header, data_key)
+        return self._chunks(opened, source, header, data_key, head)
 
-    def _chunks(self, opened, source, header, data_key) -> Iterator[bytes]:
+    def _chunks(self, opened, source, header, data_key, head: bytes) -> Iterator[bytes]:
         try:
-            if header is None:  # legacy plaintext: what was read to look for a header first
-                source.seek(0)
+            if header is None:  # legacy plaintext: what was read looking for a header first
+                if head:
+                    yield head
                 while chunk := source.read(CHUNK):
                     yield chunk
             else:

@@ -197,3 +197,10 @@ def test_a_second_writer_of_the_same_new_content_reuses_the_first_ones_key(
     second_source.write_bytes(data)
     assert store._write(second_source, sha, exclusive=True) is None  # refused: it exists
     assert keyring.unwrap(store.keep(second_source, sha)) == keyring.unwrap(first)
+
+
+def test_a_plaintext_object_copied_in_from_an_old_disk_store_still_reads(session, on_s3):
+    data = _pdf(3000)
+    sha = hashlib.sha256(data).hexdigest()
+    on_s3.put_object(Bucket=BUCKET, Key=PREFIX + sha, Body=data)
+    assert storage().read_bytes(sha, None) == data
