@@ -26,6 +26,7 @@ way out, errors included. Exit status 0 when the run completes, whatever the rat
 from __future__ import annotations
 
 import argparse
+import base64
 import http.client
 import itertools
 import json
@@ -322,6 +323,8 @@ def _app_env(database_url: str) -> dict[str, str]:
         CRM_SECRET_KEY=secrets.token_urlsafe(48),
         CRM_LOG_LEVEL="WARNING",
         CRM_OUTBOX_FILE_DIR=str(Path(tempfile.gettempdir()) / "crm-bench-outbox"),
+        # production refuses to store documents without a master key (a fresh one a run)
+        CRM_DOCUMENTS_MASTER_KEYS="bench:" + base64.b64encode(secrets.token_bytes(32)).decode(),
     )
     return env
 

@@ -278,3 +278,29 @@ def rebuild_reports() -> None:
     db.session.commit()
     for table, rows in written.items():
         click.echo(f"{table}: {rows} rows")
+
+
+documents_cli = click.Group("documents", help="Documents at rest: key rotation, legacy files.")
+crm_cli.add_command(documents_cli)
+
+
+@documents_cli.command("rewrap")
+def documents_rewrap() -> None:
+    """Re-wrap every document's data key under CRM_DOCUMENTS_ACTIVE_KEY_ID (no content is
+    re-encrypted); afterwards the other master keys can be removed from the configuration."""
+    from crm.documents.jobs import rewrap_all
+
+    click.echo(f"re-wrapped {rewrap_all()} document key(s)")
+
+
+@documents_cli.command("encrypt-legacy")
+def documents_encrypt_legacy() -> None:
+    """Encrypt in place the files stored before encryption at rest."""
+    from crm.documents.jobs import encrypt_legacy
+
+    done, failed = encrypt_legacy()
+    click.echo(f"encrypted {done} stored file(s)")
+    for sha in failed:
+        click.echo(f"not encrypted (missing or not matching its hash): {sha}", err=True)
+    if failed:
+        raise SystemExit(1)

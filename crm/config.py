@@ -53,6 +53,18 @@ def _percent(raw: str) -> int:
     return value
 
 
+def _documents_storage(raw: str) -> str:
+    if raw not in {"local", "s3"}:
+        raise ValueError("must be local or s3")
+    return raw
+
+
+def _master_keys(raw: str) -> dict[str, bytes]:
+    from crm.documents.encryption import parse_master_keys
+
+    return parse_master_keys(raw)
+
+
 def _log_format(raw: str) -> str:
     if raw not in {"json", "text"}:
         raise ValueError("must be json or text")
@@ -172,6 +184,33 @@ SETTINGS: tuple[Setting, ...] = (
         _positive_int,
         "a stored file no document references is removed once this old",
     ),
+    Setting(
+        "DOCUMENTS_STORAGE",
+        "local",
+        _documents_storage,
+        "where documents are stored: local (CRM_DOCUMENTS_DIR) or s3 (CRM_S3_BUCKET)",
+    ),
+    Setting(
+        "DOCUMENTS_MASTER_KEYS",
+        {},
+        _master_keys,
+        "master keys wrapping each document's data key: id:base64-of-32-bytes, comma "
+        "separated; required in production (development derives one from the secret)",
+    ),
+    Setting(
+        "DOCUMENTS_ACTIVE_KEY_ID",
+        "",
+        str,
+        "the master key new documents (and `flask crm documents rewrap`) use; empty: the first",
+    ),
+    Setting("S3_BUCKET", "", str, "the bucket documents are stored in when storage is s3"),
+    Setting(
+        "S3_ENDPOINT_URL",
+        "",
+        str,
+        "an S3-compatible store's URL (MinIO, Ceph); empty: AWS. Credentials: the AWS chain",
+    ),
+    Setting("S3_REGION", "", str, "the bucket's region; empty: the AWS configuration's"),
     Setting("REVIEW_SLA_HOURS", 48, _positive_int, "hours a specialist has to review an MRI"),
     Setting(
         "FIRST_RESPONSE_SLA_HOURS",
@@ -419,6 +458,7 @@ def validate(values: Mapping[str, Any]) -> None:
                 "CRM_RATE_LIMIT_STORAGE_URL: production needs Redis (redis://...); "
                 "memory:// counts per worker"
             )
+    _validate_documents(values)
     if values["TWILIO_ACCOUNT_SID"]:
         if not values["TWILIO_AUTH_TOKEN"]:
             raise ConfigError("CRM_TWILIO_AUTH_TOKEN: required when CRM_TWILIO_ACCOUNT_SID is set")
@@ -467,3 +507,17 @@ def flask_settings(values: Mapping[str, Any]) -> dict[str, Any]:
         "OPENAPI_SWAGGER_UI_PATH": "docs",
         "OPENAPI_SWAGGER_UI_URL": "/api/v1/docs-assets/",
     }
+
+
+def _validate_documents(values: Mapping[str, Any]) -> None:
+    keys, active = values["DOCUMENTS_MASTER_KEYS"], values["DOCUMENTS_ACTIVE_KEY_ID"]
+    if values["ENV"] == "production" and not keys:
+        raise ConfigError(
+            "CRM_DOCUMENTS_MASTER_KEYS: production needs a master key for documents at rest"
+        )
+    if active and keys and active not in keys:
+        raise ConfigError(
+            f"CRM_DOCUMENTS_ACTIVE_KEY_ID: {active!r} is not in CRM_DOCUMENTS_MASTER_KEYS"
+        )
+    if values["DOCUMENTS_STORAGE"] == "s3" and not values["S3_BUCKET"]:
+        raise ConfigError("CRM_S3_BUCKET: required when CRM_DOCUMENTS_STORAGE=s3")

@@ -10,6 +10,7 @@ from crm.config import DEV_SECRET, SETTINGS, ConfigError, flask_settings, load_c
 REDIS_URL = "redis://127.0.0.1:6379/0"
 GOOD_SECRET = "s" * 40
 PG_URL = "postgresql+psycopg://crm@db.internal:5432/crm"
+MASTER_KEYS = "k1:" + "A" * 43 + "="  # 32 bytes, base64
 
 
 def _file(tmp_path, text: str) -> str:
@@ -57,7 +58,9 @@ def test_the_example_configuration_file_loads_once_the_secret_is_in_the_environm
     environ = {"CRM_CONFIG_FILE": str(ROOT / "config" / "example.toml")}
     with pytest.raises(ConfigError, match="CRM_SECRET_KEY"):
         load_config(environ=environ)  # production, and the secret belongs in the environment
-    values = load_config(environ=environ | {"CRM_SECRET_KEY": GOOD_SECRET})
+    values = load_config(
+        environ=environ | {"CRM_SECRET_KEY": GOOD_SECRET, "CRM_DOCUMENTS_MASTER_KEYS": MASTER_KEYS}
+    )
     assert values["ENV"] == "production"
     assert values["DATABASE_URL"].startswith("postgresql")
 
@@ -154,6 +157,7 @@ def test_production_with_a_secret_and_postgresql_starts():
             "CRM_SECRET_KEY": GOOD_SECRET,
             "CRM_DATABASE_URL": PG_URL,
             "CRM_RATE_LIMIT_STORAGE_URL": REDIS_URL,
+            "CRM_DOCUMENTS_MASTER_KEYS": MASTER_KEYS,
         }
     )
     assert values["ENV"] == "production"
@@ -213,6 +217,7 @@ def test_the_console_cookie_is_secure_in_production_whatever_the_base_url():
         "CRM_SECRET_KEY": GOOD_SECRET,
         "CRM_DATABASE_URL": PG_URL,
         "CRM_RATE_LIMIT_STORAGE_URL": REDIS_URL,
+        "CRM_DOCUMENTS_MASTER_KEYS": MASTER_KEYS,
     }
     assert flask_settings(load_config(environ=environ))["SESSION_COOKIE_SECURE"] is True
 

@@ -1,22 +1,28 @@
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from functools import wraps
+from itertools import chain
 from typing import Any
 
-from flask import request, send_file
+from flask import Response, request
 
 from crm.auth.guards import any_caller, caller_scope, current_actor
 from crm.core import audit
 from crm.core.actors import Actor
 from crm.core.blueprint import Blueprint
+from crm.core.errors import DomainError
 from crm.core.http import accepts
 from crm.core.idempotency import idempotent
 from crm.documents import operations, queries
+from crm.documents.encryption import DocumentUnreadable
 from crm.documents.intake import expect_upload, take_upload
 from crm.documents.schemas import DocumentSchema, UploadArgs, UploadFileArgs
 from crm.documents.upload import storage
 from crm.referrals.queries import referral_for
+
+log = logging.getLogger(__name__)
 
 blp = Blueprint("documents", __name__, description="Documents: MRI studies, reports, passports")
 
@@ -69,16 +75,41 @@ def download_document(document_id: int):
 
 def send_document(actor: Actor, document_id: int):
     """The file as a download, if `actor` may see its referral (404 otherwise), audited:
-    the API's endpoint and the console's link are this one function."""
+    the API's endpoint and the console's link are this one function. The stored file is
+    decrypted as it streams; its first chunk is verified before the response starts, so
+    a damaged start is a clear 500, and a later damaged chunk cuts the download short
+    (logged): no unverified byte is ever sent."""
     document = queries.document_for(actor, document_id)
     audit.record(actor, "document.download", document.referral_id, document_id=document.id)
-    return send_file(
-        storage().path(document.sha256),
+    try:
+        chunks = storage().open(document.sha256, document.sealed)
+        first = next(chunks, b"")
+    except (DocumentUnreadable, FileNotFoundError) as exc:
+        log.error("document unreadable", extra={"document_id": document.id, "error": str(exc)})
+        raise StoredDocumentUnreadable(
+            f"document {document.id}: the stored file cannot be read ({exc})"
+        ) from exc
+    return Response(
+        _guarded(document.id, chain([first], chunks)),
         mimetype=operations.MEDIA_TYPES[document.content_type],
-        as_attachment=True,
-        download_name=document.filename,
-        conditional=False,
+        headers={
+            "Content-Disposition": f'attachment; filename="{document.filename}"',
+            "Content-Length": str(document.size_bytes),
+        },
+        direct_passthrough=True,
     )
+
+
+def _guarded(document_id: int, chunks):
+    try:
+        yield from chunks
+    except DocumentUnreadable as exc:
+        log.error("document unreadable", extra={"document_id": document_id, "error": str(exc)})
+        raise
+
+
+class StoredDocumentUnreadable(DomainError):
+    status, code, title = 500, "document-unreadable", "The stored document cannot be read"
 
 
 @blp.before_request

@@ -10,6 +10,11 @@ in-flight upload is about to reference is fresh, never old. The sweep moves an o
 unreferenced blob aside first and looks at its age again: an upload that touched it in
 between gets it back, and one arriving after the move finds no file and stores its own
 copy. Content addressing makes any copy under a name identical, so nothing is mixed up.
+
+On S3 (`storage_s3`) there is no rename: the sweep lists the objects, and removes one that
+is unreferenced and whose LastModified (renewed by an upload reusing it) is still older
+than the grace when looked at again just before the delete; it also aborts multipart
+uploads a killed worker left open. Temp files are on the local disk with either backend.
 """
 
 from __future__ import annotations
@@ -17,16 +22,19 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Iterator
+from contextlib import suppress
 from datetime import datetime, timedelta
 from itertools import islice
 from pathlib import Path
 
 from flask import current_app
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from crm.core.db import utcnow
+from crm.documents.encryption import DocumentUnreadable, Sealed
 from crm.documents.models import Document
-from crm.documents.storage import LocalStorage
+from crm.documents.storage import EncryptedStore, LocalStorage, current_storage
+from crm.documents.storage_s3 import S3Storage
 from crm.extensions import db
 
 log = logging.getLogger(__name__)
@@ -36,9 +44,12 @@ _ASIDE = ".sweep"
 _BATCH = 500
 
 
-def sweep_orphan_blobs(store: LocalStorage, grace: timedelta, now: datetime | None = None) -> int:
+def sweep_orphan_blobs(store: EncryptedStore, grace: timedelta, now: datetime | None = None) -> int:
     """Remove blobs no `documents` row references and temp files, both older than `grace`;
     returns how many files were removed."""
+    if isinstance(store, S3Storage):
+        return _sweep_s3(store, (now or utcnow()) - grace)
+    assert isinstance(store, LocalStorage)
     cutoff = ((now or utcnow()) - grace).timestamp()
     _restore_set_aside(store)
     removed = 0
@@ -52,6 +63,28 @@ def sweep_orphan_blobs(store: LocalStorage, grace: timedelta, now: datetime | No
         db.session.commit()  # a read: hold no transaction while touching the disk
         removed += sum(_remove_if_still_old(p, cutoff) for p in batch if p.name not in referenced)
     removed += _remove_old_temps(store, cutoff)
+    if removed:
+        log.info("document sweep", extra={"removed": removed})
+    return removed
+
+
+def _sweep_s3(store: S3Storage, cutoff: datetime) -> int:
+    removed = 0
+    candidates = (sha for sha, modified in store.blobs() if modified < cutoff)
+    while batch := list(islice(candidates, _BATCH)):
+        referenced = set(
+            db.session.scalars(select(Document.sha256).where(Document.sha256.in_(batch)))
+        )
+        db.session.commit()  # a read: hold no transaction while talking to the store
+        for sha in batch:
+            if sha in referenced:
+                continue
+            modified = store.last_modified(sha)
+            if modified is not None and modified < cutoff:  # not reused since it was listed
+                store.delete(sha)
+                removed += 1
+    store.abort_stale_uploads(cutoff)
+    removed += _remove_old_temps(store, cutoff.timestamp())
     if removed:
         log.info("document sweep", extra={"removed": removed})
     return removed
@@ -77,7 +110,7 @@ def _remove_if_still_old(path: Path, cutoff: float) -> bool:
     except FileNotFoundError:
         return False
     if aside.stat().st_mtime >= cutoff:  # an upload touched it just before the move
-        os.replace(aside, path)
+        _put_back(aside, path)
         return False
     aside.unlink()
     return True
@@ -87,14 +120,18 @@ def _restore_set_aside(store: LocalStorage) -> None:
     """A sweep killed between its move and its check leaves `<sha>.sweep`: put it back and
     let this sweep judge it again."""
     for aside in store.root.glob(f"??/??/*{_ASIDE}"):
-        original = aside.with_name(aside.name.removesuffix(_ASIDE))
-        if original.exists():
-            aside.unlink(missing_ok=True)
-        else:
-            os.replace(aside, original)
+        _put_back(aside, aside.with_name(aside.name.removesuffix(_ASIDE)))
 
 
-def _remove_old_temps(store: LocalStorage, cutoff: float) -> int:
+def _put_back(aside: Path, original: Path) -> None:
+    """Never over a copy an upload stored meanwhile: that copy has its own data key, which
+    its document row names (a link fails where a rename would replace it)."""
+    with suppress(FileExistsError):
+        os.link(aside, original)
+    aside.unlink(missing_ok=True)
+
+
+def _remove_old_temps(store: EncryptedStore, cutoff: float) -> int:
     if not store.tmp.is_dir():
         return 0
     removed = 0
@@ -108,5 +145,68 @@ def _remove_old_temps(store: LocalStorage, cutoff: float) -> int:
 def sweep_orphans() -> int:
     """The scheduled job: the sweep over this app's store with its configured grace."""
     settings = current_app.config["CRM"]
-    store = LocalStorage(settings["DOCUMENTS_DIR"])
+    store = current_storage()
     return sweep_orphan_blobs(store, timedelta(hours=settings["DOCUMENT_ORPHAN_GRACE_HOURS"]))
+
+
+# Key rotation and legacy files: `flask crm documents rewrap` and `... encrypt-legacy`.
+#
+# Rewrapping unwraps each document's data key with the master key it names and wraps it
+# under the active one: only the `documents` rows change, never the stored content, so it
+# is quick whatever the volume. Once it reports nothing left under an old key, that key
+# can be removed from CRM_DOCUMENTS_MASTER_KEYS. (A blob's header keeps the copy wrapped
+# when it was written; it is used only to recognise the blob's key on a later upload of the
+# same content, and is useless without the retired master key.)
+#
+# Files stored before encryption at rest (rows with no key) stay readable as they are;
+# `encrypt-legacy` encrypts each such file in place under a new data key and records it on
+# every row of that content, one file per transaction.
+
+
+def rewrap_all() -> int:
+    """Every data key not under the active master key re-wrapped under it; returns how many
+    rows changed. Commits per batch."""
+    keyring, changed, last_id = current_storage().keyring, 0, 0
+    while True:
+        rows = db.session.scalars(
+            select(Document)
+            .where(Document.key_id.is_not(None), Document.key_id != keyring.active_id)
+            .where(Document.id > last_id)
+            .order_by(Document.id)
+            .limit(_BATCH)
+        ).all()
+        if not rows:
+            return changed
+        for document in rows:
+            document.key_id, document.wrapped_key = keyring.rewrap(document.sealed)
+            changed += 1
+        last_id = rows[-1].id
+        db.session.commit()
+
+
+def encrypt_legacy() -> tuple[int, list[str]]:
+    """Every file stored in plaintext, encrypted in place; returns how many files, and the
+    hashes of those that could not be (missing, or not matching their hash), left as
+    they are."""
+    store, done, failed = current_storage(), 0, []
+    while sha := db.session.scalar(
+        select(Document.sha256)
+        .where(Document.key_id.is_(None), Document.sha256.not_in(failed))
+        .order_by(Document.id)
+        .limit(1)
+    ):
+        try:
+            sealed: Sealed = store.encrypt_in_place(sha)
+        except (FileNotFoundError, DocumentUnreadable) as exc:
+            log.error("document not encrypted", extra={"sha256": sha, "error": str(exc)})
+            failed.append(sha)
+            db.session.rollback()
+            continue
+        db.session.execute(
+            update(Document)
+            .where(Document.sha256 == sha)
+            .values(key_id=sealed.key_id, wrapped_key=sealed.wrapped)
+        )
+        db.session.commit()
+        done += 1
+    return done, failed

@@ -3,10 +3,20 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, CheckConstraint, ForeignKey, Index, String, Text
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    CheckConstraint,
+    ForeignKey,
+    Index,
+    LargeBinary,
+    String,
+    Text,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 
 from crm.core.db import utcnow
+from crm.documents.encryption import Sealed
 from crm.extensions import db
 
 DOCUMENT_KINDS = ("mri_study", "radiology_report", "passport", "medical_record", "other")
@@ -28,6 +38,7 @@ class Document(db.Model):
         CheckConstraint("size_bytes >= 0", name="size"),
         CheckConstraint("uploaded_by_type IN ('agency','staff','patient')", name="uploader"),
         Index("ix_documents_referral", "referral_id", "created_at"),
+        CheckConstraint("(key_id IS NULL) = (wrapped_key IS NULL)", name="sealed"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -44,3 +55,13 @@ class Document(db.Model):
     uploaded_by_id: Mapped[int | None]
     uploaded_by_label: Mapped[str] = mapped_column(String(200))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # The stored file's data key wrapped by master key `key_id` (encryption.py); both
+    # NULL for a file stored before encryption at rest (read as plaintext).
+    key_id: Mapped[str | None] = mapped_column(String(64))
+    wrapped_key: Mapped[bytes | None] = mapped_column(LargeBinary)
+
+    @property
+    def sealed(self) -> Sealed | None:
+        if self.key_id is None or self.wrapped_key is None:
+            return None
+        return Sealed(self.key_id, self.wrapped_key)

@@ -15,6 +15,7 @@ from crm.core.actors import Actor
 from crm.core.errors import DomainError, ValidationFailed
 from crm.core.events import publish
 from crm.documents import dicom
+from crm.documents.encryption import Sealed
 from crm.documents.events import DocumentAdded
 from crm.documents.models import Document
 from crm.documents.sniff import sniff
@@ -161,7 +162,17 @@ def store_document(
             _mri_arrived(referral, document, actor)
         # Last, so a refusal or a failed step above stores nothing. Should the transaction
         # still roll back after this, `jobs.sweep_orphan_blobs` removes the blob later.
-        storage().keep(stored.path, stored.sha256)
+        # The data key of content stored before: any row's copy (its blob header's master
+        # key may have been retired since), or the header's own.
+        known = db.session.execute(
+            select(Document.key_id, Document.wrapped_key)
+            .where(Document.sha256 == stored.sha256, Document.key_id.is_not(None))
+            .where(Document.id != document.id)
+            .limit(1)
+        ).all()
+        sealed = storage().keep(stored.path, stored.sha256, [Sealed(*row) for row in known])
+        document.key_id, document.wrapped_key = sealed or (None, None)
+        db.session.flush()
     finally:
         received.path.unlink(missing_ok=True)
         if stored is not None:

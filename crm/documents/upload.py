@@ -19,7 +19,7 @@ from flask import Flask, Request, current_app, request
 
 from crm.core.errors import DomainError
 from crm.documents.sniff import DICOM_MAGIC_OFFSET, is_dicom
-from crm.documents.storage import CHUNK, LocalStorage
+from crm.documents.storage import CHUNK, EncryptedStore, current_storage
 
 _HEAD = DICOM_MAGIC_OFFSET + 4
 
@@ -28,8 +28,9 @@ class FileTooLarge(DomainError):
     status, code, title = 413, "file-too-large", "The file is larger than allowed"
 
 
-def storage() -> LocalStorage:
-    return LocalStorage(current_app.config["CRM"]["DOCUMENTS_DIR"])
+def storage() -> EncryptedStore:
+    """The configured store (local or S3), encrypting with the configured master keys."""
+    return current_storage()
 
 
 def largest_upload() -> int:

@@ -234,7 +234,7 @@ def test_a_document_downloads_with_its_bytes_and_an_audit_row(
     assert link in _page(client, referral, "document")
     response = client.get(link)
     assert response.status_code == 200
-    assert response.data == storage().path(document.sha256).read_bytes()
+    assert response.data == storage().read_bytes(document.sha256)
     assert "attachment" in response.headers["Content-Disposition"]
     response.close()
     [row] = session.scalars(

@@ -110,7 +110,7 @@ def test_a_pdf_report_is_stored_and_listed_with_its_kind_and_date(
     assert response.status_code == 303
     [document] = documents_of(session, referral)
     assert document.content_type == "pdf"
-    assert storage().path(document.sha256).read_bytes() == PDF
+    assert storage().read_bytes(document.sha256) == PDF
     session.refresh(referral)
     assert referral.stage == "enquiry"  # only an MRI moves the case on
     page = text_of(client.get(f"/p/{token_of(referral)}"))
