@@ -320,6 +320,11 @@ def _app_env(database_url: str) -> dict[str, str]:
         CRM_DATABASE_URL=database_url,
         CRM_ENV="production",
         CRM_SECRET_KEY=secrets.token_urlsafe(48),
+        # production counts rate limits in Redis (one round trip a request); limits far
+        # above what the bench sends, so none is ever refused
+        CRM_RATE_LIMIT_STORAGE_URL=os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/0"),
+        CRM_RATE_LIMIT_PER_KEY="1000000 per minute",
+        CRM_RATE_LIMIT_PER_AGENCY="1000000 per minute",
         CRM_LOG_LEVEL="WARNING",
         CRM_OUTBOX_FILE_DIR=str(Path(tempfile.gettempdir()) / "crm-bench-outbox"),
     )
