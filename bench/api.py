@@ -26,6 +26,7 @@ way out, errors included. Exit status 0 when the run completes, whatever the rat
 from __future__ import annotations
 
 import argparse
+import hashlib
 import http.client
 import itertools
 import json
@@ -444,6 +445,9 @@ class LoadResult:
 
 
 def _submit_body(reference: str) -> bytes:
+    # A distinct patient each (phone too): with one shared number every submission would
+    # be a duplicate candidate of all the earlier ones (crm/duplicates), not real traffic.
+    phone = f"+49151{int(hashlib.sha256(reference.encode()).hexdigest(), 16) % 10**8:08d}"
     body = {
         "procedure": "microdiscectomy",
         "agency_reference": reference,
@@ -453,7 +457,7 @@ def _submit_body(reference: str) -> bytes:
             "date_of_birth": "1980-04-02",
             "sex": "male",
             "country": "DE",
-            "phone": "+4915112345678",
+            "phone": phone,
             "email": f"jonas.{reference.lower()}@patient.example",
             "language": "de",
             "time_zone": "Europe/Berlin",
