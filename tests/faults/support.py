@@ -3,6 +3,7 @@ submitted through the API, a multipart body."""
 
 from __future__ import annotations
 
+import time
 import uuid
 from typing import Any
 
@@ -47,3 +48,27 @@ def multipart(fields: dict[str, str], filename: str, content: bytes) -> tuple[by
         + f"\r\n--{boundary}--\r\n".encode()
     )
     return b"".join(parts), f"multipart/form-data; boundary={boundary}"
+
+
+def stuck_backend(conn: psycopg.Connection, within: float = 30) -> int:
+    """The pid of the app's backend waiting on a lock with writes of its own (an xid)."""
+    deadline = time.monotonic() + within
+    while time.monotonic() < deadline:
+        row = conn.execute(
+            "SELECT pid FROM pg_stat_activity WHERE datname = current_database() "
+            "AND pid <> pg_backend_pid() AND wait_event_type = 'Lock' "
+            "AND backend_xid IS NOT NULL"
+        ).fetchone()
+        if row:
+            return row[0]
+        time.sleep(0.05)
+    raise AssertionError("no backend of the app ever waited on the test's lock")
+
+
+def gone(url: str, pid: int, within: float = 30) -> bool:
+    deadline = time.monotonic() + within
+    while time.monotonic() < deadline:
+        if not scalar(url, "SELECT count(*) FROM pg_stat_activity WHERE pid = %s", pid):
+            return True
+        time.sleep(0.05)
+    return False

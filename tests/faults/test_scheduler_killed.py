@@ -1,5 +1,6 @@
 """The long-running scheduler (`python -m crm.scheduler`) killed with SIGKILL twice: once
-mid-sweep (some nudges fired and committed, the rest not yet) and once mid-dispatch (rows
+mid-sweep (its batch of nudges claimed and being fired, held on a lock the test
+takes on the outbox so the kill lands inside the transaction) and once mid-dispatch (rows
 claimed `sending`, their SMS maybe handed to the provider, the batch's outcomes not
 committed). Restarted each time, it finishes the work: every nudge fires once, every SMS
 reaches the (fake) provider exactly once, every message ends `sent`.
@@ -26,12 +27,12 @@ from tests.conftest import postgres_only
 from tests.factories import Factory
 from tests.fakes.twilio_server import running_fake_twilio
 from tests.faults.processes import app_env, kill9, scheduler
-from tests.faults.support import plain, scalar
+from tests.faults.support import gone, plain, scalar, stuck_backend
 from tests.live import live_app
 from tests.messaging.delivery.test_dispatch_processes import seed as seed_sms
 
 pytestmark = [pytest.mark.faults, postgres_only]
-REFERRALS = 105  # two nudges each: more than one sweep batch (200)
+REFERRALS = 30  # two nudges each
 SMS = 150
 
 
@@ -85,7 +86,7 @@ def test_a_scheduler_killed_mid_sweep_and_mid_dispatch_sends_every_sms_exactly_o
     seeded, tmp_path
 ):
     due, bodies = _seed_due_nudges(seeded.url, tmp_path, seeded.agency)
-    assert due > 200
+    assert due == 2 * REFERRALS
     args = ("--dispatch-seconds", "0.5", "--sweep-seconds", "0.5", "--reconcile-seconds", "1")
     with running_fake_twilio() as fake:
         fake.program(delay=0.05, times=None, method="POST")  # a slow provider: long batches
@@ -101,12 +102,19 @@ def test_a_scheduler_killed_mid_sweep_and_mid_dispatch_sends_every_sms_exactly_o
         )
         log = tmp_path / "scheduler.log"
 
-        first = scheduler(env, log, *args)
-        # mid-sweep: a batch of nudges committed, the sweep still going
-        _wait_for(lambda: 0 < _counts(seeded.url)[0] < due, 60, "a sweep half done")
-        kill9(first)
-        fired, pending, _ = _counts(seeded.url)
-        assert pending > 0 and fired > 0
+        # mid-sweep: the test locks the outbox, so the sweep's batch (its nudges claimed
+        # FOR UPDATE, some fired) waits on the lock before its first message is written
+        with psycopg.connect(plain(seeded.url)) as locker:
+            locker.execute("LOCK TABLE outbox_messages IN EXCLUSIVE MODE")
+            first = scheduler(env, log, *args)
+            with psycopg.connect(plain(seeded.url), autocommit=True) as watcher:
+                sweep = stuck_backend(watcher, within=60)
+            kill9(first)
+            locker.rollback()
+        assert gone(seeded.url, sweep)
+        fired, pending, statuses = _counts(seeded.url)
+        assert (fired, pending) == (0, due)  # the killed batch rolled back whole
+        assert statuses == Counter({"queued": SMS})
 
         second = scheduler(env, log, *args)
         # mid-dispatch: rows claimed `sending`, their batch not settled

@@ -13,7 +13,6 @@ import http.client
 import os
 import signal
 import threading
-import time
 
 import psycopg
 import pytest
@@ -21,33 +20,9 @@ import pytest
 from tests.conftest import postgres_only
 from tests.factories import referral_payload
 from tests.faults.processes import Gunicorn, app_env
-from tests.faults.support import plain, scalar
+from tests.faults.support import gone, plain, scalar, stuck_backend
 
 pytestmark = [pytest.mark.faults, postgres_only]
-
-
-def _stuck_backend(conn: psycopg.Connection, within: float = 30) -> int:
-    """The pid of the app's backend waiting on a lock with writes of its own (an xid)."""
-    deadline = time.monotonic() + within
-    while time.monotonic() < deadline:
-        row = conn.execute(
-            "SELECT pid FROM pg_stat_activity WHERE datname = current_database() "
-            "AND pid <> pg_backend_pid() AND wait_event_type = 'Lock' "
-            "AND backend_xid IS NOT NULL"
-        ).fetchone()
-        if row:
-            return row[0]
-        time.sleep(0.05)
-    raise AssertionError("the submission never reached the locked audit table")
-
-
-def _gone(url: str, pid: int, within: float = 30) -> bool:
-    deadline = time.monotonic() + within
-    while time.monotonic() < deadline:
-        if not scalar(url, "SELECT count(*) FROM pg_stat_activity WHERE pid = %s", pid):
-            return True
-        time.sleep(0.05)
-    return False
 
 
 def test_a_worker_killed_mid_submission_leaves_nothing_and_the_retry_creates_it_once(
@@ -74,13 +49,13 @@ def test_a_worker_killed_mid_submission_leaves_nothing_and_the_retry_creates_it_
             client = threading.Thread(target=first_attempt)
             client.start()
             with psycopg.connect(plain(seeded.url), autocommit=True) as watcher:
-                backend = _stuck_backend(watcher)
+                backend = stuck_backend(watcher)
             os.kill(worker, signal.SIGKILL)
             client.join(timeout=30)
             locker.rollback()  # the lock goes; the orphaned backend finds its client gone
 
         assert "error" in outcome, outcome  # the client saw the connection drop, no answer
-        assert _gone(seeded.url, backend)
+        assert gone(seeded.url, backend)
         assert scalar(seeded.url, "SELECT count(*) FROM audit_events") == audits
         assert scalar(seeded.url, "SELECT count(*) FROM referrals") == 0
         assert scalar(seeded.url, "SELECT count(*) FROM patients") == 0
