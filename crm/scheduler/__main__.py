@@ -60,14 +60,14 @@ def build_scheduler(
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m crm.scheduler", description=__doc__)
-    parser.add_argument("--dispatch-seconds", type=float, default=5.0)
-    parser.add_argument("--sweep-seconds", type=float, default=60.0)
     parser.add_argument(
         "--reconcile-seconds",
         type=float,
         default=60.0,
         help="how often rows left `sending` by a dead dispatcher are settled",
     )
+    parser.add_argument("--dispatch-seconds", type=float, default=5.0)
+    parser.add_argument("--sweep-seconds", type=float, default=60.0)
     parser.add_argument(
         "--once", action="store_true", help="reconcile, sweep and dispatch once, then exit"
     )
