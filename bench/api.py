@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import argparse
 import base64
+import hashlib
 import http.client
 import itertools
 import json
@@ -321,6 +322,11 @@ def _app_env(database_url: str) -> dict[str, str]:
         CRM_DATABASE_URL=database_url,
         CRM_ENV="production",
         CRM_SECRET_KEY=secrets.token_urlsafe(48),
+        # production counts rate limits in Redis (one round trip a request); limits far
+        # above what the bench sends, so none is ever refused
+        CRM_RATE_LIMIT_STORAGE_URL=os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/0"),
+        CRM_RATE_LIMIT_PER_KEY="1000000 per minute",
+        CRM_RATE_LIMIT_PER_AGENCY="1000000 per minute",
         CRM_LOG_LEVEL="WARNING",
         CRM_OUTBOX_FILE_DIR=str(Path(tempfile.gettempdir()) / "crm-bench-outbox"),
         # production refuses to store documents without a master key (a fresh one a run)
@@ -442,6 +448,9 @@ class LoadResult:
 
 
 def _submit_body(reference: str) -> bytes:
+    # A distinct patient each (phone too): with one shared number every submission would
+    # be a duplicate candidate of all the earlier ones (crm/duplicates), not real traffic.
+    phone = f"+49151{int(hashlib.sha256(reference.encode()).hexdigest(), 16) % 10**8:08d}"
     body = {
         "procedure": "microdiscectomy",
         "agency_reference": reference,
@@ -451,7 +460,7 @@ def _submit_body(reference: str) -> bytes:
             "date_of_birth": "1980-04-02",
             "sex": "male",
             "country": "DE",
-            "phone": "+4915112345678",
+            "phone": phone,
             "email": f"jonas.{reference.lower()}@patient.example",
             "language": "de",
             "time_zone": "Europe/Berlin",

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import errno
 import logging
 from collections.abc import Mapping
 from typing import Any
 
 from flask import Flask, Response, json, request
-from sqlalchemy.exc import DataError
+from sqlalchemy.exc import DataError, InterfaceError, OperationalError
 from werkzeug.exceptions import HTTPException
 
 log = logging.getLogger(__name__)
@@ -200,7 +201,57 @@ def register_error_handlers(app: Flask) -> None:
             errors=[{"field": "body", "reason": "a value is out of range or is not storable"}],
         )
 
+    @app.errorhandler(OperationalError)
+    @app.errorhandler(InterfaceError)
+    def _database_unavailable(exc: Exception) -> Response:
+        return database_unavailable(exc)
+
+    @app.errorhandler(OSError)
+    def _disk(exc: OSError) -> Response:
+        if exc.errno in NO_SPACE:
+            return insufficient_storage(exc)
+        return _unexpected(exc)
+
     @app.errorhandler(Exception)
     def _unexpected(exc: Exception) -> Response:
         log.exception("unhandled error on %s %s", request.method, request.path)
         return problem(500, "internal-error", "Internal server error", "Something went wrong.")
+
+
+# --- the infrastructure failing under a request (docs/operations.md, tests/faults) ------
+
+NO_SPACE = frozenset({errno.ENOSPC, errno.EDQUOT})
+RETRY_AFTER_SECONDS = 5
+
+
+def database_unavailable(exc: Exception) -> Response:
+    """The database went away or refused the connection (a restart, a failover, a full
+    pool): nothing of this request was committed, so the client may simply retry."""
+    log.warning(  # the class and SQLSTATE only: the message may quote a value
+        "database unavailable on %s %s: %s %s",
+        request.method,
+        request.path,
+        type(getattr(exc, "orig", exc)).__name__,
+        getattr(getattr(exc, "orig", None), "sqlstate", "") or "",
+    )
+    response = problem(
+        503,
+        "database-unavailable",
+        "The database is unavailable",
+        "Nothing was saved; retry after Retry-After seconds (with the same Idempotency-Key).",
+    )
+    response.headers["Retry-After"] = str(RETRY_AFTER_SECONDS)
+    return response
+
+
+def insufficient_storage(exc: OSError) -> Response:
+    """The documents store is full (ENOSPC, EDQUOT): the upload was not kept."""
+    log.error("documents storage full on %s %s: %s", request.method, request.path, exc.strerror)
+    response = problem(
+        507,
+        "insufficient-storage",
+        "Insufficient storage",
+        "The document store is full; nothing was saved. Retry later.",
+    )
+    response.headers["Retry-After"] = str(RETRY_AFTER_SECONDS * 12)
+    return response

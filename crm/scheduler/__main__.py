@@ -29,7 +29,9 @@ from crm.scheduler.jobs import Jobs
 log = logging.getLogger("crm.scheduler")
 
 
-def build_scheduler(jobs: Jobs, dispatch_seconds: float, sweep_seconds: float) -> BlockingScheduler:
+def build_scheduler(
+    jobs: Jobs, dispatch_seconds: float, sweep_seconds: float, reconcile_seconds: float = 60.0
+) -> BlockingScheduler:
     scheduler = BlockingScheduler(
         executors={"default": ThreadPoolExecutor(max_workers=4)},
         job_defaults={"coalesce": True, "max_instances": 1},
@@ -41,7 +43,9 @@ def build_scheduler(jobs: Jobs, dispatch_seconds: float, sweep_seconds: float) -
     scheduler.add_job(
         jobs.sweep_nudges, "interval", seconds=sweep_seconds, id="sweep", misfire_grace_time=30
     )
-    scheduler.add_job(jobs.reconcile, "interval", seconds=60, id="reconcile", misfire_grace_time=30)
+    scheduler.add_job(
+        jobs.reconcile, "interval", seconds=reconcile_seconds, id="reconcile", misfire_grace_time=30
+    )
     scheduler.add_job(
         jobs.purge_idempotency_keys, "interval", hours=1, id="purge", misfire_grace_time=600
     )
@@ -66,6 +70,12 @@ def build_scheduler(jobs: Jobs, dispatch_seconds: float, sweep_seconds: float) -
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m crm.scheduler", description=__doc__)
+    parser.add_argument(
+        "--reconcile-seconds",
+        type=float,
+        default=60.0,
+        help="how often rows left `sending` by a dead dispatcher are settled",
+    )
     parser.add_argument("--dispatch-seconds", type=float, default=5.0)
     parser.add_argument("--sweep-seconds", type=float, default=60.0)
     parser.add_argument(
@@ -84,7 +94,9 @@ def main(argv: list[str] | None = None) -> None:
         if jobs.failures:
             raise SystemExit(f"{jobs.failures} job(s) failed; see the log above")
         return
-    scheduler = build_scheduler(jobs, args.dispatch_seconds, args.sweep_seconds)
+    scheduler = build_scheduler(
+        jobs, args.dispatch_seconds, args.sweep_seconds, args.reconcile_seconds
+    )
     signal.signal(signal.SIGTERM, lambda *_: scheduler.shutdown(wait=False))
     log.info("scheduler started")
     scheduler.start()
