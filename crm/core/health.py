@@ -68,6 +68,15 @@ def _migrations() -> str:
 
 
 def _storage() -> str:
+    """The documents store's own answer (local folder or S3 bucket), when the documents
+    feature installed one; else the configured folder takes a write."""
+    probe = current_app.extensions.get("crm.storage_readiness")
+    if probe is not None:
+        try:
+            return probe() or OK
+        except Exception as exc:  # a store that cannot even be built (a bad setting)
+            log.warning("documents store unavailable", exc_info=True)
+            return f"the documents store is unavailable ({type(exc).__name__})"
     folder = current_app.config["CRM"]["DOCUMENTS_DIR"]
     try:
         os.makedirs(folder, exist_ok=True)

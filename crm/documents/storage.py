@@ -208,6 +208,16 @@ class LocalStorage(EncryptedStore):
         self.keyring = keyring
         self.chunk_size = chunk_size
 
+    def readiness_problem(self) -> str | None:
+        """Why this store cannot take a document now (for /readyz), or None."""
+        try:
+            self.tmp.mkdir(parents=True, exist_ok=True)
+            with tempfile.NamedTemporaryFile(dir=self.tmp, prefix=".ready-"):
+                pass
+        except OSError as exc:
+            return f"the documents folder {self.root} takes no writes ({exc.strerror or exc})"
+        return None
+
     def path(self, key: str) -> Path:
         check_key(key)
         return self.root / key[:2] / key[2:4] / key

@@ -79,6 +79,14 @@ class S3Storage(EncryptedStore):
     def key(self, sha256: str) -> str:
         return PREFIX + check_key(sha256)
 
+    def readiness_problem(self) -> str | None:
+        """Why this store cannot take a document now (for /readyz), or None."""
+        try:
+            self.client.head_bucket(Bucket=self.bucket)
+        except Exception as exc:  # botocore's errors, a refused connection, bad credentials
+            return f"the documents bucket {self.bucket} does not answer ({type(exc).__name__})"
+        return None
+
     def exists(self, sha256: str) -> bool:
         return self.last_modified(sha256) is not None
 

@@ -164,6 +164,8 @@ def install(app: Flask) -> None:
     takes them: the partner API, the patient's page), and whatever a request leaves
     there (refused, or failed before its file was stored) is removed when it ends."""
     app.request_class = StreamingRequest
+    # /readyz asks the configured store whether it takes documents (crm.core.health)
+    app.extensions["crm.storage_readiness"] = lambda: current_storage().readiness_problem()
 
     @app.teardown_request
     def _remove_leftover_temps(_exc: BaseException | None) -> None:

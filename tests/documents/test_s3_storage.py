@@ -204,3 +204,13 @@ def test_a_plaintext_object_copied_in_from_an_old_disk_store_still_reads(session
     sha = hashlib.sha256(data).hexdigest()
     on_s3.put_object(Bucket=BUCKET, Key=PREFIX + sha, Body=data)
     assert storage().read_bytes(sha, None) == data
+
+
+def test_readyz_asks_the_bucket(client, app, on_s3, monkeypatch):
+    assert client.get("/readyz").json["storage"] == "ok"
+    monkeypatch.setitem(app.config["CRM"], "S3_BUCKET", "no-such-bucket")
+    response = client.get("/readyz")
+    assert response.status_code == 503
+    assert response.json["checks"]["storage"].startswith(
+        "the documents bucket no-such-bucket does not answer"
+    )
