@@ -13,7 +13,7 @@ from crm.core.blueprint import Blueprint
 from crm.core.errors import DomainError
 from crm.core.http import accepts
 from crm.core.idempotency import idempotent
-from crm.core.schemas import QueryArgs
+from crm.core.schemas import Args, QueryArgs
 from crm.fhir import importing
 from crm.fhir.export import referral_bundle
 from crm.referrals import operations, queries
@@ -58,8 +58,10 @@ class FhirBundleSchema(Schema):
     entry = fields.List(fields.Nested(FhirEntrySchema))
 
 
-class FhirBundleArgs(Schema):
-    """Read as loosely as FHIR is written: the mapping checks it and names FHIR paths."""
+class FhirBundleArgs(Args):
+    """Read as loosely as FHIR is written: any element may come (a Bundle's `id`, `meta`,
+    `timestamp`, ...), and the mapping reads what it needs and names FHIR paths. Nothing
+    here reaches a row unread: only what `importing` maps is submitted."""
 
     class Meta:
         unknown = INCLUDE
