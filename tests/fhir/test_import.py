@@ -193,3 +193,10 @@ def test_the_submit_documents_its_fhir_request_body(client):
     assert list(operation["requestBody"]["content"]) == [FHIR_JSON]
     get = spec["paths"][f"{API}/referrals/{{referral_id}}/fhir"]["get"]
     assert list(get["responses"]["200"]["content"]) == [FHIR_JSON]
+
+
+def test_text_the_database_cannot_store_is_a_422_naming_where_it_is(client, agency):
+    raw = json.dumps(fhir_bundle(payload())).replace('"Jonas"', '"Jo\\ud800nas"', 1)
+    response = client.post(SUBMIT, data=raw, headers=agency.headers(), content_type=FHIR_JSON)
+    body = assert_problem(response, 422, "validation-failed")
+    assert "entry[0].resource.name[0].given[0]" in field_errors(body)
