@@ -81,6 +81,7 @@ def _register_blueprints(app: Flask, api: ProblemApi) -> None:
     from crm.core.health import health
     from crm.documents.api import blp as documents_blp
     from crm.duplicates.api import blp as duplicates_blp
+    from crm.fhir.api import blp as fhir_blp
     from crm.followup.api import blp as followup_blp
     from crm.messaging.api import blp as messages_blp
     from crm.messaging.inbound.webhooks import webhooks
@@ -124,6 +125,7 @@ def _register_blueprints(app: Flask, api: ProblemApi) -> None:
         webhooks_blp,
         keys_blp,
         agency_messages_blp,
+        fhir_blp,
     )
     for blueprint in api_blueprints:
         api.register_blueprint(blueprint, url_prefix="/api/v1")
