@@ -23,7 +23,7 @@ def _agency_with_referrals(live_server) -> tuple[str, int]:
     coordinator's message to the agency on it."""
     n = next(_numbers)
     with live_server.data() as factory:
-        agency = factory.agency(f"Berlin MedTravel {n}")
+        agency = factory.agency(f"Panel MedTravel {n}")
         user = agency_user(factory.session, agency.actor.agency_id)
         coordinator = factory.staff()
         people = [("Jonas", "Weber"), ("Anna", "Schmidt"), ("Leyla", "Öztürk")]
