@@ -92,6 +92,7 @@ def _register_blueprints(app: Flask, api: ProblemApi) -> None:
     from crm.portal.api import blp as patient_links_blp
     from crm.portal.uploads import assets as portal_assets  # its routes join the portal
     from crm.portal.views import portal
+    from crm.privacy.api import blp as privacy_blp
     from crm.referrals.api import blp as referrals_blp
     from crm.reports.api import blp as reports_blp
     from crm.reviews.api import blp as reviews_blp
@@ -122,6 +123,7 @@ def _register_blueprints(app: Flask, api: ProblemApi) -> None:
         audit_blp,
         webhooks_blp,
         keys_blp,
+        privacy_blp,
     )
     for blueprint in api_blueprints:
         api.register_blueprint(blueprint, url_prefix="/api/v1")

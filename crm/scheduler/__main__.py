@@ -51,6 +51,7 @@ def build_scheduler(jobs: Jobs, dispatch_seconds: float, sweep_seconds: float) -
     scheduler.add_job(
         jobs.sweep_documents, "interval", hours=1, id="documents", misfire_grace_time=600
     )
+    scheduler.add_job(jobs.retention, "interval", hours=6, id="retention", misfire_grace_time=3600)
     return scheduler
 
 

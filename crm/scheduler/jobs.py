@@ -18,6 +18,7 @@ from crm.documents.jobs import sweep_orphans
 from crm.extensions import db
 from crm.messaging.delivery import jobs as delivery
 from crm.nudges.jobs import sweep
+from crm.privacy.jobs import apply_retention
 
 log = logging.getLogger(__name__)
 
@@ -66,3 +67,6 @@ class Jobs:
 
     def commission_payable(self) -> int | None:
         return self._run(make_entries_payable)
+
+    def retention(self) -> int | None:
+        return self._run(apply_retention)
