@@ -5,10 +5,11 @@ from __future__ import annotations
 
 from flask import Response, current_app
 
-from crm.auth.guards import current_actor, staff_only
+from crm.auth.guards import caller_scope, current_actor, staff_only
 from crm.core import audit
 from crm.core.blueprint import Blueprint
 from crm.core.db import utcnow
+from crm.core.idempotency import idempotent
 from crm.documents.upload import storage
 from crm.privacy import export, operations, queries
 from crm.privacy.schemas import (
@@ -66,6 +67,7 @@ def privacy_status(patient_id: int):
 
 
 @blp.post("/patients/<int:patient_id>/erasure")
+@idempotent(caller_scope)
 @staff_only(*PRIVACY_ROLES)
 @blp.arguments(ReasonArgs)
 @blp.response(200, ErasureSchema)
@@ -78,6 +80,7 @@ def erase_patient(args, patient_id: int):
 
 
 @blp.post("/patients/<int:patient_id>/legal-hold")
+@idempotent(caller_scope)
 @staff_only(*PRIVACY_ROLES)
 @blp.arguments(ReasonArgs)
 @blp.response(201, HoldSchema)

@@ -40,6 +40,9 @@ class _Jobs:
     def commission_payable(self) -> int:
         return 0
 
+    def retention(self) -> int:
+        return 0
+
 
 @pytest.fixture
 def started_jobs():
@@ -48,7 +51,7 @@ def started_jobs():
     thread = threading.Thread(target=scheduler.start, kwargs={"paused": True}, daemon=True)
     thread.start()
     for _ in range(200):
-        if scheduler.running and len(scheduler.get_jobs()) == 6:
+        if scheduler.running and len(scheduler.get_jobs()) == 7:
             break
         threading.Event().wait(0.01)
     try:
@@ -66,6 +69,7 @@ def test_the_scheduler_runs_sweep_dispatch_reconcile_purge_and_the_document_swee
         "purge",
         "documents",
         "commission",
+        "retention",
     }
     intervals = {
         job_id: job.trigger.interval
@@ -79,6 +83,7 @@ def test_the_scheduler_runs_sweep_dispatch_reconcile_purge_and_the_document_swee
         "purge": timedelta(hours=1),
         "documents": timedelta(hours=1),
         "commission": timedelta(hours=1),
+        "retention": timedelta(hours=6),
     }
 
 
@@ -94,6 +99,7 @@ def test_jobs_coalesce_never_overlap_and_have_a_misfire_grace(started_jobs):
         "purge": 600,
         "documents": 600,
         "commission": 600,
+        "retention": 3600,
     }
 
 
@@ -105,6 +111,7 @@ def test_the_job_callables_are_the_ones_given():
     assert by_id["sweep"].func == jobs.sweep_nudges
     assert by_id["documents"].func == jobs.sweep_documents
     assert by_id["commission"].func == jobs.commission_payable
+    assert by_id["retention"].func == jobs.retention
     assert by_id["dispatch"].trigger.interval == timedelta(seconds=2.5)
     assert by_id["sweep"].trigger.interval == timedelta(seconds=30)
 
