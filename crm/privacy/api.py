@@ -51,7 +51,9 @@ def export_response(patient_id: int) -> Response:
 
 @blp.get("/patients/<int:patient_id>/export")
 @staff_only(*PRIVACY_ROLES)
-@blp.response(200, description="a ZIP: data.json and documents/ (application/zip)")
+@blp.response(
+    200, content_type="application/zip", description="a ZIP: data.json, documents/, fhir/"
+)
 def export_patient(patient_id: int):
     """Everything recorded about the person (every patient row linked as the same person,
     all their referrals across agencies) and their documents' files; audited."""

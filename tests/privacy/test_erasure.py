@@ -93,6 +93,19 @@ def test_documents_are_deleted_from_the_table_and_the_storage(client, session, m
     assert not any(f.exists() for f in files)
 
 
+def test_a_file_another_document_shares_stays_in_storage(
+    client, session, factory, agency, manager, case
+):
+    (document,) = session.scalars(select(Document).where(Document.referral_id == case.id))
+    other = new_referral(factory, agency)
+    twin = {c.name: getattr(document, c.name) for c in Document.__table__.columns if c.name != "id"}
+    session.add(Document(**{**twin, "referral_id": other.id}))
+    session.commit()
+    body = erased(client, session, manager, case)
+    assert body["documents_removed"] == 1 and body["files_removed"] == 0
+    assert stored_files(other, session)[0].exists()
+
+
 def test_the_private_links_are_revoked(client, session, manager, case):
     erased(client, session, manager, case)
     links = session.scalars(select(PatientLink).where(PatientLink.referral_id == case.id)).all()
