@@ -118,7 +118,9 @@ def test_the_commission_ledger_is_untouched(client, session, manager, case):
         return session.execute(select(*columns).order_by(CommissionEntry.id)).all()
 
     before = ledger()
-    assert any(row[1] == case.id for row in before)
+    assert session.scalars(
+        select(CommissionEntry).where(CommissionEntry.referral_id == case.id)
+    ).all()
     erased(client, session, manager, case)
     assert ledger() == before
 
