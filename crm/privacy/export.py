@@ -15,10 +15,9 @@ import importlib.util
 import json
 import re
 import zipfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import date, datetime
-from pathlib import Path
 from typing import Any
 
 from sqlalchemy import or_, select
@@ -44,8 +43,22 @@ _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
 @dataclass(frozen=True)
 class BundleFile:
     name: str  # the path inside the ZIP
-    path: Path | None = None  # a stored file, streamed
+    chunks: Callable[[], Iterator[bytes]] | None = None  # a stored file, streamed
     content: bytes | None = None  # a small generated file
+
+
+def stored_chunks(store: LocalStorage, document: Document) -> Callable[[], Iterator[bytes]]:
+    """The document's stored bytes, `CHUNK` at a time, opened only when the ZIP reaches
+    them. The one place the export reads the documents store (with encryption at rest:
+    `store.open(document.sha256, document.sealed)`, which decrypts as it streams)."""
+    path = store.path(document.sha256)
+
+    def read() -> Iterator[bytes]:
+        with path.open("rb") as source:
+            while chunk := source.read(CHUNK):
+                yield chunk
+
+    return read
 
 
 @dataclass(frozen=True)
@@ -323,7 +336,7 @@ def bundle_of(patient_id: int, store: LocalStorage) -> Bundle:
     out: list[dict[str, Any]] = []
     for referral in referrals:
         documents = _rows(Document, Document.referral_id == referral.id, order=Document.created_at)
-        files += [BundleFile(document_name(d), path=store.path(d.sha256)) for d in documents]
+        files += [BundleFile(document_name(d), chunks=stored_chunks(store, d)) for d in documents]
         out.append(_referral(referral, documents))
         if (fhir := fhir_bundle_for(referral)) is not None:
             content = json.dumps(fhir, indent=2, ensure_ascii=False).encode()
@@ -379,13 +392,15 @@ def stream_zip(bundle: Bundle) -> Iterator[bytes]:
                 archive.writestr(item.name, item.content)
                 yield pipe.take()
                 continue
+            chunks = item.chunks()  # type: ignore[misc]
             try:
-                source = item.path.open("rb")  # type: ignore[union-attr]
+                first = next(chunks, b"")
             except FileNotFoundError:
                 missing.append(item.name)
                 continue
-            with source, archive.open(item.name, "w", force_zip64=True) as target:
-                while chunk := source.read(CHUNK):
+            with archive.open(item.name, "w", force_zip64=True) as target:
+                target.write(first)
+                for chunk in chunks:
                     target.write(chunk)
                     yield pipe.take()
             yield pipe.take()

@@ -15,7 +15,6 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
-from flask import current_app
 from sqlalchemy import or_, select, update
 
 from crm.conversation.models import ConversationMessage
@@ -24,7 +23,7 @@ from crm.core.actors import Actor
 from crm.core.db import utcnow
 from crm.core.errors import Conflict, NotFound, ValidationFailed
 from crm.documents.models import Document
-from crm.documents.storage import LocalStorage
+from crm.documents.upload import storage
 from crm.extensions import db
 from crm.followup.models import CheckIn
 from crm.messaging.composing.outbox import cancel_queued
@@ -217,15 +216,18 @@ def _remove_documents(referral_ids: list[int]) -> tuple[int, int]:
         db.session.delete(document)
     db.session.flush()
     still_used = set(db.session.scalars(select(Document.sha256).where(Document.sha256.in_(hashes))))
-    store = LocalStorage(current_app.config["CRM"]["DOCUMENTS_DIR"])
-    removed = 0
-    for sha in sorted(hashes - still_used):
-        try:
-            store.path(sha).unlink()
-            removed += 1
-        except FileNotFoundError:
-            pass
+    removed = sum(_delete_stored(sha) for sha in sorted(hashes - still_used))
     return len(documents), removed
+
+
+def _delete_stored(sha256: str) -> bool:
+    """Remove one stored file; whether it was there. The one place an erasure touches the
+    documents store (with a pluggable store: `storage().delete(sha256)`)."""
+    try:
+        storage().path(sha256).unlink()
+    except FileNotFoundError:
+        return False
+    return True
 
 
 def set_hold(patient_id: int, actor: Actor, reason: str | None) -> LegalHold:

@@ -128,3 +128,12 @@ def test_an_admin_may_export(client, factory, case):
 
 def test_an_unknown_patient_is_a_404(client, manager):
     assert_problem(export(client, manager, 999_999), 404, "not-found")
+
+
+def test_a_stored_file_gone_missing_is_named_not_fatal(client, session, manager, case):
+    (document,) = session.scalars(select(Document).where(Document.referral_id == case.id))
+    storage().path(document.sha256).unlink()
+    archive = unzip(export(client, manager, case.patient_id))
+    (listed,) = data_of(archive)["referrals"][0]["documents"]
+    assert archive.read("missing.txt").decode() == listed["file"] + "\n"
+    assert listed["file"] not in archive.namelist()
