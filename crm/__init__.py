@@ -94,6 +94,7 @@ def _register_blueprints(app: Flask, api: ProblemApi) -> None:
     from crm.portal.api import blp as patient_links_blp
     from crm.portal.uploads import assets as portal_assets  # its routes join the portal
     from crm.portal.views import portal
+    from crm.privacy.api import blp as privacy_blp
     from crm.referrals.api import blp as referrals_blp
     from crm.reports.api import blp as reports_blp
     from crm.reviews.api import blp as reviews_blp
@@ -126,6 +127,7 @@ def _register_blueprints(app: Flask, api: ProblemApi) -> None:
         keys_blp,
         agency_messages_blp,
         fhir_blp,
+        privacy_blp,
     )
     for blueprint in api_blueprints:
         api.register_blueprint(blueprint, url_prefix="/api/v1")

@@ -304,3 +304,25 @@ def documents_encrypt_legacy() -> None:
         click.echo(f"not encrypted (missing or not matching its hash): {sha}", err=True)
     if failed:
         raise SystemExit(1)
+
+
+@crm_cli.command("retention")
+@click.option("--dry-run", is_flag=True, help="list who would be erased and when; change nothing")
+@click.option("--horizon-days", default=0, type=click.IntRange(0, 3650), help="dry run: also soon")
+def retention(dry_run: bool, horizon_days: int) -> None:
+    """Apply the retention periods (CRM_RETENTION_DAYS_AFTER_*), or show what they would do."""
+    from crm.core.db import utcnow
+    from crm.privacy.jobs import apply_retention
+    from crm.privacy.queries import retention_schedule
+
+    if not dry_run:
+        click.echo(f"erased {apply_retention()} patient(s)")
+        return
+    due = retention_schedule(current_app.config["CRM"], utcnow(), horizon_days)
+    for item in due:
+        held = "  HELD: skipped while a legal hold lasts" if item.held else ""
+        click.echo(
+            f"patient {item.patient_id:<8} {item.basis:<9} ended {item.ended_at:%Y-%m-%d}"
+            f"  erase on {item.due_at:%Y-%m-%d}{held}"
+        )
+    click.echo(f"{len(due)} patient(s) due; nothing changed (dry run)")

@@ -46,6 +46,13 @@ def _positive_int(raw: str) -> int:
     return value
 
 
+def _days_or_never(raw: str) -> int:
+    value = int(raw)
+    if value < 0:
+        raise ValueError(f"must be 0 (never) or a number of days, got {raw!r}")
+    return value
+
+
 def _percent(raw: str) -> int:
     value = int(raw)
     if not 0 <= value <= 100:
@@ -382,6 +389,19 @@ SETTINGS: tuple[Setting, ...] = (
         "first lockout; each further failure doubles it, up to an hour",
     ),
     Setting("PASSWORD_LINK_HOURS", 24, _positive_int, "how long a set/reset password link works"),
+    Setting(
+        "RETENTION_DAYS_AFTER_COMPLETED",
+        3650,
+        _days_or_never,
+        "a patient whose referrals all ended is pseudonymised this many days after the last"
+        " completed one (0: never)",
+    ),
+    Setting(
+        "RETENTION_DAYS_AFTER_LOST",
+        730,
+        _days_or_never,
+        "... and this many days after the last lost one when none was completed (0: never)",
+    ),
 )
 
 SETTINGS_BY_NAME = {setting.name: setting for setting in SETTINGS}

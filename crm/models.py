@@ -27,6 +27,7 @@ from crm.messaging.models import InboundMessage, OutboxMessage, TemplateOverride
 from crm.nudges.models import NudgeRule, ScheduledNudge
 from crm.patients.models import Patient, PatientConsent, PatientLink
 from crm.plans.models import PlanLineItem, TreatmentPlan
+from crm.privacy.models import LegalHold, PatientErasure
 from crm.referrals.models import Referral, ReferralNote, StageTransition
 from crm.reports.models import OptOutDaily, PlanDaily, StageDaily, StageDuration
 from crm.reviews.models import Review
@@ -56,12 +57,14 @@ __all__ = [
     "IdempotencyKey",
     "InboundMessage",
     "InboundRead",
+    "LegalHold",
     "NudgeRule",
     "OptOutDaily",
     "OutboxMessage",
     "PasswordLink",
     "Patient",
     "PatientConsent",
+    "PatientErasure",
     "PatientLink",
     "PlanDaily",
     "PlanLineItem",

@@ -17,6 +17,7 @@ from crm.console import (  # noqa: F401
     conversation,
     duplicates,
     outbox,
+    privacy,
     referral,
     referral_actions,
     reports,

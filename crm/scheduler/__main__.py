@@ -65,6 +65,7 @@ def build_scheduler(
         id="webhooks-reconcile",
         misfire_grace_time=30,
     )
+    scheduler.add_job(jobs.retention, "interval", hours=6, id="retention", misfire_grace_time=3600)
     return scheduler
 
 

@@ -18,6 +18,7 @@ from crm.documents.jobs import sweep_orphans
 from crm.extensions import db
 from crm.messaging.delivery import jobs as delivery
 from crm.nudges.jobs import sweep
+from crm.privacy.jobs import apply_retention
 from crm.webhooks import jobs as webhooks
 
 log = logging.getLogger(__name__)
@@ -75,3 +76,6 @@ class Jobs:
 
     def reconcile_webhooks(self) -> int | None:
         return self._run(webhooks.reconcile_webhooks, self.webhooks)
+
+    def retention(self) -> int | None:
+        return self._run(apply_retention)

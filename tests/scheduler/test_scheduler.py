@@ -46,6 +46,9 @@ class _Jobs:
     def reconcile_webhooks(self) -> int:
         return 0
 
+    def retention(self) -> int:
+        return 0
+
 
 @pytest.fixture
 def started_jobs():
@@ -54,7 +57,7 @@ def started_jobs():
     thread = threading.Thread(target=scheduler.start, kwargs={"paused": True}, daemon=True)
     thread.start()
     for _ in range(200):
-        if scheduler.running and len(scheduler.get_jobs()) == 8:
+        if scheduler.running and len(scheduler.get_jobs()) == 9:
             break
         threading.Event().wait(0.01)
     try:
@@ -74,6 +77,7 @@ def test_the_scheduler_runs_sweep_dispatch_reconcile_purge_and_the_document_swee
         "commission",
         "webhooks",
         "webhooks-reconcile",
+        "retention",
     }
     intervals = {
         job_id: job.trigger.interval
@@ -89,6 +93,7 @@ def test_the_scheduler_runs_sweep_dispatch_reconcile_purge_and_the_document_swee
         "commission": timedelta(hours=1),
         "webhooks": timedelta(seconds=2),
         "webhooks-reconcile": timedelta(seconds=60),
+        "retention": timedelta(hours=6),
     }
 
 
@@ -106,6 +111,7 @@ def test_jobs_coalesce_never_overlap_and_have_a_misfire_grace(started_jobs):
         "commission": 600,
         "webhooks": 10,
         "webhooks-reconcile": 30,
+        "retention": 3600,
     }
 
 
@@ -117,6 +123,7 @@ def test_the_job_callables_are_the_ones_given():
     assert by_id["sweep"].func == jobs.sweep_nudges
     assert by_id["documents"].func == jobs.sweep_documents
     assert by_id["commission"].func == jobs.commission_payable
+    assert by_id["retention"].func == jobs.retention
     assert by_id["dispatch"].trigger.interval == timedelta(seconds=2.5)
     assert by_id["sweep"].trigger.interval == timedelta(seconds=30)
 
