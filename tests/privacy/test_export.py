@@ -72,7 +72,17 @@ def test_the_documents_files_are_in_the_zip_as_stored(client, session, manager, 
     (document,) = session.scalars(select(Document).where(Document.referral_id == case.id))
     (listed,) = data_of(archive)["referrals"][0]["documents"]
     assert listed["sha256"] == document.sha256
-    assert archive.read(listed["file"]) == storage().path(document.sha256).read_bytes()
+    given = archive.read(listed["file"])
+    assert given == storage().read_bytes(document.sha256, document.sealed)
+    assert not given.startswith(b"CRMDOCv1")  # as the patient gave it, not as stored
+
+
+def test_each_referral_comes_as_a_fhir_bundle_too(client, manager, case):
+    archive = unzip(export(client, manager, case.patient_id))
+    bundle = json.loads(archive.read(f"fhir/{case.reference}.json"))
+    assert bundle["resourceType"] == "Bundle" and bundle["type"] == "collection"
+    kinds = {entry["resource"]["resourceType"] for entry in bundle["entry"]}
+    assert {"Patient", "ServiceRequest", "Task", "DocumentReference"} <= kinds
 
 
 def test_another_patients_data_is_absent(client, factory, agency, manager, case):
