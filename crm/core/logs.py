@@ -85,6 +85,9 @@ def configure(level: str, style: str) -> None:
     for handler in root.handlers:
         dress(handler, style, formatter=type(handler) is logging.StreamHandler)
     logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)
+    # APScheduler says "Running job"/"executed successfully" for every tick (the webhooks'
+    # every 2 s); a failing job is logged by crm.scheduler.jobs itself, with its traceback.
+    logging.getLogger("apscheduler.executors").setLevel(logging.WARNING)
 
 
 def dress(handler: logging.Handler, style: str, *, formatter: bool = True) -> None:
