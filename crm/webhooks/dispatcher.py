@@ -366,7 +366,9 @@ def _due(now: datetime, exclude: Collection[int] = ()):
     earlier = aliased(Delivery)
     # OFFSET 0 keeps PostgreSQL from turning this into an anti-join over every open row:
     # probed per candidate through ix_webhook_deliveries_order, the scan of due rows in
-    # order stops as soon as the batch is full.
+    # order stops as soon as the batch is full. The order is ix_webhook_deliveries_due's
+    # own (no id after the time, which would sort every due row first); the order within a
+    # referral is the NOT EXISTS's.
     waiting = (
         select(earlier.id)
         .where(
@@ -387,7 +389,7 @@ def _due(now: datetime, exclude: Collection[int] = ()):
             WebhookEndpoint.disabled_at.is_(None),
             ~waiting,
         )
-        .order_by(Delivery.next_attempt_at, Delivery.id)
+        .order_by(Delivery.next_attempt_at)
     )
     if exclude:
         query = query.where(Delivery.endpoint_id.not_in(sorted(exclude)))
