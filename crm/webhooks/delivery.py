@@ -47,7 +47,8 @@ def body_of(payload: dict[str, Any]) -> bytes:
 
 
 def secrets_in_force(endpoint_ids: Iterable[int], now: datetime) -> dict[int, list[str]]:
-    """Every secret that signs now, per endpoint (two during a rotation's overlap)."""
+    """Every secret that signs now, per endpoint, newest first (two during a rotation's
+    overlap)."""
     ids = sorted(set(endpoint_ids))
     found: dict[int, list[str]] = defaultdict(list)
     if not ids:
@@ -58,7 +59,7 @@ def secrets_in_force(endpoint_ids: Iterable[int], now: datetime) -> dict[int, li
             WebhookSecret.endpoint_id.in_(ids),
             or_(WebhookSecret.expires_at.is_(None), WebhookSecret.expires_at > now),
         )
-        .order_by(WebhookSecret.endpoint_id, WebhookSecret.id)
+        .order_by(WebhookSecret.endpoint_id, WebhookSecret.id.desc())
     )
     for endpoint_id, secret in rows:
         found[endpoint_id].append(secret)

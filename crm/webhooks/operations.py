@@ -22,6 +22,7 @@ from crm.core.actors import Actor
 from crm.core.db import utcnow
 from crm.core.errors import Conflict, Forbidden, ValidationFailed
 from crm.extensions import db
+from crm.webhooks import delivery
 from crm.webhooks.catalogue import EVENT_TYPES, PAYLOAD_VERSION
 from crm.webhooks.models import (
     WebhookDelivery,
@@ -193,15 +194,8 @@ def rotate_secret(endpoint: WebhookEndpoint, actor: Actor, now: datetime | None 
 
 def secrets_in_force(endpoint: WebhookEndpoint, now: datetime | None = None) -> list[str]:
     """The secrets that sign a delivery sent at `now`, newest first: the current one and,
-    during a rotation's overlap, the one before it."""
-    now = now or utcnow()
-    rows = db.session.scalars(
-        select(WebhookSecret)
-        .where(WebhookSecret.endpoint_id == endpoint.id)
-        .where((WebhookSecret.expires_at.is_(None)) | (WebhookSecret.expires_at > now))
-        .order_by(WebhookSecret.id.desc())
-    )
-    return [row.secret for row in rows]
+    during a rotation's overlap, the one before it (the dispatcher's own query)."""
+    return delivery.secrets_in_force([endpoint.id], now or utcnow())[endpoint.id]
 
 
 # --- events ----------------------------------------------------------------------------
