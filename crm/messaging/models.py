@@ -129,3 +129,15 @@ class TemplateOverride(db.Model):
     source: Mapped[str] = mapped_column(Text)
     updated_by_label: Mapped[str] = mapped_column(String(200))
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class SmsSpendCounter(db.Model):
+    """SMS written for sending in one spend-cap window: the global cap counts per UTC clock
+    hour (scope "global"), an agency's per UTC day (scope "agency:<id>"). Read and bumped
+    in one upsert, so a cap check costs one statement however many SMS the window holds."""
+
+    __tablename__ = "sms_spend_counters"
+
+    scope: Mapped[str] = mapped_column(String(40), primary_key=True)
+    window_start: Mapped[datetime] = mapped_column(primary_key=True)
+    sent: Mapped[int] = mapped_column(default=0)

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
-
 import pytest
 from sqlalchemy import select
 from twilio.request_validator import RequestValidator
@@ -11,7 +9,7 @@ from twilio.request_validator import RequestValidator
 from crm.core.audit import AuditEvent
 from crm.core.db import utcnow
 from crm.core.errors import PROBLEM_MEDIA_TYPE, PROBLEM_TYPE_BASE
-from crm.messaging.composing.outbox import sms_sent_since
+from crm.messaging.composing.spend import sms_counted
 from tests.messaging.support import NO_QUIET_HOURS, outbox_for
 
 API = "/api/v1"
@@ -154,7 +152,7 @@ def test_an_ad_hoc_sms_over_the_cap_is_429_and_writes_nothing(
     monkeypatch.setitem(
         app.config["CRM"],
         "SMS_CAP_GLOBAL_HOURLY",
-        sms_sent_since(utcnow() - timedelta(hours=1)),
+        sms_counted(utcnow()),
     )
     before = len(outbox_for(referral.id))
     response = _ad_hoc(client, referral, coordinator)

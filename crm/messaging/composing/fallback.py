@@ -3,14 +3,14 @@ its SMS twin, when the rule allowed a fallback and SMS was the next permitted ch
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from flask import current_app
 from sqlalchemy import select
 
 from crm.extensions import db
-from crm.messaging.composing.outbox import sms_cap_reached
 from crm.messaging.composing.segments import analyse
+from crm.messaging.composing.spend import WINDOWS, count_sms
 from crm.messaging.delivery.quiet_hours import next_allowed_send, parse_window
 from crm.messaging.models import OutboxMessage
 from crm.patients.models import Patient
@@ -37,9 +37,8 @@ def fall_back_to_sms(message: OutboxMessage, now: datetime) -> OutboxMessage | N
     )
     if patient is None or not patient.may_contact("sms"):
         sms.status, sms.suppressed_reason = "suppressed", "no_consent"
-    elif cap := sms_cap_reached(message.agency_id, now):
-        window = timedelta(hours=1) if cap == "global_hourly" else timedelta(days=1)
-        sms.next_attempt_at = max(sms.next_attempt_at, now + window)
+    elif cap := count_sms(message.agency_id, now):
+        sms.next_attempt_at = max(sms.next_attempt_at, now + WINDOWS[cap])
     db.session.add(sms)
     db.session.flush()
     return sms

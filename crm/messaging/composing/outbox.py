@@ -9,11 +9,11 @@ quiet hours again at send time, since both can change while a message waits.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from flask import current_app
-from sqlalchemy import and_, exists, func, or_, select, text, update
+from sqlalchemy import and_, exists, or_, select, update
 
 from crm.agencies.models import Agency
 from crm.auth.models import StaffUser
@@ -22,6 +22,7 @@ from crm.core.db import utcnow
 from crm.core.errors import RateLimited
 from crm.extensions import db
 from crm.messaging.composing.overrides import catalogue_for
+from crm.messaging.composing.spend import WINDOWS, count_sms
 from crm.messaging.composing.whatsapp import template_values, whatsapp_deliverable
 from crm.messaging.delivery.quiet_hours import next_allowed_send, parse_window
 from crm.messaging.events import announce, change
@@ -30,7 +31,6 @@ from crm.patients.links import patient_link, unsubscribe_url
 from crm.patients.short_links import short_url
 from crm.referrals.models import Referral
 
-_COUNTED_STATUSES = ("queued", "sending", "sent", "delivered", "undelivered")
 NO_WHATSAPP_TEMPLATE = "no_whatsapp_template"
 PHONE_CHANNELS = ("sms", "whatsapp")  # both go to the patient's phone number
 
@@ -188,29 +188,6 @@ def _before_you_travel(referral: Referral, recipient: Recipient) -> dict[str, li
     }
 
 
-def sms_sent_since(since: datetime, agency_id: int | None = None) -> int:
-    statement = select(func.count(OutboxMessage.id)).where(
-        OutboxMessage.channel == "sms",
-        OutboxMessage.created_at >= since,
-        OutboxMessage.status.in_(_COUNTED_STATUSES),
-    )
-    if agency_id is not None:
-        statement = statement.where(OutboxMessage.agency_id == agency_id)
-    return db.session.scalar(statement) or 0
-
-
-def sms_cap_reached(agency_id: int | None, now: datetime) -> str | None:
-    """Which spend cap one more SMS would pass, if any."""
-    settings = _settings()
-    if sms_sent_since(now - timedelta(hours=1)) >= settings["SMS_CAP_GLOBAL_HOURLY"]:
-        return "global_hourly"
-    if agency_id is not None:
-        day = now - timedelta(days=1)
-        if sms_sent_since(day, agency_id) >= settings["SMS_CAP_AGENCY_DAILY"]:
-            return "agency_daily"
-    return None
-
-
 def _due_at(recipient: Recipient, now: datetime) -> datetime:
     if recipient.channel not in PHONE_CHANNELS or recipient.audience != "patient":
         return now
@@ -289,36 +266,15 @@ def enqueue(
     return Enqueued(written, held)
 
 
-# The advisory-lock class of the spend caps ("SMS"); the second key is the scope: 0 for
-# the global cap, the agency's id for its own.
-_CAP_LOCK_CLASS = 0x534D53
-
-
-def _lock_cap_scopes(agency_id: int | None) -> None:
-    """Count-then-insert holds only if no one else counts in between: on PostgreSQL each
-    cap scope an SMS counts against is locked until this transaction ends, always global
-    first, then the agency, so two writers never wait on each other in a circle. SQLite
-    allows a single writer at a time and needs nothing."""
-    if db.session.get_bind().dialect.name != "postgresql":
-        return
-    for scope in (0, agency_id) if agency_id is not None else (0,):
-        db.session.execute(
-            text("SELECT pg_advisory_xact_lock(:class, :scope)"),
-            {"class": _CAP_LOCK_CLASS, "scope": scope},
-        )
-
-
 def _apply_spend_guard(
     message: OutboxMessage, referral: Referral, now: datetime, over_cap: str
 ) -> str | None:
-    _lock_cap_scopes(referral.agency_id)
-    cap = sms_cap_reached(referral.agency_id, now)
+    cap = count_sms(referral.agency_id, now)
     if cap is None:
         return None
     if over_cap == "reject":
         raise RateLimited(f"The SMS spend cap ({cap}) is reached; try again later.", cap=cap)
-    window = timedelta(hours=1) if cap == "global_hourly" else timedelta(days=1)
-    message.next_attempt_at = max(message.next_attempt_at, now + window)
+    message.next_attempt_at = max(message.next_attempt_at, now + WINDOWS[cap])
     return cap
 
 

@@ -5,12 +5,13 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import event, select
 
 from crm.core.db import utcnow
 from crm.core.errors import RateLimited
 from crm.extensions import db
-from crm.messaging.composing.outbox import enqueue, sms_sent_since
+from crm.messaging.composing.outbox import enqueue
+from crm.messaging.composing.spend import sms_counted
 from crm.messaging.delivery.dispatcher import Dispatcher, DispatchSettings
 from crm.messaging.delivery.transports import Transports
 from crm.patients.operations import set_consent
@@ -165,7 +166,7 @@ def test_over_the_agency_daily_cap_an_api_send_is_rejected_with_429(
 ):
     referral = new_referral(factory)
     now = utcnow()
-    used = sms_sent_since(now - timedelta(days=1), referral.agency_id)
+    used = sms_counted(now, referral.agency_id)
     _set_caps(app, monkeypatch, agency_daily=used + 1, global_hourly=10_000)
     _enqueue(referral, ["sms"], key="cap:1", over_cap="reject", now=now)
     with pytest.raises(RateLimited) as raised:
@@ -183,7 +184,7 @@ def test_over_the_global_hourly_cap_an_api_send_is_rejected(
 ):
     referral = new_referral(factory)
     now = utcnow()
-    _set_caps(app, monkeypatch, global_hourly=sms_sent_since(now - timedelta(hours=1)))
+    _set_caps(app, monkeypatch, global_hourly=sms_counted(now))
     with pytest.raises(RateLimited) as raised:
         _enqueue(referral, ["sms"], key="cap:1", over_cap="reject", now=now)
     assert raised.value.extensions == {"cap": "global_hourly"}
@@ -199,9 +200,9 @@ def test_email_is_not_subject_to_the_sms_caps(app, factory, monkeypatch, no_quie
 def test_suppressed_messages_do_not_count_against_the_cap(app, factory, monkeypatch):
     referral = new_referral(factory, **_consents(sms=False, email=True))
     now = utcnow()
-    before = sms_sent_since(now - timedelta(hours=1))
+    before = sms_counted(now)
     _enqueue(referral, ["sms"], key="cap:s", fallback=False, now=now)
-    assert sms_sent_since(now - timedelta(hours=1)) == before
+    assert sms_counted(now) == before
 
 
 @pytest.mark.parametrize(
@@ -213,9 +214,9 @@ def test_over_a_cap_a_held_message_waits_for_the_next_window(
     referral = new_referral(factory)
     now = utcnow()
     if cap == "global_hourly":
-        _set_caps(app, monkeypatch, global_hourly=sms_sent_since(now - timedelta(hours=1)))
+        _set_caps(app, monkeypatch, global_hourly=sms_counted(now))
     else:
-        used = sms_sent_since(now - timedelta(days=1), referral.agency_id)
+        used = sms_counted(now, referral.agency_id)
         _set_caps(app, monkeypatch, agency_daily=used, global_hourly=10_000)
     result = _enqueue(referral, ["sms"], key="hold:1", over_cap="hold", now=now)
     [message] = result.messages
@@ -228,7 +229,7 @@ def test_a_nudge_over_the_cap_is_held_and_the_coordinator_gets_a_task(
     app, factory, monkeypatch, no_quiet_hours, session
 ):
     now = utcnow()
-    _set_caps(app, monkeypatch, global_hourly=sms_sent_since(now - timedelta(hours=1)))
+    _set_caps(app, monkeypatch, global_hourly=sms_counted(now))
     referral = new_referral(factory)  # submitting fires the enquiry thank-you at once
     [sms] = outbox_for(referral.id, channel="sms", rule_code="enquiry_thank_you")
     assert sms.status == "queued"
@@ -285,3 +286,40 @@ def test_rows_are_only_flushed_so_they_commit_or_roll_back_with_their_cause(fact
     session.rollback()
     assert outbox_count() == before
     assert db.session.scalar(select(Task.id).where(Task.referral_id == referral.id)) is None
+
+
+def test_a_cap_check_reads_one_counter_row_not_the_outbox(
+    app, factory, monkeypatch, no_quiet_hours, connection
+):
+    referral = new_referral(factory)
+    statements: list[str] = []
+
+    def record(conn, cursor, statement, parameters, context, executemany):
+        statements.append(" ".join(statement.split()))
+
+    event.listen(connection, "before_cursor_execute", record)
+    try:
+        _enqueue(referral, ["sms"], key="counter:1", now=utcnow())
+    finally:
+        event.remove(connection, "before_cursor_execute", record)
+    counters = [s for s in statements if "sms_spend_counters" in s]
+    assert len(counters) == 1 and counters[0].startswith("INSERT"), statements
+    assert not [s for s in statements if "count(" in s.lower()], statements
+
+
+def test_a_refused_sms_is_not_counted_and_a_new_window_starts_empty(
+    app, factory, monkeypatch, no_quiet_hours
+):
+    referral = new_referral(factory)  # its thank-you SMS is this hour's first
+    now = utcnow()
+    before = sms_counted(now)
+    assert before >= 1
+    _set_caps(app, monkeypatch, global_hourly=before)
+    with pytest.raises(RateLimited):
+        _enqueue(referral, ["sms"], key="counter:2", over_cap="reject", now=now)
+    assert sms_counted(now) == before
+    next_hour = now + timedelta(hours=1)
+    assert sms_counted(next_hour) == 0
+    [message] = _enqueue(referral, ["sms"], key="counter:3", over_cap="reject", now=next_hour)
+    assert message.status == "queued"
+    assert sms_counted(next_hour) == 1

@@ -11,10 +11,10 @@ from pathlib import Path
 
 import pytest
 from flask import Flask
-from sqlalchemy import func, select, update
+from sqlalchemy import delete, func, select, update
 
 from crm.extensions import db
-from crm.messaging.models import OutboxMessage
+from crm.messaging.models import OutboxMessage, SmsSpendCounter
 from tests.conftest import postgres_only
 from tests.factories import Factory
 from tests.live import LiveServer, live_app, scratch_database, serving
@@ -32,13 +32,15 @@ def database() -> Iterator[str]:
 
 def _setup(app: Flask, agencies: int) -> tuple[dict[str, str], list[int]]:
     """A coordinator's headers and REQUESTS referrals spread over `agencies` agencies, all
-    committed; the messages their submission wrote are cancelled so only ours count."""
+    committed; the messages their submission wrote are cancelled and the spend counters
+    emptied so only ours count."""
     with app.app_context():
         factory = Factory(db.session)
         coordinator = factory.staff("coordinator")
         callers = [factory.agency() for _ in range(agencies)]
         referrals = [factory.referral(callers[n % agencies]).id for n in range(REQUESTS)]
         db.session.execute(update(OutboxMessage).values(status="cancelled"))
+        db.session.execute(delete(SmsSpendCounter))
         db.session.commit()
         db.session.remove()
     return coordinator.headers(), referrals
