@@ -19,6 +19,7 @@ from crm.commission.models import (
 )
 from crm.conversation.models import ConversationMessage, InboundRead
 from crm.core.audit import AuditEvent
+from crm.core.cache import ConfigGeneration
 from crm.core.idempotency import IdempotencyKey
 from crm.documents.models import Document
 from crm.duplicates.models import DuplicateMatch
@@ -50,6 +51,7 @@ __all__ = [
     "CommissionContract",
     "CommissionEntry",
     "CommissionStatement",
+    "ConfigGeneration",
     "ConversationMessage",
     "Document",
     "DuplicateMatch",

@@ -10,7 +10,7 @@ from datetime import datetime, timedelta
 
 from argon2 import PasswordHasher
 from argon2.exceptions import VerificationError
-from flask import current_app
+from flask import current_app, g, has_request_context
 from sqlalchemy import select
 from sqlalchemy.orm import joinedload
 
@@ -259,6 +259,14 @@ def _touch(credential: AgencyApiKey | StaffToken) -> None:
         credential.last_used_at = now
 
 
+def _keep_loaded(credential: AgencyApiKey | StaffToken) -> None:
+    """Hold the credential (and its agency or user) for the request: the session keeps
+    only weak references, and without one the agency a response or a message names would
+    be loaded a second time."""
+    if has_request_context():
+        g.crm_credential = credential
+
+
 def authenticate(secret: str) -> Actor:
     """The actor a bearer secret belongs to; Unauthorized for anything else."""
     prefix = public_part(secret)
@@ -284,6 +292,7 @@ def _authenticate_agency(prefix: str, secret: str) -> Actor:
     ):
         raise Unauthorized("The bearer credential is not valid.")
     _touch(key)
+    _keep_loaded(key)
     return Actor("agency", key.agency_id, key.agency.name, agency_id=key.agency_id)
 
 
@@ -300,4 +309,5 @@ def _authenticate_staff(prefix: str, secret: str) -> Actor:
     ):
         raise Unauthorized("The bearer credential is not valid.")
     _touch(token)
+    _keep_loaded(token)
     return Actor("staff", token.user_id, token.user.name, role=token.user.role)

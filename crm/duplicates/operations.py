@@ -90,8 +90,10 @@ def lock_keys(patient: Patient) -> list[int]:
 def lock_contacts(patient: Patient) -> None:
     if db.session.get_bind().dialect.name != "postgresql":
         return  # SQLite: no advisory locks; its single writer serialises submissions
-    for key in lock_keys(patient):
-        db.session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": key})
+    keys = lock_keys(patient)
+    if keys:  # one round trip; the locks are taken left to right, in lock_keys' order
+        locks = ", ".join(f"pg_advisory_xact_lock(:key{n})" for n in range(len(keys)))
+        db.session.execute(text(f"SELECT {locks}"), {f"key{n}": k for n, k in enumerate(keys)})
 
 
 def check_new_referral(referral: Referral, actor: Actor) -> list[DuplicateMatch]:

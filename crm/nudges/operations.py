@@ -18,6 +18,7 @@ from sqlalchemy import select, update
 
 from crm.core import audit
 from crm.core.actors import Actor
+from crm.core.cache import attach, columns_of, process_cache, watch
 from crm.core.data_files import upsert_by_code
 from crm.core.db import utcnow
 from crm.core.errors import NotFound, ValidationFailed, flatten_marshmallow
@@ -28,6 +29,8 @@ from crm.nudges.models import NudgeRule, ScheduledNudge
 from crm.nudges.schemas import NudgeRuleArgs
 from crm.referrals.events import AttentionNeeded
 from crm.referrals.models import Referral
+
+watch(NudgeRule.__tablename__)
 
 NEVER_NUDGED_STAGES = frozenset({"lost", "on_hold"})
 
@@ -87,6 +90,23 @@ def retire_rules(codes: list[str]) -> int:
     return result.rowcount or 0
 
 
+def active_rules(trigger: str, name: str) -> list[NudgeRule]:
+    """The active rules for a stage ("stage_entered") or a date ("date"), in the caller's
+    session, from the process's cache (crm/core/cache.py)."""
+    rows = process_cache("nudge_rules").get((trigger, name), lambda: _rule_rows(trigger, name))
+    return [attach(NudgeRule, values) for values in rows]
+
+
+def _rule_rows(trigger: str, name: str) -> list[dict[str, Any]]:
+    which = NudgeRule.stage if trigger == "stage_entered" else NudgeRule.date_name
+    rules = db.session.scalars(
+        select(NudgeRule)
+        .where(NudgeRule.active.is_(True), NudgeRule.trigger == trigger, which == name)
+        .order_by(NudgeRule.id)
+    )
+    return [columns_of(rule) for rule in rules]
+
+
 def on_stage_entered(
     referral: Referral, now: datetime | None = None, *, new: bool = False, resumed: bool = False
 ) -> None:
@@ -100,14 +120,7 @@ def on_stage_entered(
         _cancel_moot(referral, now)
     if referral.stage in NEVER_NUDGED_STAGES:
         return
-    rules = db.session.scalars(
-        select(NudgeRule).where(
-            NudgeRule.active.is_(True),
-            NudgeRule.trigger == "stage_entered",
-            NudgeRule.stage == referral.stage,
-        )
-    )
-    for rule in rules:
+    for rule in active_rules("stage_entered", referral.stage):
         if resumed and rule.offset_minutes <= 0:
             continue
         _schedule(rule, referral, referral.stage_entered_at, 0, now)
@@ -129,15 +142,7 @@ def schedule_for_date(
     nudge for its templates.
     """
     now = now or utcnow()
-    rules = list(
-        db.session.scalars(
-            select(NudgeRule).where(
-                NudgeRule.active.is_(True),
-                NudgeRule.trigger == "date",
-                NudgeRule.date_name == date_name,
-            )
-        )
-    )
+    rules = active_rules("date", date_name)
     if replace:
         db.session.execute(
             update(ScheduledNudge)
@@ -214,8 +219,7 @@ def _schedule(
         due_at=due,
         context=dict(context) if context else None,
     )
-    db.session.add(nudge)
-    db.session.flush()
+    db.session.add(nudge)  # written with the next flush: fired or pending, one INSERT
     if due <= now:
         fire(nudge, now)
     return nudge
@@ -247,6 +251,7 @@ def fire(nudge: ScheduledNudge, now: datetime) -> None:
         return
     rule = nudge.rule
     key = f"nudge:{rule.code}:{referral.id}:{nudge.trigger_at:%Y%m%dT%H%M%S%f}:{nudge.occurrence}"
+    nudge.status = "fired"  # before enqueue's flush writes the row: no second UPDATE
     result = enqueue(
         referral,
         kind=rule.kind,
@@ -259,7 +264,6 @@ def fire(nudge: ScheduledNudge, now: datetime) -> None:
         now=now,
         stands=not rule.stop_when_stage_changes,
     )
-    nudge.status = "fired"
     if result.held_by_cap:
         publish(
             AttentionNeeded(

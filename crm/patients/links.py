@@ -20,6 +20,7 @@ from crm.patients.models import PatientLink
 
 _SALT = "patient-link-v2"
 _UNSUBSCRIBE_SALT = "unsubscribe-v1"
+_LIVE_LINKS = "crm.live_patient_links"  # session.info: referral id -> its PatientLink
 
 
 def _serializer() -> URLSafeSerializer:
@@ -39,9 +40,18 @@ def _active(referral_id: int) -> PatientLink | None:
     )
 
 
+def _remembered(referral_id: int) -> PatientLink | None:
+    """The link this session last used for the referral, if it is still live: no query
+    within a transaction, one refresh by primary key after a commit."""
+    link = db.session.info.get(_LIVE_LINKS, {}).get(referral_id)
+    if link is None or link not in db.session or link.revoked_at is not None:
+        return None
+    return link if link.expires_at > utcnow() + timedelta(days=7) else None
+
+
 def link_for(referral_id: int) -> PatientLink:
     """The referral's live link, or a new one (a link within a week of expiry is renewed)."""
-    link = _active(referral_id)
+    link = _remembered(referral_id) or _active(referral_id)
     if link is None:
         days = current_app.config["CRM"]["PATIENT_LINK_DAYS"]
         link = PatientLink(
@@ -51,6 +61,7 @@ def link_for(referral_id: int) -> PatientLink:
         )
         db.session.add(link)
         db.session.flush()
+    db.session.info.setdefault(_LIVE_LINKS, {})[referral_id] = link
     return link
 
 

@@ -51,7 +51,6 @@ def issue(referral_id: int, message_key: str | None = None) -> str:
             expires_at=link.expires_at,
         )
     )
-    db.session.flush()
     return code
 
 

@@ -19,6 +19,11 @@ _STAGE_LIST = ", ".join(f"'{stage}'" for stage in ALL_STAGES)
 _LOST_REASONS = ", ".join(f"'{reason}'" for reason in LostReason)
 
 
+# crm.core.cache.transaction_notes: the referrals this transaction created (it knows
+# everything written about them so far, so later steps need not ask the database).
+NEW_REFERRALS = "new_referrals"
+
+
 class Referral(TimestampMixin, db.Model):
     """One patient's case for one procedure, carried through the pipeline."""
 

@@ -10,6 +10,7 @@ from crm.auth.models import StaffUser
 from crm.catalogue.queries import procedure_by_code
 from crm.core import audit
 from crm.core.actors import Actor
+from crm.core.cache import transaction_notes
 from crm.core.db import utcnow
 from crm.core.errors import Conflict, GuardFailed, NotFound, ValidationFailed
 from crm.core.events import publish
@@ -17,7 +18,7 @@ from crm.extensions import db
 from crm.patients.operations import create_patient, update_contact
 from crm.referrals.events import ReferralSubmitted, StageEntered
 from crm.referrals.guards import registry
-from crm.referrals.models import Referral, ReferralNote, StageTransition
+from crm.referrals.models import NEW_REFERRALS, Referral, ReferralNote, StageTransition
 from crm.referrals.search import refresh_for_patient, refresh_search_text
 from crm.referrals.stages import (
     IllegalTransition,
@@ -55,6 +56,7 @@ def submit_referral(data: dict[str, Any], actor: Actor) -> Referral:
     db.session.add(referral)
     _record_move(referral, None, Stage.ENQUIRY, actor, note="referral submitted")
     _flush_new_referral(reference)
+    transaction_notes(NEW_REFERRALS).add(referral.id)
     audit.record(actor, "referral.create", referral.id, procedure=procedure.code)
     publish(ReferralSubmitted(referral, actor))
     return referral

@@ -13,7 +13,7 @@ from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, date, datetime
 
-from sqlalchemy import Table, delete, insert, select
+from sqlalchemy import Table, delete, insert, inspect, select
 from sqlalchemy.dialects import postgresql, sqlite
 
 from crm.catalogue.models import Procedure
@@ -122,15 +122,26 @@ def _message_key(
 
 
 def procedure_codes(referral_ids: Iterable[int | None]) -> dict[int, str]:
+    """Each referral's procedure code: from the session where it holds the referral and its
+    procedure already (a submission's messages), else in one query."""
     ids = sorted({i for i in referral_ids if i is not None})
-    if not ids:
-        return {}
-    rows = db.session.execute(
-        select(Referral.id, Procedure.code)
-        .join(Procedure, Procedure.id == Referral.procedure_id)
-        .where(Referral.id.in_(ids))
-    )
-    return {referral_id: code for referral_id, code in rows}
+    codes = {i: code for i in ids if (code := _code_in_session(i)) is not None}
+    missing = [i for i in ids if i not in codes]
+    if missing:
+        rows = db.session.execute(
+            select(Referral.id, Procedure.code)
+            .join(Procedure, Procedure.id == Referral.procedure_id)
+            .where(Referral.id.in_(missing))
+        )
+        codes.update({referral_id: code for referral_id, code in rows})
+    return codes
+
+
+def _code_in_session(referral_id: int) -> str | None:
+    key = db.session.identity_key(Referral, referral_id)
+    referral = db.session.identity_map.get(key)
+    procedure = inspect(referral).dict.get("procedure") if referral is not None else None
+    return inspect(procedure).dict.get("code") if procedure is not None else None
 
 
 def count_message_changes(changes: Sequence[StatusChange], codes: Mapping[int, str]) -> None:

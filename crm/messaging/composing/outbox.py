@@ -18,6 +18,7 @@ from sqlalchemy import and_, exists, or_, select, update
 from crm.agencies.models import Agency
 from crm.auth.models import StaffUser
 from crm.catalogue.information import pre_operative_instructions, pre_travel_checklist
+from crm.core.cache import transaction_notes
 from crm.core.db import utcnow
 from crm.core.errors import RateLimited
 from crm.extensions import db
@@ -29,9 +30,10 @@ from crm.messaging.events import announce, change
 from crm.messaging.models import CHANNELS, OutboxMessage
 from crm.patients.links import patient_link, unsubscribe_url
 from crm.patients.short_links import short_url
-from crm.referrals.models import Referral
+from crm.referrals.models import NEW_REFERRALS, Referral
 
 NO_WHATSAPP_TEMPLATE = "no_whatsapp_template"
+OUTBOX_KEYS = "outbox_keys"  # transaction_notes: the cause keys this transaction wrote
 PHONE_CHANNELS = ("sms", "whatsapp")  # both go to the patient's phone number
 
 
@@ -207,6 +209,15 @@ def _existing(key: str) -> list[OutboxMessage]:
     )
 
 
+def _written_before(key: str, referral: Referral) -> list[OutboxMessage]:
+    """`_existing`, without the query for a referral this transaction created: nothing
+    but this transaction can have written about it, and it notes each key it writes."""
+    fresh = referral.id in transaction_notes(NEW_REFERRALS)
+    if fresh and key not in transaction_notes(OUTBOX_KEYS):
+        return []
+    return _existing(key)
+
+
 @dataclass(frozen=True)
 class Enqueued:
     messages: list[OutboxMessage]
@@ -239,7 +250,7 @@ def enqueue(
     """
     stands = audience != "patient" if stands is None else stands
     now = now or utcnow()
-    if existing := _existing(key):
+    if existing := _written_before(key, referral):
         return Enqueued(existing)  # the cause was handled, even if consent has changed since
     candidates = (
         [Recipient(audience, "email", staff.email, staff.name, "en", staff.time_zone, True)]
@@ -262,6 +273,7 @@ def enqueue(
         db.session.add(message)
         written.append(message)
     db.session.flush()
+    transaction_notes(OUTBOX_KEYS).add(key)
     announce([change(m, None, None, m.status, m.suppressed_reason) for m in written])
     return Enqueued(written, held)
 

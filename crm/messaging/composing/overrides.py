@@ -15,6 +15,7 @@ from sqlalchemy import delete, select
 from crm.catalogue.models import Procedure
 from crm.core import audit
 from crm.core.actors import Actor
+from crm.core.cache import process_cache, watch
 from crm.core.db import utcnow
 from crm.core.errors import NotFound, ValidationFailed
 from crm.extensions import db
@@ -28,6 +29,8 @@ from crm.messaging.composing.templates import (
 from crm.messaging.models import TemplateOverride
 from crm.patients.links import base_url
 from crm.patients.short_links import PATH
+
+watch(TemplateOverride.__tablename__)
 
 FIELDS = ("sms", "subject", "text", "html")
 # Words an SMS body may never carry, in the languages we ship (a coarse screen; the
@@ -82,7 +85,12 @@ def sms_sample_context() -> dict[str, Any]:
 
 
 def catalogue_for(kind: str) -> TemplateCatalogue:
-    """The file templates with this kind's overrides applied (usually: none)."""
+    """The file templates with this kind's overrides applied (usually: none), from the
+    process's cache (crm/core/cache.py)."""
+    return process_cache("template_overrides").get(kind, lambda: _catalogue_with_overrides(kind))
+
+
+def _catalogue_with_overrides(kind: str) -> TemplateCatalogue:
     rows = db.session.execute(
         select(
             TemplateOverride.language,

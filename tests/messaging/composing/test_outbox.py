@@ -320,6 +320,8 @@ def test_a_refused_sms_is_not_counted_and_a_new_window_starts_empty(
     assert sms_counted(now) == before
     next_hour = now + timedelta(hours=1)
     assert sms_counted(next_hour) == 0
-    [message] = _enqueue(referral, ["sms"], key="counter:3", over_cap="reject", now=next_hour)
+    [message] = _enqueue(
+        referral, ["sms"], key="counter:3", over_cap="reject", now=next_hour
+    ).messages
     assert message.status == "queued"
     assert sms_counted(next_hour) == 1
