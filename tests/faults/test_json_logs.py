@@ -18,7 +18,7 @@ import pytest
 from tests.conftest import postgres_only
 from tests.factories import referral_payload
 from tests.faults.processes import Gunicorn, app_env, scheduler
-from tests.faults.support import plain
+from tests.faults.support import plain, scalar
 
 pytestmark = [pytest.mark.faults, postgres_only]
 KEYS = {"ts", "level", "logger", "message"}
@@ -53,6 +53,11 @@ def of_request(lines: list[dict[str, Any]], request_id: str) -> list[dict[str, A
 def request_line(lines: list[dict[str, Any]], request_id: str) -> dict[str, Any]:
     [line] = [line for line in of_request(lines, request_id) if line["message"] == "request"]
     return line
+
+
+def saved_rows(url: str) -> tuple[int, int]:
+    return (scalar(url, "SELECT count(*) FROM patients"),
+            scalar(url, "SELECT count(*) FROM referrals"))  # fmt: skip
 
 
 def test_gunicorn_and_the_app_write_only_json_lines_even_for_a_crashing_request(seeded, tmp_path):
@@ -118,30 +123,39 @@ def test_a_request_cut_off_by_the_worker_timeout_still_leaves_a_json_line(seeded
     env = app_env(seeded.url, tmp_path, LOG_LEVEL="INFO")
     # the timeout counts a worker's boot too: 10 s leaves room for a loaded machine
     web = Gunicorn(env, log, options=("--timeout", "10")).start()
+    before = saved_rows(seeded.url)
+    payload = referral_payload(patient={"phone": PHONE})
     try:
         with psycopg.connect(plain(seeded.url)) as lock:
             lock.execute("LOCK TABLE referrals IN ACCESS EXCLUSIVE MODE")
             stuck = web.request(
-                "GET", "/api/v1/referrals", timeout=60,
-                headers=seeded.agency.headers(**{"X-Request-ID": "logs-stuck"}),
+                "POST", "/api/v1/referrals", body=payload, timeout=60,
+                headers=seeded.agency.headers(**{"Idempotency-Key": uuid.uuid4().hex,
+                                                 "X-Request-ID": "logs-stuck"}),
             )  # fmt: skip
             assert stuck.status == 500  # gunicorn's own answer as the aborted worker exits
             lock.rollback()
         web.wait_serving()  # a new worker took the aborted one's place
     finally:
         web.stop()
+    assert saved_rows(seeded.url) == before  # nothing half-saved
 
     lines = json_lines(log)
     assert any(
         line["message"].startswith("WORKER TIMEOUT") and line["level"] == "CRITICAL"
         for line in lines
     ), [line["message"] for line in lines]
-    [cut] = of_request(lines, "logs-stuck")
-    assert cut["level"] == "ERROR" and cut["message"].startswith("request cut off")
-    assert (cut["method"], cut["route"]) == ("GET", "/api/v1/referrals")
+    [cut] = [
+        line for line in of_request(lines, "logs-stuck")
+        if line["message"].startswith("request cut off")
+    ]  # fmt: skip
+    assert cut["level"] == "ERROR"
+    assert (cut["method"], cut["route"]) == ("POST", "/api/v1/referrals")
     assert cut["actor_kind"] == "agency" and cut["duration_ms"] >= 9000
     assert "crm/referrals" in cut["stack"]  # where it was stuck
-    never_in(log, seeded.agency.secret)
+    assert not [line for line in of_request(lines, "logs-stuck") if line["message"] == "request"]
+    never_in(log, seeded.agency.secret, PHONE, PHONE[1:], payload["patient"]["family_name"],
+             payload["intake"]["notes"])  # fmt: skip
 
 
 def test_the_scheduler_writes_only_json_lines(seeded, tmp_path):
