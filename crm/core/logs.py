@@ -163,7 +163,8 @@ class JsonGunicornLogger(RedactingGunicornLogger):
             level, style = "INFO", "json"
         configure(level, style)  # the master's root logger too (warnings, libraries)
         for handler in self.error_log.handlers:
-            dress(handler, style)
+            if getattr(handler, "_gunicorn", False):  # the one gunicorn made, not a syslog's
+                dress(handler, style)
 
     def access(self, resp: Any, req: Any, environ: dict, request_time: Any) -> None:
         return None
