@@ -25,6 +25,7 @@ Exit status 0 when the goals are met, 1 otherwise.
 from __future__ import annotations
 
 import argparse
+import base64
 import http.client
 import json
 import os
@@ -82,6 +83,8 @@ def _env(url: str, tmp: Path, fake, redis: bool) -> dict[str, str]:
         CRM_DATABASE_URL=url,
         CRM_ENV="production" if redis else "development",
         CRM_SECRET_KEY=secrets.token_urlsafe(48),
+        # production refuses to start without a master key for documents at rest
+        CRM_DOCUMENTS_MASTER_KEYS=f"soak:{base64.b64encode(secrets.token_bytes(32)).decode()}",
         CRM_LOG_LEVEL="WARNING",
         CRM_OUTBOX_FILE_DIR=str(tmp / "outbox"),
         CRM_DOCUMENTS_DIR=str(tmp / "documents"),

@@ -500,9 +500,15 @@ def flask_settings(values: Mapping[str, Any]) -> dict[str, Any]:
     # pg_terminate_backend, an idle timeout in a proxy) is noticed at checkout and replaced,
     # so the caller never sees it; one `SELECT 1` round trip per checkout, which is cheap
     # beside a request. pool_recycle also retires connections before idle timeouts bite.
-    engine_options: dict[str, Any] = {"pool_pre_ping": True, "pool_recycle": 1800}
+    # hide_parameters: a failed statement's exception (logged with its traceback) names the
+    # SQL but not the values bound to it, which are patients' names, phones and notes.
+    engine_options: dict[str, Any] = {
+        "pool_pre_ping": True,
+        "pool_recycle": 1800,
+        "hide_parameters": True,
+    }
     if values["DATABASE_URL"].startswith("sqlite"):
-        engine_options = {"connect_args": {"timeout": 30}}
+        engine_options = {"connect_args": {"timeout": 30}, "hide_parameters": True}
     return {
         "CRM": dict(values),
         "SECRET_KEY": values["SECRET_KEY"],

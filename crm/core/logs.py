@@ -5,6 +5,11 @@ method, route (the URL rule, `/p/<token>` as a pattern, never the token), the ac
 and id once known; the request's own line adds the status and duration. What reaches a
 line passes `crm.core.redact` first (tokens, keys, full phone numbers). Health details are
 never logged: code logs ids, not texts. CRM_LOG_FORMAT=text gives the old plain lines.
+
+Under gunicorn (config/gunicorn.conf.py) its own lines are the same JSON
+(`JsonGunicornLogger`), it writes no access log of its own (the request line here is the
+access log), and a request cut off by a worker timeout still gets its line
+(`request_cut_off`, gunicorn's worker_abort hook).
 """
 
 from __future__ import annotations
@@ -17,7 +22,8 @@ from typing import Any
 
 from flask import Flask, Response, has_request_context, request
 
-from crm.core.redact import RedactingFilter
+from crm.config import ConfigError, load_config
+from crm.core.redact import RedactingFilter, RedactingGunicornLogger
 
 log = logging.getLogger("crm.request")
 # The request fields a line may carry, in the order they are written.
@@ -73,6 +79,8 @@ class JsonFormatter(logging.Formatter):
             record.exc_text = self.formatException(record.exc_info)
         if record.exc_text:
             line["exception"] = record.exc_text
+        if record.stack_info:
+            line["stack"] = record.stack_info
         return json.dumps(line, ensure_ascii=False, default=str)
 
 
@@ -84,6 +92,7 @@ def configure(level: str, style: str) -> None:
     root.setLevel(level)
     for handler in root.handlers:
         dress(handler, style, formatter=type(handler) is logging.StreamHandler)
+    logging.captureWarnings(True)  # a library's warning is a line like the others, not text
     logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)
     # APScheduler says "Running job"/"executed successfully" for every tick (the webhooks'
     # every 2 s); a failing job is logged by crm.scheduler.jobs itself, with its traceback.
@@ -121,3 +130,41 @@ def register(app: Flask) -> None:
     request's last word)."""
     app.before_request(_start_clock)
     app.after_request(_log_request)
+
+
+def request_cut_off() -> None:
+    """gunicorn's worker_abort hook: the master aborts (SIGABRT) a worker past `--timeout`
+    and the request it was serving never reaches `_log_request`. The hook runs in the
+    worker's signal handler, on top of the stuck request's own stack and context, so its
+    line has the request's fields, the time it had taken and where it was stuck."""
+    if not has_request_context():
+        log.error("worker aborted between requests (gunicorn timeout)")
+        return
+    started = request.environ.get("crm.started")
+    duration = round((time.perf_counter() - started) * 1000, 1) if started else None
+    log.error(
+        "request cut off: the worker was aborted (gunicorn timeout)",
+        extra={"duration_ms": duration},
+        stack_info=True,
+    )
+
+
+class JsonGunicornLogger(RedactingGunicornLogger):
+    """gunicorn's own lines (starting, booting a worker, a worker timeout, an error handling
+    a request) in the app's format, redacted; and no access log, whatever the command line
+    says: the app's `request` line is the access log (with the request id, route, actor)."""
+
+    def setup(self, cfg: Any) -> None:
+        super().setup(cfg)
+        try:
+            settings = load_config()
+            level, style = settings["LOG_LEVEL"], settings["LOG_FORMAT"]
+        except ConfigError:  # the worker's create_app will say what is wrong, in JSON
+            level, style = "INFO", "json"
+        configure(level, style)  # the master's root logger too (warnings, libraries)
+        for handler in self.error_log.handlers:
+            if getattr(handler, "_gunicorn", False):  # the one gunicorn made, not a syslog's
+                dress(handler, style)
+
+    def access(self, resp: Any, req: Any, environ: dict, request_time: Any) -> None:
+        return None

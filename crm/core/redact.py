@@ -2,11 +2,12 @@
 tokens, API keys, staff tokens and Authorization headers are replaced by `[redacted]`, and
 a full phone number keeps only its last two digits.
 
-Two doors lead to the logs, and both are guarded here: gunicorn's access log (the
-`RedactingGunicornLogger` class, named in `config/gunicorn.conf.py`), and the app's own
-loggers (`RedactingFilter`, attached to the root handlers by create_app). A token in a URL
-path is the patient's credential (anyone holding `/p/<token>` reads their case), so the
-path is rewritten, not merely the query string.
+Two doors lead to the logs, and both are guarded here: gunicorn's own logger (the
+`RedactingGunicornLogger` class; `config/gunicorn.conf.py` names its JSON subclass in
+`crm.core.logs`, which writes no access log at all), and the app's own loggers
+(`RedactingFilter`, attached to the root handlers by create_app). A token in a URL path is
+the patient's credential (anyone holding `/p/<token>` reads their case), so the path is
+rewritten, not merely the query string.
 """
 
 from __future__ import annotations

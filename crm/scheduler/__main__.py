@@ -92,8 +92,9 @@ def main(argv: list[str] | None = None) -> None:
         log.info("once: %s settled, %s nudges fired, %s sent", settled, swept, sent)
         reclaimed, delivered = jobs.reconcile_webhooks(), jobs.deliver_webhooks()
         log.info("once: %s webhooks reclaimed, %s delivered", reclaimed, delivered)
-        if jobs.failures:
-            raise SystemExit(f"{jobs.failures} job(s) failed; see the log above")
+        if jobs.failures:  # a line like the others, then the exit status says it
+            log.error("once: %s job(s) failed; see the lines above", jobs.failures)
+            raise SystemExit(1)
         return
     scheduler = build_scheduler(
         jobs, args.dispatch_seconds, args.sweep_seconds, args.reconcile_seconds

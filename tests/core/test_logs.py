@@ -97,3 +97,55 @@ def test_an_exception_is_one_line_with_its_traceback(json_lines):
 def test_an_unknown_log_format_stops_the_app_naming_the_setting():
     with pytest.raises(ConfigError, match="LOG_FORMAT"):
         load_config(environ={"CRM_LOG_FORMAT": "xml"})
+
+
+@pytest.fixture
+def gunicorn_logger():
+    from types import SimpleNamespace
+
+    cfg = SimpleNamespace(
+        accesslog=None, errorlog="-", loglevel="info", capture_output=False, syslog=False,
+        logconfig=None, logconfig_dict={}, logconfig_json=None,
+        disable_redirect_access_to_syslog=False, access_log_format="%(r)s",
+        user=0, group=0, umask=0, statsd_host=None, dogstatsd_tags="", statsd_prefix="",
+    )  # fmt: skip
+    root = logging.getLogger()
+    level, handlers = root.level, list(root.handlers)
+    try:
+        yield logs.JsonGunicornLogger(cfg)
+    finally:
+        root.setLevel(level)
+        for handler in root.handlers[len(handlers) :]:
+            root.removeHandler(handler)
+
+
+def test_gunicorns_own_lines_are_json_and_redacted(gunicorn_logger):
+    import io
+
+    [handler] = [h for h in gunicorn_logger.error_log.handlers if getattr(h, "_gunicorn", False)]
+    stream = io.StringIO()
+    handler.setStream(stream)
+    gunicorn_logger.critical("WORKER TIMEOUT (pid:%s)", 42)
+    gunicorn_logger.error("Error handling request /p/%s", "secret-link-token")
+    first, second = map(json.loads, stream.getvalue().splitlines())
+    assert first["message"] == "WORKER TIMEOUT (pid:42)" and first["level"] == "CRITICAL"
+    assert first["logger"] == "gunicorn.error"
+    assert second["message"] == "Error handling request /p/[redacted]"
+
+
+def test_gunicorn_writes_no_access_log_of_its_own(gunicorn_logger):
+    from datetime import timedelta
+    from types import SimpleNamespace
+
+    written = Lines()
+    gunicorn_logger.access_log.addHandler(written)
+    try:
+        gunicorn_logger.access(
+            SimpleNamespace(status="200 OK", sent=2, headers=[]),
+            SimpleNamespace(headers=[]),
+            {"REQUEST_METHOD": "GET", "RAW_URI": "/", "SERVER_PROTOCOL": "HTTP/1.1"},
+            timedelta(milliseconds=1),
+        )
+    finally:
+        gunicorn_logger.access_log.removeHandler(written)
+    assert written.lines == []

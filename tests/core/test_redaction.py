@@ -82,13 +82,16 @@ def test_the_access_log_never_writes_the_authorization_header_whatever_the_forma
     assert line.count("[redacted]") >= 5
 
 
-def test_the_gunicorn_config_names_the_redacting_logger():
+def test_the_gunicorn_config_names_a_redacting_logger_and_no_access_log():
     from pathlib import Path
+
+    from gunicorn.util import load_class
 
     config: dict = {}
     source = Path(__file__).resolve().parents[2] / "config" / "gunicorn.conf.py"
     exec(compile(source.read_text(), str(source), "exec"), config)  # noqa: S102 - our file
-    assert config["logger_class"] == "crm.core.redact.RedactingGunicornLogger"
+    assert issubclass(load_class(config["logger_class"]), RedactingGunicornLogger)
+    assert config["accesslog"] is None  # the app's request line is the access log
 
 
 def _logged(logger: logging.Logger, *args, exc_info=None) -> str:

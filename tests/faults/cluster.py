@@ -25,6 +25,9 @@ import psycopg
 import pytest
 
 INITDB_OPTIONS = ("-U", "postgres", "-A", "trust", "-E", "UTF8", "--no-sync")
+# docs/operations.md "Point-in-time recovery": each finished WAL segment copied to the
+# archive folder, never over one already there.
+ARCHIVE_COMMAND = "test ! -f {archive}/%f && cp %p {archive}/%f"
 
 
 def _bindir() -> Path | None:
@@ -47,6 +50,7 @@ class Cluster:
     data: Path
     port: int
     as_user: list[str]  # the command prefix that runs as the cluster's owner
+    settings: tuple[str, ...] = ()  # more `-c name=value` options at every start
 
     def url(self, database: str = "postgres", driver: str = "postgresql+psycopg") -> str:
         return f"{driver}://postgres@127.0.0.1:{self.port}/{database}"
@@ -66,6 +70,8 @@ class Cluster:
             "-c fsync=off -c synchronous_commit=off -c full_page_writes=off "
             "-c wal_level=replica -c max_wal_senders=2"
         )
+        for setting in self.settings:
+            options += f" -c {setting}"
         self._ctl("-o", options, "-l", str(self.data / "server.log"), "-w", "start")
 
     def stop(self, mode: str = "fast") -> None:
@@ -101,16 +107,19 @@ def _owner() -> tuple[list[str], int | None, int | None]:
 
 
 @contextmanager
-def own_cluster() -> Iterator[Cluster]:
+def own_cluster(archive: bool = False) -> Iterator[Cluster]:
+    """With `archive`, WAL archiving is on (archive_mode, ARCHIVE_COMMAND) into the folder
+    `wal-archive` beside the data directory."""
     bindir = _bindir()
     if bindir is None:
         pytest.skip("initdb is not installed: no throwaway PostgreSQL cluster to restart")
     as_user, uid, gid = _owner()
     home = Path(tempfile.mkdtemp(prefix="crm-faults-pg-"))
-    data = home / "data"
+    data, wal_archive = home / "data", home / "wal-archive"
     data.mkdir()
+    wal_archive.mkdir()
     if uid is not None:
-        for path in (home, data):
+        for path in (home, data, wal_archive):
             os.chown(path, uid, gid)
     init = subprocess.run(
         [*as_user, str(bindir / "initdb"), "-D", str(data), *INITDB_OPTIONS],
@@ -121,7 +130,11 @@ def own_cluster() -> Iterator[Cluster]:
     if init.returncode != 0:
         shutil.rmtree(home, ignore_errors=True)
         pytest.skip(f"initdb failed: {init.stderr.strip()[-300:]}")
-    cluster = Cluster(bindir, data, free_port(), as_user)
+    settings = ()
+    if archive:
+        command = ARCHIVE_COMMAND.format(archive=wal_archive)
+        settings = ("archive_mode=on", f"archive_command='{command}'")
+    cluster = Cluster(bindir, data, free_port(), as_user, settings)
     cluster.start()
     try:
         yield cluster

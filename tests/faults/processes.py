@@ -96,6 +96,7 @@ class Gunicorn:
     env: dict[str, str]
     log: Path
     workers: int = 1
+    options: tuple[str, ...] = ()  # more command-line options, after (over) the defaults
     port: int = field(default_factory=free_port)
     process: subprocess.Popen | None = None
 
@@ -106,7 +107,7 @@ class Gunicorn:
                     str(BIN / "gunicorn"),
                     *("--config", "config/gunicorn.conf.py", "--workers", str(self.workers)),
                     *("--bind", f"127.0.0.1:{self.port}", "--timeout", "120"),
-                    *("--graceful-timeout", "5", "wsgi:app"),
+                    *("--graceful-timeout", "5", *self.options, "wsgi:app"),
                 ],
                 cwd=ROOT,
                 env=self.env,

@@ -218,3 +218,5 @@ def test_once_exits_non_zero_when_a_job_fails(tmp_path):
     )
     assert run.returncode == 1
     assert "job(s) failed" in run.stderr and "no such table" in run.stderr
+    lines = [json.loads(line) for line in run.stderr.splitlines()]  # every line JSON
+    assert lines[-1]["message"] == "once: 5 job(s) failed; see the lines above"
