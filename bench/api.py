@@ -6,12 +6,17 @@ What it does, all on 127.0.0.1 and in scratch PostgreSQL databases it creates an
 (named after the database in CRM_BENCH_DATABASE_URL, default
 postgresql+psycopg://postgres@127.0.0.1:5432/crm_bench, plus a random suffix):
 
-1. Submit throughput. The app (gunicorn, 2 sync workers) takes POST /api/v1/referrals
-   with valid bodies, a distinct agency_reference and a unique Idempotency-Key each,
-   authenticated with an agency API key. The baseline (bench/baseline_app.py, gunicorn,
-   2 workers) takes the same bodies on POST /items and does one INSERT. Both are driven
-   for the same fixed time by the same client, in alternating rounds after a warm-up.
-   Goal: app / baseline >= 0.6.
+1. Submit throughput, in the production configuration (`make run`'s nudge rules loaded,
+   the message templates, the spend caps on; production mode with Redis rate limits).
+   The app (gunicorn, 2 sync workers) takes POST /api/v1/referrals with valid bodies (a
+   different patient each: phone, email, name and birth date), a distinct
+   agency_reference and a unique Idempotency-Key each, authenticated with an agency API
+   key. Two baselines take the same bodies, gunicorn, 2 workers each:
+   bench/baseline_same_rows.py writes by hand, in one transaction, the rows a submission
+   writes (goal: app / it >= 0.75), and bench/baseline_app.py does one INSERT (goal:
+   app / it >= 0.35). All are driven for the same fixed time by the same client, in
+   alternating rounds after a warm-up. Then the SQL statements of one submission are
+   counted in-process (printed; tests/referrals/test_submit_statements.py guards them).
 2. Pipeline list latency. GET /api/v1/referrals?limit=50 with a staff token (the first
    page, and the first page of a stage filter) against a database holding 1,000
    referrals and one holding 100,000 (bulk-loaded with INSERT ... SELECT generate_series,
@@ -57,7 +62,8 @@ ROOT = Path(__file__).resolve().parent.parent
 BENCH_DIR = Path(__file__).resolve().parent
 DEFAULT_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/crm_bench"
 HOST = "127.0.0.1"
-SUBMIT_GOAL = 0.6
+SAME_ROWS_GOAL = 0.75
+INSERT_GOAL = 0.35
 LIST_GOAL = 1.3
 
 PIPELINE = (
@@ -179,6 +185,7 @@ def prepare_template(dbs: Databases, name: str) -> Credentials:
     env = _app_env(dbs.sqlalchemy_url(name))
     _flask(env, "db", "upgrade")
     _flask(env, "crm", "load-catalogue")
+    _flask(env, "crm", "load-nudge-rules")  # production runs with the rules (make run's)
     key = _last_line(_flask(env, "crm", "create-agency", "Bench Agency", "--country", "DE"))
     token = _last_line(
         _flask(env, "crm", "create-staff", "x@y", "--name", "X", "--role", "coordinator")
@@ -450,14 +457,19 @@ class LoadResult:
 def _submit_body(reference: str) -> bytes:
     # A distinct patient each (phone too): with one shared number every submission would
     # be a duplicate candidate of all the earlier ones (crm/duplicates), not real traffic.
-    phone = f"+49151{int(hashlib.sha256(reference.encode()).hexdigest(), 16) % 10**8:08d}"
+    digest = int(hashlib.sha256(reference.encode()).hexdigest(), 16)
+    phone = f"+49151{digest % 10**8:08d}"
+    # Born on different days (like real patients): with one shared birth date every
+    # submission would read all the earlier ones as name-match candidates.
+    born = f"{1940 + digest % 60}-{1 + digest // 7 % 12:02d}-{1 + digest // 101 % 28:02d}"
+    given = ("Jonas", "Anna", "Mehmet", "Sara", "Lukas", "Elif", "Oliver", "Mia")[digest % 8]
     body = {
         "procedure": "microdiscectomy",
         "agency_reference": reference,
         "patient": {
-            "given_name": "Jonas",
+            "given_name": given,
             "family_name": f"Weber {reference}",
-            "date_of_birth": "1980-04-02",
+            "date_of_birth": born,
             "sex": "male",
             "country": "DE",
             "phone": phone,
@@ -495,6 +507,8 @@ def _requests_for(
         if spec.kind == "submit_app":
             headers["Idempotency-Key"] = f"bench-{reference}"
             yield "submit", "POST", "/api/v1/referrals", _submit_body(reference), headers
+        elif spec.kind == "submit_same_rows":
+            yield "submit", "POST", "/referrals", _submit_body(reference), headers
         else:
             yield "submit", "POST", "/items", _submit_body(reference), headers
 
@@ -605,15 +619,22 @@ class Throughput:
 
 
 def measure_submit(
-    client: Client, app: Server, baseline: Server, key: str, args: argparse.Namespace
-) -> tuple[Throughput, Throughput]:
+    client: Client, servers: dict[str, Server], key: str, args: argparse.Namespace
+) -> dict[str, Throughput]:
+    """The app and both baselines, in alternating rounds, same client and connections."""
+    kinds = {"app": "submit_app", "same_rows": "submit_same_rows", "insert": "submit_baseline"}
     targets = {
-        "app": LoadSpec(app.port, "submit_app", args.concurrency, key, "", expect=201),
-        "baseline": LoadSpec(
-            baseline.port, "submit_baseline", args.concurrency, "", "", expect=201
-        ),
+        name: LoadSpec(
+            servers[name].port,
+            kinds[name],
+            args.concurrency,
+            "" if name == "insert" else key,
+            "",
+            expect=201,
+        )
+        for name in kinds
     }
-    totals = {"app": Throughput(), "baseline": Throughput()}
+    totals = {name: Throughput() for name in targets}
     for name, spec in targets.items():
         warm = replace(spec, seconds=args.warmup, tag=f"W{name}{secrets.token_hex(2)}")
         _check(f"{name} warm-up", client.run(warm), 201)
@@ -626,10 +647,49 @@ def measure_submit(
             totals[name].ok += result.ok
             totals[name].seconds += result.elapsed
             print(
-                f"  round {round_no} {name:<8}: {result.ok / result.elapsed:8.1f} req/s"
+                f"  round {round_no} {name:<9}: {result.ok / result.elapsed:8.1f} req/s"
                 f"  (client process busy {result.client_cpu / result.elapsed:.0%} of a core)"
             )
-    return totals["app"], totals["baseline"]
+    return totals
+
+
+_COUNT_STATEMENTS = """
+import json, sys
+from sqlalchemy import event
+from wsgi import app
+from crm.extensions import db
+body, key = json.loads(sys.argv[1]), sys.argv[2]
+statements = []
+with app.app_context():
+    event.listen(db.engine, "before_cursor_execute", lambda *a: statements.append(a[2]))
+client = app.test_client()
+for n in range(2):  # the first fills the process caches, as in a running service
+    statements.clear()
+    headers = {"Authorization": "Bearer " + key, "Idempotency-Key": f"count-{n}"}
+    body["agency_reference"] = f"COUNT-{n}"
+    body["patient"]["phone"] = f"+4915199990{n:03d}"
+    response = client.post("/api/v1/referrals", json=body, headers=headers)
+    assert response.status_code == 201, response.get_data(as_text=True)
+print(len(statements))
+"""
+
+
+def count_submit_statements(env: dict[str, str], key: str) -> int:
+    """SQL statements of one submission (with its Idempotency-Key) in the production
+    configuration, caches warm: the figure tests/referrals/test_submit_statements.py guards."""
+    body = _submit_body(f"count-{secrets.token_hex(3)}").decode()
+    result = subprocess.run(
+        [_bin("python"), "-c", _COUNT_STATEMENTS, body, key],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    if result.returncode != 0:
+        raise RuntimeError(f"counting statements failed:\n{result.stderr[-2000:]}")
+    return int(result.stdout.strip().splitlines()[-1])
 
 
 def measure_list(
@@ -696,7 +756,7 @@ def main(argv: list[str] | None = None) -> int:
     run_id = secrets.token_hex(3)
     names = {
         part: f"{dbs.prefix}_{run_id}_{part}"
-        for part in ("tpl", "submit", "baseline", "small", "large")
+        for part in ("tpl", "submit", "same", "baseline", "small", "large")
     }
     log_dir = Path(tempfile.mkdtemp(prefix="crm-bench-"))
     servers = Servers(log_dir)
@@ -710,6 +770,7 @@ def main(argv: list[str] | None = None) -> int:
                 dbs.create(names[part], template=names["tpl"])
                 bulk_load(dbs, names[part], count)
         dbs.create(names["submit"], template=names["tpl"])
+        dbs.create(names["same"], template=names["tpl"])
         dbs.create(names["baseline"])
         with psycopg.connect(dbs.libpq_url(names["baseline"]), autocommit=True) as connection:
             connection.execute(
@@ -719,13 +780,25 @@ def main(argv: list[str] | None = None) -> int:
         client = Client()
 
         with _step(f"submit throughput, {args.concurrency} connections"):
-            app = servers.start(
-                "app-submit", "wsgi:app", _app_env(dbs.sqlalchemy_url(names["submit"])), ROOT
-            )
-            baseline_env = {**os.environ, "BENCH_BASELINE_DSN": dbs.libpq_url(names["baseline"])}
-            baseline = servers.start("baseline", "baseline_app:app", baseline_env, BENCH_DIR)
-            app_rate, base_rate = measure_submit(client, app, baseline, creds.agency_key, args)
+            submit_env = _app_env(dbs.sqlalchemy_url(names["submit"]))
+            targets = {
+                "app": servers.start("app-submit", "wsgi:app", submit_env, ROOT),
+                "same_rows": servers.start(
+                    "baseline-same-rows",
+                    "baseline_same_rows:app",
+                    {**os.environ, "BENCH_BASELINE_DSN": dbs.libpq_url(names["same"])},
+                    BENCH_DIR,
+                ),
+                "insert": servers.start(
+                    "baseline-insert",
+                    "baseline_app:app",
+                    {**os.environ, "BENCH_BASELINE_DSN": dbs.libpq_url(names["baseline"])},
+                    BENCH_DIR,
+                ),
+            }
+            rates = measure_submit(client, targets, creds.agency_key, args)
             servers.stop_all()
+            statements = count_submit_statements(submit_env, creds.agency_key)
 
         with _step(f"pipeline list latency, {args.list_concurrency} connections"):
             small = servers.start(
@@ -737,7 +810,7 @@ def main(argv: list[str] | None = None) -> int:
             latencies = measure_list(client, small, large, creds.staff_token, args)
             servers.stop_all()
 
-        _summary(args, app_rate, base_rate, latencies, time.perf_counter() - started)
+        _summary(args, rates, statements, latencies, time.perf_counter() - started)
         print(
             f"1-min load average {load_before:.1f} at start, {os.getloadavg()[0]:.1f} at end on "
             f"{os.cpu_count()} CPUs; other work on the machine skews both ratios"
@@ -755,29 +828,41 @@ def main(argv: list[str] | None = None) -> int:
 
 def _summary(
     args: argparse.Namespace,
-    app_rate: Throughput,
-    base_rate: Throughput,
+    rates: dict[str, Throughput],
+    statements: int,
     latencies: dict[str, dict[str, list[float]]],
     runtime: float,
 ) -> None:
     def ms(values: list[float], pct: float) -> str:
         return f"{_percentile(values, pct) * 1000:.1f} ms"
 
+    def ratio(name: str) -> float:
+        base = rates[name].rate
+        return rates["app"].rate / base if base else math.nan
+
     every = {name: [v for vs in by.values() for v in vs] for name, by in latencies.items()}
-    submit_ratio = app_rate.rate / base_rate.rate if base_rate.rate else math.nan
     small_p95 = _percentile(every["1k"], 95)
     large_p95 = _percentile(every["100k"], 95)
     list_ratio = large_p95 / small_p95 if small_p95 else math.nan
     verdict = {True: "meets goal", False: "MISSES goal"}
+    app = rates["app"]
     print()
     print("=" * 78)
     print(f"summary ({runtime:.0f}s; gunicorn 2 sync workers each; load from a client process)")
     print(
-        f"submit throughput ratio: {submit_ratio:.2f}x (app {app_rate.rate:.0f} req/s, "
-        f"baseline {base_rate.rate:.0f} req/s; {args.concurrency} connections, "
-        f"{app_rate.ok} + {base_rate.ok} requests) - {verdict[submit_ratio >= SUBMIT_GOAL]}"
-        f" >= {SUBMIT_GOAL}x"
+        f"submit, production configuration (nudge rules loaded, templates, spend caps): "
+        f"app {app.rate:.0f} req/s, {statements} SQL statements per submission "
+        f"(Idempotency-Key included); {args.concurrency} connections"
     )
+    for name, label, goal in (
+        ("same_rows", "a bare Flask + psycopg endpoint writing the same rows", SAME_ROWS_GOAL),
+        ("insert", "a bare Flask + psycopg single INSERT", INSERT_GOAL),
+    ):
+        value = ratio(name)
+        print(
+            f"  vs {label}: {value:.2f}x ({rates[name].rate:.0f} req/s) - "
+            f"{verdict[value >= goal]} >= {goal}x"
+        )
     print(
         f"pipeline list p95 ratio 100k/1k: {list_ratio:.2f}x "
         f"(p95 {large_p95 * 1000:.1f} ms with {args.large:,} referrals, "
