@@ -127,7 +127,11 @@ def attach(model: type[M], values: dict[str, Any]) -> M:
     existing = session.identity_map.get(identity)
     if existing is not None:
         return existing
-    instance = model(**copy.deepcopy(values))  # lists and dicts are not shared
+    # the JSON columns' lists and dicts are copied: an instance may change them in place
+    mutable = (list, dict)
+    instance = model(
+        **{k: copy.deepcopy(v) if isinstance(v, mutable) else v for k, v in values.items()}
+    )
     make_transient_to_detached(instance)
     session.add(instance)
     return instance
