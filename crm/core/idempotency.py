@@ -19,7 +19,7 @@ from functools import wraps
 from typing import Any
 
 from flask import Response, current_app, request
-from sqlalchemy import String, Text, UniqueConstraint, func, select
+from sqlalchemy import String, Text, UniqueConstraint, func, literal, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Mapped, mapped_column
@@ -115,12 +115,34 @@ def _insert(values: dict[str, Any]) -> IdempotencyKey | None:
     return db.session.scalars(statement).one_or_none()
 
 
+def _lock_and_insert(values: dict[str, Any]) -> IdempotencyKey | None:
+    """PostgreSQL, the common case in one round trip: take the key's advisory lock and
+    insert its row in the same statement (the row only if the lock was taken). None when
+    either did not happen; `claim` then finds out which, with the slower steps."""
+    table = IdempotencyKey.__table__
+    lock_id = func.hashtextextended(f"{values['scope']}|{values['key']}", 0)
+    held = select(func.pg_try_advisory_xact_lock(lock_id).label("held")).cte("held")
+    names = list(values)
+    rows = select(*[literal(values[n], type_=table.c[n].type) for n in names]).where(held.c.held)
+    statement = (
+        pg_insert(IdempotencyKey)
+        .from_select(names, rows)
+        .on_conflict_do_nothing(index_elements=["scope", "key"])
+        .returning(IdempotencyKey)
+    )
+    return db.session.scalars(statement).one_or_none()
+
+
 def claim(scope: str, key: str, fingerprint: str) -> IdempotencyKey:
     """This request's key row: new (run the request) or completed (replay it)."""
-    _hold_key(scope, key)
     now = utcnow()
     ttl = timedelta(hours=current_app.config["CRM"]["IDEMPOTENCY_TTL_HOURS"])
     values = {"scope": scope, "key": key, "fingerprint": fingerprint, "expires_at": now + ttl}
+    if db.session.get_bind().dialect.name == "postgresql":
+        record = _lock_and_insert({**values, "created_at": now})
+        if record is not None:
+            return record
+    _hold_key(scope, key)  # taken already (advisory locks nest) or 409: another is running
     record = _insert({**values, "created_at": now})
     if record is not None:
         return record
