@@ -1,6 +1,8 @@
 """Messaging reacts to a move: what the referral was owed in the stage it left is moot;
 to a password link issued: the staff user gets it by email; and to a webhook endpoint
-switched off: the agency gets an email saying why."""
+switched off: the agency gets an email saying why; and to a coordinator's message in a
+referral's agency thread: the agency gets an email pointing to its panel (the text stays
+behind the sign-in)."""
 
 from __future__ import annotations
 
@@ -8,10 +10,12 @@ from typing import TYPE_CHECKING
 
 from crm.agencies.events import WebhookEndpointDisabled
 from crm.agencies.models import Agency
+from crm.agency_messages.events import AgencyMessagePosted
 from crm.auth.events import PasswordLinkIssued
 from crm.extensions import db
 from crm.messaging.composing.outbox import (
     cancel_moved_on,
+    enqueue,
     enqueue_agency_email,
     enqueue_staff_email,
 )
@@ -49,7 +53,20 @@ def _webhook_disabled(event: WebhookEndpointDisabled) -> None:
     )
 
 
+def _agency_told(event: AgencyMessagePosted) -> None:
+    if event.direction != "to_agency":
+        return
+    enqueue(
+        event.referral,
+        kind="agency_message_agency",
+        audience="agency",
+        channels=["email"],
+        key=f"agency-message:{event.message_id}",
+    )
+
+
 def register(wiring: Wiring) -> None:
     wiring.events.subscribe(StageEntered, _moved)
     wiring.events.subscribe(PasswordLinkIssued, _password_link)
     wiring.events.subscribe(WebhookEndpointDisabled, _webhook_disabled)
+    wiring.events.subscribe(AgencyMessagePosted, _agency_told)

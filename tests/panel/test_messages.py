@@ -5,8 +5,10 @@ from __future__ import annotations
 
 from sqlalchemy import func, select
 
+from crm.agencies.models import Agency
 from crm.agency_messages.models import AgencyMessage
 from crm.agency_messages.operations import TASK_TITLE, post_message
+from crm.messaging.models import OutboxMessage
 from crm.tasks.models import Task
 from tests.console.support import post, sign_in, staff_with_password
 from tests.helpers import API, assert_problem
@@ -139,3 +141,25 @@ def test_a_direct_enquiry_has_no_agency_to_write_to(client, factory, session):
         client.post(url, json={"body": "hi"}, headers=coordinator.headers()), 409, "conflict"
     )
     assert session.scalar(select(func.count()).select_from(AgencyMessage)) == 0
+
+
+def test_the_agency_is_emailed_a_link_to_its_panel_not_the_text(session, factory):
+    agency, coordinator = factory.agency("Vienna Care"), factory.staff()
+    referral = factory.referral(agency)
+    session.get(Agency, referral.agency_id).contact_email = "desk@vienna-care.example"
+    message = post_message(referral, "Pain score 8 since the fall; please call.", coordinator.actor)
+    post_message(referral, "We will.", agency.actor)  # the agency's own: no email to itself
+    emails = session.scalars(
+        select(OutboxMessage).where(OutboxMessage.kind == "agency_message_agency")
+    ).all()
+    [email] = emails
+    assert email.idempotency_key == f"agency-message:{message.id}:email"
+    assert (email.audience, email.channel, email.agency_id) == (
+        "agency",
+        "email",
+        referral.agency_id,
+    )
+    assert (email.to_address, email.status) == ("desk@vienna-care.example", "queued")
+    assert f"/agency/referrals/{referral.id}" in email.body_text
+    assert referral.reference in email.subject
+    assert "Pain score" not in email.body_text and "Pain score" not in (email.body_html or "")

@@ -132,14 +132,14 @@ def _fallback_channel(candidates: list[Recipient], chosen: Recipient, fallback: 
 
 def _link_for(recipient: Recipient, referral_id: int, base: str, message_key: str | None) -> str:
     """The page a message is about: the patient's private link (in an SMS, its short code,
-    one per message), the referral's console page for staff, its API resource for an
-    agency (agencies have no pages yet)."""
+    one per message), the referral's console page for staff, its page in the agency
+    panel for an agency."""
     if recipient.audience == "patient":
         if recipient.channel == "email":
             return patient_link(referral_id)
         return short_url(referral_id, message_key)
     if recipient.audience == "agency":
-        return f"{base}/api/v1/referrals/{referral_id}"
+        return f"{base}/agency/referrals/{referral_id}"
     return f"{base}/console/referrals/{referral_id}"
 
 

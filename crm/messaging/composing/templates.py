@@ -67,6 +67,7 @@ KINDS = (
     "conversation_answer",
     "free_text",
     "webhook_disabled_agency",
+    "agency_message_agency",
 )
 CHANNELS = ("sms", "email", "whatsapp")
 FIELDS = ("sms", "subject", "text", "html")
