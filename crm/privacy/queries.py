@@ -47,12 +47,13 @@ def patient_for(actor: Actor, patient_id: int) -> Patient:
 
 
 def person_ids(patient_id: int) -> list[int]:
-    """The patient and every patient row linked to it as the same person, transitively."""
+    """The patient and every patient row linked to it as the same person, transitively,
+    a merged one's tombstone included (its match is `merged`)."""
     found, frontier = {patient_id}, {patient_id}
     while frontier:
         rows = db.session.execute(
             select(DuplicateMatch.patient_id, DuplicateMatch.matched_patient_id).where(
-                DuplicateMatch.status == "linked",
+                DuplicateMatch.status.in_(("linked", "merged")),
                 or_(
                     DuplicateMatch.patient_id.in_(frontier),
                     DuplicateMatch.matched_patient_id.in_(frontier),
