@@ -34,4 +34,5 @@ def merge_match(match_id: int):
     matches move to the survivor; attribution is decided again. 409 `merge-refused` with
     `refusal` (decided, not_likely, already_merged, erased, legal_hold). Retry-safe with
     an `Idempotency-Key`."""
-    return operations.merge(queries.match_for(match_id, for_update=True), current_actor())
+    # No lock here: the merge locks both patients first, then the match (see operations).
+    return operations.merge(queries.match_for(match_id), current_actor())

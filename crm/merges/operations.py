@@ -1,8 +1,12 @@
 """The merge: one patient row of a person survives, the other becomes a tombstone.
 
-Called with the match locked (`queries.match_for(..., for_update=True)`); it locks both
-patients and their consent rows, re-reads them, checks the guards (`plan.py`), then moves
-every row that names the merged patient onto the survivor:
+Called with the match as read (`queries.match_for(id)`, no lock). It locks both patients
+(in id order) and their consent rows, *then* the match, re-reads them all, checks the
+guards (`plan.py`), and moves every row that names the merged patient onto the survivor.
+Patients before matches, always: a merge also updates other matches of the merged
+patient, so a second merge that locked a match first and then waited for a patient could
+deadlock with it; this way the second waits on the patients holding nothing the first
+needs, then sees the first's result (409).
 
 - referrals: `patient_id` moved; their ids do not change, so the API, the console and
   every private link (`/p/...`) and short link (`/s/<code>`) keep working: links hang on
@@ -29,6 +33,7 @@ from sqlalchemy import and_, or_, select, update
 from crm.core import audit
 from crm.core.actors import Actor
 from crm.core.db import utcnow
+from crm.core.errors import Conflict
 from crm.core.events import publish
 from crm.duplicates.events import DuplicateDecided, ReferralReattributed
 from crm.duplicates.models import DuplicateMatch
@@ -52,7 +57,7 @@ SOURCE_LIMIT = 100
 def merge(match: DuplicateMatch, actor: Actor) -> MergePlan:
     """Merge the match's new patient into the patient already known. 409 `merge-refused`
     when a guard says no; the plan applied otherwise."""
-    survivor, merged = lock_patients(match)
+    survivor, merged = _lock(match)
     found = plan(match, survivor, merged)
     if found.refusal is not None:
         raise found.refusal
@@ -72,6 +77,17 @@ def merge(match: DuplicateMatch, actor: Actor) -> MergePlan:
     publish(DuplicateDecided(match, "merged", actor))
     _attribute_again(found, actor)
     return found
+
+
+def _lock(match: DuplicateMatch) -> tuple[Patient, Patient]:
+    """Both patients, then the match, locked and fresh; again if another merge moved the
+    match to other patients while this one waited."""
+    for _attempt in range(3):
+        survivor, merged = lock_patients(match)
+        db.session.refresh(match, with_for_update=True)
+        if (match.matched_patient_id, match.patient_id) == (survivor.id, merged.id):
+            return survivor, merged
+    raise Conflict("the match changed while this merge waited; try again")
 
 
 def _decide(match: DuplicateMatch, actor: Actor) -> None:
