@@ -164,9 +164,9 @@ def _contact_lines(found: merge_plan.MergePlan) -> list[ContactLine]:
     for label, name, channel in _CONTACT:
         fields = _FIELDS_OF.get(name, (name,))
         if any(f in found.filled for f in fields):
-            outcome = "filled in from the merged record"
+            outcome = f"filled in from #{found.merged.id}"
         elif any(f in found.conflicts for f in fields):
-            outcome = "differs: the survivor's stays, the other stays on the merged record"
+            outcome = f"differs: #{found.survivor.id}'s kept"
         elif any(f in FILLABLE for f in fields) and not getattr(found.survivor, name):
             outcome = "none on either"
         else:
