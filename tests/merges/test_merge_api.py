@@ -9,6 +9,7 @@ import pytest
 from twilio.request_validator import RequestValidator
 
 from crm.duplicates.models import DuplicateMatch
+from crm.patients.links import unsubscribe_url
 from crm.patients.models import Patient
 from crm.privacy.operations import set_hold
 from tests.helpers import API, assert_problem
@@ -166,3 +167,14 @@ def test_a_start_from_the_old_number_does_not_consent_for_the_survivors_number(
     signed(old_number, "START")
     session.expire_all()
     assert not session.get(Patient, pair.known.patient_id).may_contact("sms")
+
+
+def test_an_unsubscribe_link_sent_before_the_merge_withdraws_the_survivors_email(
+    client, session, factory, coordinator
+):
+    pair = likely_pair(factory, factory.agency(), factory.agency())
+    path = "/" + unsubscribe_url(pair.new.patient_id).split("://", 1)[1].split("/", 1)[1]
+    _merge(client, coordinator, pair.match.id)
+    assert client.post(path).status_code == 200
+    session.expire_all()
+    assert not session.get(Patient, pair.known.patient_id).may_contact("email")
