@@ -111,7 +111,9 @@ def _source(fact: rules.ConsentFact, merged_id: int) -> str:
 
 def _consents(found: MergePlan) -> None:
     """Each channel as the rule decided, on the survivor's one row per channel; the merged
-    row's consent rows go (the outcome, with both inputs, is in the audit)."""
+    row's consent rows go (the outcome, with both inputs, is in the audit). No
+    `ConsentChanged`: nobody changed their mind, and an opt-out was counted (reports) when
+    the person gave it."""
     survivor, merged = found.survivor, found.merged
     for outcome in found.consents:
         current = survivor.consent_for(outcome.channel)

@@ -10,9 +10,10 @@ into it and stays as a tombstone (`merged_into_id`).
 - `not_likely`: the match is not a likely one (exact ones were linked on arrival);
 - `already_merged`: either patient was merged already (into anyone);
 - `erased`: either patient was erased (pseudonymised): there is nothing true to merge;
-- `legal_hold`: a hold is in force on one patient and not the other: a merge would carry
-  held data out from under its hold, or put unheld data under one. Both held (or neither)
-  is fine: every hold moves to the survivor and keeps applying.
+- `legal_hold`: a hold is in force on one person and not the other (a hold on a row covers
+  every row linked to it, as for an erasure): a merge would carry held data out from under
+  its hold, or put unheld data under one. Both held (or neither) is fine: every hold moves
+  to the survivor and keeps applying.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from crm.extensions import db
 from crm.merges import rules
 from crm.patients.models import Patient, PatientConsent
 from crm.privacy.models import LegalHold, PatientErasure
+from crm.privacy.queries import holds_in_force, person_ids
 from crm.referrals.models import Referral
 
 
@@ -106,18 +108,12 @@ def _refusal(match: DuplicateMatch, survivor: Patient, merged: Patient) -> Merge
             f"patient #{min(erased)} was erased (pseudonymised): nothing to merge",
             refusal="erased",
         )
-    held = set(
-        db.session.scalars(
-            select(LegalHold.patient_id).where(
-                LegalHold.patient_id.in_([survivor.id, merged.id]), LegalHold.lifted_at.is_(None)
-            )
-        )
-    )
-    if len(held) == 1:
-        [one] = held
+    held = [bool(holds_in_force(person_ids(p.id))) for p in (survivor, merged)]
+    if held[0] != held[1]:
+        one = survivor if held[0] else merged
         return MergeRefused(
-            f"a legal hold is in force on patient #{one} and not on the other: a manager"
-            " lifts it, or sets one on both, first",
+            f"a legal hold is in force on patient #{one.id} (or a record linked to it) and"
+            " not on the other: a manager lifts it, or sets one on both, first",
             refusal="legal_hold",
         )
     return None

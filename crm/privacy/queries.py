@@ -39,10 +39,13 @@ BEFORE_TREATMENT = frozenset(
 
 
 def patient_for(actor: Actor, patient_id: int) -> Patient:
-    """The patient for a staff caller; 404 for a missing id (agencies never get here)."""
+    """The patient for a staff caller; 404 for a missing id (agencies never get here). A
+    merged patient's id (a tombstone, `crm/merges`) answers the survivor."""
     patient = db.session.get(Patient, patient_id) if 0 < patient_id <= MAX_ROW_ID else None
     if patient is None or not actor.is_staff:
         raise NotFound(f"no patient {patient_id}")
+    if patient.merged_into_id is not None:  # a merged row's id: the patient it became
+        patient = db.session.get(Patient, patient.merged_into_id) or patient
     return patient
 
 

@@ -178,3 +178,16 @@ def test_an_unsubscribe_link_sent_before_the_merge_withdraws_the_survivors_email
     assert client.post(path).status_code == 200
     session.expire_all()
     assert not session.get(Patient, pair.known.patient_id).may_contact("email")
+
+
+def test_the_privacy_api_by_the_merged_patients_id_answers_the_whole_person(
+    client, session, factory, coordinator
+):
+    pair = likely_pair(factory, factory.agency(), factory.agency())
+    survivor_id, merged_id = pair.known.patient_id, pair.new.patient_id
+    _merge(client, coordinator, pair.match.id)
+    manager = factory.staff("manager")
+    status = client.get(f"{API}/patients/{merged_id}/privacy", headers=manager.headers())
+    assert status.status_code == 200, status.json
+    assert status.json["patient_ids"] == sorted([survivor_id, merged_id])
+    assert status.json["referral_ids"] == sorted([pair.known.id, pair.new.id])

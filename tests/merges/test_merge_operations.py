@@ -235,3 +235,23 @@ def test_holds_on_both_patients_move_to_the_survivor(session, factory, coordinat
     _merge(session, pair, coordinator.actor)
     held = session.scalars(select(LegalHold.patient_id).where(LegalHold.lifted_at.is_(None)))
     assert set(held) == {pair.known.patient_id}
+
+
+def test_a_hold_on_a_row_linked_to_one_patient_counts_as_a_hold_on_it(
+    session, factory, coordinator
+):
+    pair = likely_pair(factory, factory.agency(), factory.agency())
+    linked = factory.referral(factory.agency(), patient=patient())
+    session.add(
+        DuplicateMatch(
+            referral_id=linked.id,
+            patient_id=linked.patient_id,
+            matched_patient_id=pair.known.patient_id,
+            kind="exact",
+            status="linked",
+            evidence={},
+        )
+    )
+    set_hold(linked.patient_id, factory.staff("manager").actor, "a claim")
+    session.commit()
+    assert _refusal(pair, coordinator.actor) == "legal_hold"
