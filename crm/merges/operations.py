@@ -48,7 +48,7 @@ from crm.patients.models import Patient, PatientConsent
 from crm.privacy.models import LegalHold
 from crm.privacy.queries import person_ids
 from crm.referrals.models import Referral
-from crm.referrals.search import refresh_search_text
+from crm.referrals.search import refresh_for_patient
 
 CANCEL_REASON = "patient merged: address changed"
 SOURCE_LIMIT = 100
@@ -69,7 +69,9 @@ def merge(match: DuplicateMatch, actor: Actor) -> MergePlan:
     merged.merged_into_id, merged.merged_at = survivor.id, utcnow()
     db.session.flush()
     for referral in found.referrals:
-        refresh_search_text(referral)
+        db.session.expire(referral, ["patient"])  # moved by the bulk update above
+    refresh_for_patient(survivor.id)  # the moved referrals, and a filled-in email or phone
+    for referral in found.referrals:
         audit.record(actor, "patient.merge", referral.id, **found.as_json())
     if not found.referrals:
         audit.record(actor, "patient.merge", None, **found.as_json())
@@ -118,9 +120,7 @@ def _consents(found: MergePlan) -> None:
     for outcome in found.consents:
         current = survivor.consent_for(outcome.channel)
         result = outcome.result
-        if result is None:
-            if current is not None:  # only a grant for another address: nothing to drop
-                survivor.consents.remove(current)
+        if result is None:  # the survivor had no row either (a row of its own would win)
             continue
         if current is None:
             current = PatientConsent(channel=outcome.channel)

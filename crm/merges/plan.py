@@ -69,22 +69,28 @@ class MergePlan:
 def lock_patients(match: DuplicateMatch) -> tuple[Patient, Patient]:
     """Both patients locked (FOR UPDATE, lower id first: two merges never deadlock) and
     read fresh, then their consent rows locked: a STOP arriving meanwhile waits for the
-    merge, or the merge waits for it and sees it."""
+    merge, or the merge waits for it and sees it. (SQLite emits no FOR UPDATE; its single
+    writer serialises the merges.)"""
     ids = sorted({match.patient_id, match.matched_patient_id})
-    locking = db.session.get_bind().dialect.name == "postgresql"
-    statement = select(Patient).where(Patient.id.in_(ids)).order_by(Patient.id)
-    if locking:
-        statement = statement.with_for_update()
-    rows = {
-        p.id: p for p in db.session.scalars(statement.execution_options(populate_existing=True))
-    }
-    consents = select(PatientConsent).where(PatientConsent.patient_id.in_(ids))
-    if locking:
-        consents = consents.with_for_update()
+    fresh = {"populate_existing": True}
+    rows = db.session.scalars(
+        select(Patient)
+        .where(Patient.id.in_(ids))
+        .order_by(Patient.id)
+        .with_for_update()
+        .execution_options(**fresh)
+    )
+    found = {p.id: p for p in rows}
     db.session.scalars(
-        consents.order_by(PatientConsent.id).execution_options(populate_existing=True)
+        select(PatientConsent)
+        .where(PatientConsent.patient_id.in_(ids))
+        .order_by(PatientConsent.id)
+        .with_for_update()
+        .execution_options(**fresh)
     ).all()
-    return rows[match.matched_patient_id], rows[match.patient_id]
+    for patient in found.values():
+        db.session.expire(patient, ["consents"])  # read again, with the rows just locked
+    return found[match.matched_patient_id], found[match.patient_id]
 
 
 def _refusal(match: DuplicateMatch, survivor: Patient, merged: Patient) -> MergeRefused | None:

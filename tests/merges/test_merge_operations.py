@@ -52,6 +52,8 @@ def test_the_known_patient_survives_and_the_new_one_becomes_a_tombstone(
     assert merged.merged_into_id == survivor_id and merged.merged_at is not None
     assert merged.survivor_id == survivor_id
     assert pair.new.patient_id == survivor_id  # the same referral id, now the survivor's
+    survivor = session.get(Patient, survivor_id)
+    assert survivor.family_name.lower() in pair.new.search_text  # found by the survivor's name
     assert session.get(DuplicateMatch, pair.match.id).status == "merged"
 
 
@@ -255,3 +257,28 @@ def test_a_hold_on_a_row_linked_to_one_patient_counts_as_a_hold_on_it(
     set_hold(linked.patient_id, factory.staff("manager").actor, "a claim")
     session.commit()
     assert _refusal(pair, coordinator.actor) == "legal_hold"
+
+
+def test_merging_a_survivor_later_points_its_tombstones_at_the_new_survivor(
+    session, factory, coordinator
+):
+    phone = "+4915189990001"
+    first, second, third = (
+        factory.referral(factory.agency(), patient=patient(phone=phone)) for _ in range(3)
+    )
+    ids = first.patient_id, second.patient_id, third.patient_id
+
+    def match(new: int, known: int) -> DuplicateMatch:
+        return session.scalar(
+            select(DuplicateMatch).where(
+                DuplicateMatch.patient_id == new, DuplicateMatch.matched_patient_id == known
+            )
+        )
+
+    operations.merge(match(ids[2], ids[1]), coordinator.actor)  # third into second
+    operations.merge(match(ids[1], ids[0]), coordinator.actor)  # second into first
+    session.commit()
+    session.expire_all()
+    assert session.get(Patient, ids[1]).merged_into_id == ids[0]
+    assert session.get(Patient, ids[2]).merged_into_id == ids[0]  # no chain
+    assert {first.patient_id, second.patient_id, third.patient_id} == {ids[0]}
