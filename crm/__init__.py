@@ -83,6 +83,7 @@ def _register_blueprints(app: Flask, api: ProblemApi) -> None:
     from crm.duplicates.api import blp as duplicates_blp
     from crm.fhir.api import blp as fhir_blp
     from crm.followup.api import blp as followup_blp
+    from crm.merges.api import blp as merges_blp
     from crm.messaging.api import blp as messages_blp
     from crm.messaging.inbound.webhooks import webhooks
     from crm.messaging.template_api import blp as templates_blp
@@ -118,6 +119,7 @@ def _register_blueprints(app: Flask, api: ProblemApi) -> None:
         followup_blp,
         tasks_blp,
         duplicates_blp,
+        merges_blp,
         reports_blp,
         commission_blp,
         patient_links_blp,

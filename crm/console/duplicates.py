@@ -1,9 +1,11 @@
 """Duplicates: the likely duplicate patients waiting for a coordinator, the longest waiting
-first, each with its evidence side by side, to link (the same person) or dismiss (someone
-else) through `crm.duplicates.operations` with the staff actor, as the API's
-POST /api/v1/duplicates/{id}/link and /dismiss do (coordinators and managers; an admin
-always). There is no merge: linking records that the two are one person and decides the
-attribution again; both patient rows and their referrals stay.
+first, each with its evidence side by side, to link (the same person, both rows stay),
+merge (the same person, one row) or dismiss (someone else) through
+`crm.duplicates.operations` and `crm.merges.operations` with the staff actor, as the API's
+POST /api/v1/duplicates/{id}/link, /merge and /dismiss do (coordinators and managers; an
+admin always). A merge is confirmed on a page of its own that says what will happen:
+which row survives, what moves, the fields filled in or in conflict, and each channel's
+consent outcome.
 
 Phones and emails are masked as on the outbox page (`+90*******67`); the page names
 patients, so one audit row records which matches were shown.
@@ -22,6 +24,9 @@ from crm.console.views import console
 from crm.core import audit
 from crm.duplicates import operations, queries
 from crm.duplicates.models import DuplicateMatch
+from crm.merges import operations as merges
+from crm.merges import plan as merge_plan
+from crm.merges.rules import FILLABLE
 from crm.messaging.queries import mask_address
 from crm.patients.models import Patient
 from crm.referrals.models import Referral
@@ -121,4 +126,84 @@ def duplicate_dismiss(match_id: int):
         lambda: operations.dismiss(queries.match_for(match_id, for_update=True), current_actor()),
         done="Dismissed: not the same person. The match stays on record; the task is done.",
     )
+    return redirect(url_for(PAGE), 303)
+
+
+@dataclass(frozen=True)
+class ContactLine:
+    """One field of the merge's confirmation: both values and what the merge does."""
+
+    label: str
+    survivor: str
+    merged: str
+    outcome: str
+
+
+_CONTACT = (
+    ("Name", "full_name", None),
+    ("Date of birth", "date_of_birth", None),
+    ("Sex", "sex", None),
+    ("Country", "country", None),
+    ("Phone", "phone", "sms"),
+    ("Email", "email", "email"),
+    ("Language", "language", None),
+    ("Time zone", "time_zone", None),
+)
+_FIELDS_OF = {"full_name": ("given_name", "family_name")}
+
+
+def _shown(patient: Patient, name: str, channel: str | None) -> str:
+    value = getattr(patient, name)
+    if channel:
+        return _masked(channel, value)
+    return value.isoformat() if hasattr(value, "isoformat") else (value or "—")
+
+
+def _contact_lines(found: merge_plan.MergePlan) -> list[ContactLine]:
+    lines = []
+    for label, name, channel in _CONTACT:
+        fields = _FIELDS_OF.get(name, (name,))
+        if any(f in found.filled for f in fields):
+            outcome = f"filled in from #{found.merged.id}"
+        elif any(f in found.conflicts for f in fields):
+            outcome = f"differs: #{found.survivor.id}'s kept"
+        elif any(f in FILLABLE for f in fields) and not getattr(found.survivor, name):
+            outcome = "none on either"
+        else:
+            outcome = "kept"
+        lines.append(
+            ContactLine(
+                label,
+                _shown(found.survivor, name, channel),
+                _shown(found.merged, name, channel),
+                outcome,
+            )
+        )
+    return lines
+
+
+@console.get("/duplicates/<int:match_id>/merge")
+@staff_page(*DECIDERS)
+def duplicate_merge_confirm(match_id: int):
+    """What a merge would do, before anyone presses the button. Changes nothing."""
+    found = merge_plan.preview(queries.match_for(match_id))
+    audit.record(current_actor(), "duplicate.merge_preview", match_ids=[match_id])
+    return render_template(
+        "console/duplicate_merge.html",
+        plan=found,
+        contact=_contact_lines(found),
+        known_referrals=queries.referrals_of_patients([found.survivor.id])[found.survivor.id],
+    )
+
+
+@console.post("/duplicates/<int:match_id>/merge")
+@staff_page(*DECIDERS)
+def duplicate_merge(match_id: int):
+    done = attempt(
+        lambda: merges.merge(queries.match_for(match_id), current_actor()),
+        done="Merged: one patient record now. Referrals, consents and messages moved;"
+        " attribution was decided again; the task is done.",
+    )
+    if done is None:
+        return redirect(url_for("console.duplicate_merge_confirm", match_id=match_id), 303)
     return redirect(url_for(PAGE), 303)

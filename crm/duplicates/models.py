@@ -1,8 +1,9 @@
 """Likely duplicates of a patient, found when a referral arrives, with their evidence.
 
-A match never merges rows: it links the new referral's patient to a patient already known
-(`linked`), waits for a coordinator (`open`), or was judged to be someone else
-(`dismissed`).
+A match links the new referral's patient to a patient already known (`linked`), waits for
+a coordinator (`open`), was judged to be someone else (`dismissed`), or was merged by a
+coordinator into the patient already known (`merged`, see `crm/merges`: the new patient's
+row stays as a tombstone pointing at the survivor).
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from crm.patients.models import Patient
 from crm.referrals.models import Referral
 
 KINDS = ("exact", "likely")
-STATUSES = ("open", "linked", "dismissed")
+STATUSES = ("open", "linked", "dismissed", "merged")
 
 # The submit path's lookups: one by phone or email (both indexed), one by date of birth.
 Index("ix_patients_phone", Patient.phone)
@@ -32,7 +33,7 @@ class DuplicateMatch(db.Model):
     __table_args__ = (
         UniqueConstraint("patient_id", "matched_patient_id"),
         CheckConstraint("kind IN ('exact','likely')", name="kind"),
-        CheckConstraint("status IN ('open','linked','dismissed')", name="status"),
+        CheckConstraint("status IN ('open','linked','dismissed','merged')", name="status"),
         CheckConstraint("patient_id <> matched_patient_id", name="not_self"),
         Index("ix_duplicate_matches_status_created", "status", "created_at", "id"),
     )

@@ -31,7 +31,7 @@ from crm.referrals.events import AttentionNeeded
 from crm.referrals.models import Referral
 from crm.referrals.search import fold
 
-TASK_TITLE = "Possible duplicate patient: link or dismiss"
+TASK_TITLE = "Possible duplicate patient: link, merge or dismiss"
 
 
 @dataclass
@@ -154,18 +154,24 @@ def describe(match: DuplicateMatch) -> str:
         f"Patient #{match.patient_id} may be patient #{match.matched_patient_id}: "
         f"matching {fields}; name similarity {match.evidence.get('name_score', 0)}/100. "
         f"Compare and decide on the console's Duplicates page (/console/duplicates), or "
-        f"POST /api/v1/duplicates/{match.id}/link or /dismiss."
+        f"POST /api/v1/duplicates/{match.id}/link, /merge or /dismiss."
     )
 
 
-def attribute(referral: Referral, linked_patient_ids: list[int]) -> None:
+def attribute(
+    referral: Referral, linked_patient_ids: list[int], *, earlier_only: bool = False
+) -> None:
     """The rule: the first agency with a complete (submitted, not lost) referral of the
-    same patient within CRM_ATTRIBUTION_WINDOW_DAYS owns the patient."""
+    same patient within CRM_ATTRIBUTION_WINDOW_DAYS owns the patient. `earlier_only`: only
+    referrals that came before this one count (a merge deciding an older referral again;
+    a new referral is the latest anyway)."""
     if referral.agency_id is None:
         return
     window = timedelta(days=current_app.config["CRM"]["ATTRIBUTION_WINDOW_DAYS"])
-    since = (referral.created_at or utcnow()) - window
-    first = queries.first_referral_in_window(linked_patient_ids, since, referral.id)
+    arrived = referral.created_at or utcnow()
+    first = queries.first_referral_in_window(
+        linked_patient_ids, arrived - window, referral.id, arrived if earlier_only else None
+    )
     referral.attributed_agency_id = first.agency_id if first is not None else referral.agency_id
     db.session.flush()
 

@@ -30,7 +30,7 @@ def contact_candidates(patient: Patient) -> list[Patient]:
         return []
     statement = (
         select(Patient)
-        .where(or_(*conditions), Patient.id != patient.id)
+        .where(or_(*conditions), Patient.id != patient.id, Patient.merged_into_id.is_(None))
         .order_by(Patient.id)
         .limit(CANDIDATE_LIMIT)
     )
@@ -44,7 +44,11 @@ def birth_date_candidates(patient: Patient, known: Iterable[int]) -> list[Patien
     excluded = {patient.id, *known}
     statement = (
         select(Patient)
-        .where(Patient.date_of_birth == patient.date_of_birth, Patient.id.not_in(excluded))
+        .where(
+            Patient.date_of_birth == patient.date_of_birth,
+            Patient.id.not_in(excluded),
+            Patient.merged_into_id.is_(None),
+        )
         .order_by(Patient.id)
         .limit(CANDIDATE_LIMIT)
     )
@@ -52,10 +56,14 @@ def birth_date_candidates(patient: Patient, known: Iterable[int]) -> list[Patien
 
 
 def first_referral_in_window(
-    patient_ids: Iterable[int], since: datetime, exclude_referral_id: int
+    patient_ids: Iterable[int],
+    since: datetime,
+    exclude_referral_id: int,
+    until: datetime | None = None,
 ) -> Referral | None:
     """The earliest complete agency referral of these patients since `since` (the rule's
-    "complete": submitted and not lost)."""
+    "complete": submitted and not lost), and not after `until` when given (a merge decides
+    an older referral again: only those before it may own the patient)."""
     ids = list(patient_ids)
     if not ids:
         return None
@@ -71,6 +79,8 @@ def first_referral_in_window(
         .order_by(Referral.created_at, Referral.id)
         .limit(1)
     )
+    if until is not None:
+        statement = statement.where(Referral.created_at <= until)
     return db.session.scalar(statement)
 
 

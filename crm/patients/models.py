@@ -17,6 +17,10 @@ class Patient(TimestampMixin, db.Model):
     __table_args__ = (
         CheckConstraint("sex IN ('female','male','other','unknown')", name="sex"),
         CheckConstraint("phone IS NULL OR phone LIKE '+%'", name="phone_e164"),
+        CheckConstraint(
+            "merged_into_id IS NULL OR merged_into_id <> id", name="not_merged_into_self"
+        ),
+        CheckConstraint("(merged_into_id IS NULL) = (merged_at IS NULL)", name="merged_at"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -32,6 +36,12 @@ class Patient(TimestampMixin, db.Model):
     email: Mapped[str | None] = mapped_column(String(320))
     language: Mapped[str] = mapped_column(String(8), default="en")
     time_zone: Mapped[str] = mapped_column(String(64), default="UTC")
+    # A merged duplicate (`crm/merges`) is kept as a tombstone: its referrals, consents,
+    # messages and holds moved to the patient named here, which is the one to read.
+    merged_into_id: Mapped[int | None] = mapped_column(
+        ForeignKey("patients.id", ondelete="RESTRICT"), index=True
+    )
+    merged_at: Mapped[datetime | None]
 
     consents: Mapped[list[PatientConsent]] = relationship(
         back_populates="patient", cascade="all, delete-orphan", order_by="PatientConsent.channel"
@@ -40,6 +50,11 @@ class Patient(TimestampMixin, db.Model):
     @property
     def full_name(self) -> str:
         return f"{self.given_name} {self.family_name}"
+
+    @property
+    def survivor_id(self) -> int:
+        """The patient row to read for this person: itself, or the one it was merged into."""
+        return self.merged_into_id or self.id
 
     def consent_for(self, channel: str) -> PatientConsent | None:
         return next((c for c in self.consents if c.channel == channel), None)

@@ -5,12 +5,14 @@ from __future__ import annotations
 from typing import Any
 
 from marshmallow import ValidationError
+from sqlalchemy import select
 
 from crm.core import audit
 from crm.core.actors import Actor
 from crm.core.db import utcnow
 from crm.core.errors import ValidationFailed
 from crm.core.events import publish
+from crm.extensions import db
 from crm.patients.events import ConsentChanged, ContactChanged
 from crm.patients.models import CHANNELS, Patient, PatientConsent
 from crm.patients.validation import normalise_phone
@@ -70,3 +72,31 @@ def _apply_consents(patient: Patient, consents: dict[str, Any], actor: Actor) ->
         if channel in consents and set_consent(patient, channel, consents[channel], source):
             changes[channel] = consents[channel]
     return changes
+
+
+def _rows(ids: set[int], lock: bool) -> list[Patient]:
+    statement = select(Patient).where(Patient.id.in_(ids)).order_by(Patient.id)
+    if lock:
+        statement = statement.with_for_update()
+    return list(db.session.scalars(statement.execution_options(populate_existing=True)))
+
+
+def survivors(patients: list[Patient], *, lock: bool = False) -> list[Patient]:
+    """The rows to act on for these patients, each once: a merged one (a tombstone, see
+    `crm/merges`) replaced by the patient it was merged into. `lock`: every row involved
+    locked FOR UPDATE in id order (as a merge locks them) and read fresh, so a consent
+    change either waits for a merge in progress and lands on its survivor, or is seen by
+    it."""
+    if not patients:
+        return []
+    ids = {p.id for p in patients} | {p.merged_into_id for p in patients if p.merged_into_id}
+    rows = _rows(ids, lock)
+    late = {p.merged_into_id for p in rows if p.merged_into_id and p.merged_into_id not in ids}
+    if late:  # merged while we waited for the lock
+        rows += _rows(late, lock)
+    by_id = {p.id: p for p in rows}
+    chosen = sorted({p.merged_into_id or p.id for p in rows if p.id in {q.id for q in patients}})
+    found = [by_id[pid] for pid in chosen if pid in by_id]
+    for patient in found:
+        db.session.expire(patient, ["consents"])
+    return found

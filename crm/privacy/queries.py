@@ -39,20 +39,24 @@ BEFORE_TREATMENT = frozenset(
 
 
 def patient_for(actor: Actor, patient_id: int) -> Patient:
-    """The patient for a staff caller; 404 for a missing id (agencies never get here)."""
+    """The patient for a staff caller; 404 for a missing id (agencies never get here). A
+    merged patient's id (a tombstone, `crm/merges`) answers the survivor."""
     patient = db.session.get(Patient, patient_id) if 0 < patient_id <= MAX_ROW_ID else None
     if patient is None or not actor.is_staff:
         raise NotFound(f"no patient {patient_id}")
+    if patient.merged_into_id is not None:  # a merged row's id: the patient it became
+        patient = db.session.get(Patient, patient.merged_into_id) or patient
     return patient
 
 
 def person_ids(patient_id: int) -> list[int]:
-    """The patient and every patient row linked to it as the same person, transitively."""
+    """The patient and every patient row linked to it as the same person, transitively,
+    a merged one's tombstone included (its match is `merged`)."""
     found, frontier = {patient_id}, {patient_id}
     while frontier:
         rows = db.session.execute(
             select(DuplicateMatch.patient_id, DuplicateMatch.matched_patient_id).where(
-                DuplicateMatch.status == "linked",
+                DuplicateMatch.status.in_(("linked", "merged")),
                 or_(
                     DuplicateMatch.patient_id.in_(frontier),
                     DuplicateMatch.matched_patient_id.in_(frontier),

@@ -84,7 +84,7 @@ def test_a_similar_name_born_the_same_day_opens_a_coordinator_task_with_the_evid
     assert match.evidence["fields"] == ["date_of_birth"]
     assert match.evidence["name_score"] >= 90
     task = session.scalar(select(Task).where(Task.referral_id == second["id"]))
-    assert task.title == "Possible duplicate patient: link or dismiss"
+    assert task.title == "Possible duplicate patient: link, merge or dismiss"
     assert f"/api/v1/duplicates/{match.id}/link" in task.detail
     assert "date_of_birth" in task.detail
 

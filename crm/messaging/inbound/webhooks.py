@@ -28,7 +28,7 @@ from crm.messaging.inbound.keywords import InboundKind, classify
 from crm.messaging.models import InboundMessage, OutboxMessage
 from crm.patients.links import read_unsubscribe_token
 from crm.patients.models import Patient
-from crm.patients.operations import set_consent
+from crm.patients.operations import set_consent, survivors
 from crm.referrals.events import AttentionNeeded
 from crm.referrals.models import Referral
 from crm.referrals.queries import MAX_ROW_ID
@@ -140,7 +140,9 @@ def twilio_inbound() -> Response:
     if db.session.scalar(select(InboundMessage.id).where(InboundMessage.provider_id == sid)):
         return _twiml()  # a replay: already handled
     classified = classify(body)
-    patients = list(db.session.scalars(select(Patient).where(Patient.phone == sender)))
+    # A merged patient's number (kept on its tombstone) reaches the survivor.
+    found = list(db.session.scalars(select(Patient).where(Patient.phone == sender)))
+    patients = survivors(found, lock=classified.kind in {InboundKind.OPT_OUT, InboundKind.OPT_IN})
     referral = _latest_referral(patients)
     inbound = InboundMessage(
         provider_id=sid,
@@ -157,6 +159,10 @@ def twilio_inbound() -> Response:
             db.session.flush()
     except IntegrityError:
         return _twiml()  # the same message is being handled by a concurrent replay
+    if classified.kind == InboundKind.OPT_IN:
+        # START gives consent for the number it came from only: not to a survivor reached
+        # at another number since a merge. STOP from any number of the person counts.
+        patients = [p for p in patients if p.phone == sender]
     reply = _act_on(classified.kind, patients, referral, sid, channel)
     db.session.flush()
     log.info(
@@ -234,6 +240,8 @@ def unsubscribe(token: str) -> Response | str:
     """GET asks; POST (the button, or a mail client's one-click) withdraws email consent."""
     found = read_unsubscribe_token(token)
     patient = db.session.get(Patient, found[0]) if found else None
+    if patient is not None and request.method == "POST":
+        [patient] = survivors([patient], lock=True)  # a merged patient's link: the survivor
     if patient is None:
         return Response("This link is not valid.", status=404, mimetype="text/plain")
     if request.method == "GET":

@@ -1,0 +1,70 @@
+"""The consent rule of a merge, per channel: the most restrictive wins. A withdrawal on
+either row stands unless a grant valid for the survivor came strictly later."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from crm.merges.rules import ConsentFact, combine_consent
+
+JAN, FEB, MAR = (datetime(2026, month, 1, tzinfo=UTC) for month in (1, 2, 3))
+
+
+def yes(when: datetime, origin: str) -> ConsentFact:
+    return ConsentFact(True, when, "signed intake form", origin)
+
+
+def no(when: datetime, origin: str) -> ConsentFact:
+    return ConsentFact(False, when, "sms keyword (SM1)", origin)
+
+
+def test_a_stop_on_the_merged_row_stays_over_an_earlier_grant_on_the_survivor():
+    outcome = combine_consent("sms", yes(JAN, "survivor"), no(FEB, "merged"), True)
+    assert outcome.reason == "withdrawn" and not outcome.granted
+    assert outcome.result == no(FEB, "merged")
+
+
+def test_a_stop_on_the_survivor_stays_over_an_earlier_grant_on_the_merged_row():
+    outcome = combine_consent("sms", no(FEB, "survivor"), yes(JAN, "merged"), True)
+    assert outcome.reason == "withdrawn" and not outcome.granted
+
+
+def test_a_grant_given_after_every_withdrawal_is_kept():
+    outcome = combine_consent("sms", no(JAN, "survivor"), yes(MAR, "merged"), True)
+    assert outcome.reason == "granted_later" and outcome.granted
+    assert outcome.result.recorded_at == MAR
+
+
+def test_a_grant_at_the_same_moment_as_a_withdrawal_loses():
+    outcome = combine_consent("email", yes(FEB, "survivor"), no(FEB, "merged"), True)
+    assert outcome.reason == "withdrawn"
+
+
+def test_a_stop_for_another_number_still_withdraws_the_survivors_consent():
+    outcome = combine_consent("sms", yes(JAN, "survivor"), no(FEB, "merged"), False)
+    assert outcome.reason == "withdrawn"
+
+
+def test_a_grant_for_another_address_is_not_carried_to_the_survivor():
+    outcome = combine_consent("sms", None, yes(JAN, "merged"), False)
+    assert outcome.reason == "other_address" and outcome.result is None
+
+
+def test_a_later_grant_for_another_address_does_not_lift_the_survivors_stop():
+    outcome = combine_consent("sms", no(JAN, "survivor"), yes(MAR, "merged"), False)
+    assert outcome.reason == "withdrawn" and not outcome.granted
+
+
+def test_a_grant_for_the_same_address_fills_a_missing_consent():
+    outcome = combine_consent("whatsapp", None, yes(JAN, "merged"), True)
+    assert outcome.reason == "granted" and outcome.result.origin == "merged"
+
+
+def test_the_survivors_own_grant_is_kept_when_neither_row_withdrew():
+    outcome = combine_consent("email", yes(JAN, "survivor"), yes(FEB, "merged"), True)
+    assert outcome.reason == "granted" and outcome.result.origin == "survivor"
+
+
+def test_no_consent_on_either_row_stays_no_consent():
+    outcome = combine_consent("whatsapp", None, None, True)
+    assert outcome.reason == "none" and outcome.result is None and not outcome.granted
