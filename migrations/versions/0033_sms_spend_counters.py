@@ -3,7 +3,7 @@ the outbox; seeded with the current hour's and day's SMS so a deploy mid-window 
 the caps
 
 Revision ID: 0033
-Revises: 0029
+Revises: 0030
 """
 
 from datetime import UTC, datetime
@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0033"
-down_revision = "0029"
+down_revision = "0030"
 branch_labels = None
 depends_on = None
 
