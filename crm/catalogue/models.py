@@ -9,6 +9,10 @@ from crm.catalogue.check_in import CheckInForm, ReviewField, review_fields_of
 from crm.core.db import TimestampMixin
 from crm.extensions import db
 
+# The long per-language texts and forms: loaded when first read, not with every row that
+# joins its procedure (a page of 50 referrals would decode them 50 times).
+_CONTENT: dict[str, Any] = {"deferred": True, "deferred_group": "content"}
+
 
 class Procedure(TimestampMixin, db.Model):
     """One row of the procedure catalogue; loaded from config/procedures.toml."""
@@ -49,17 +53,23 @@ class Procedure(TimestampMixin, db.Model):
     typical_complaints: Mapped[list[str]] = mapped_column(JSON, default=list)
     conservative_treatments: Mapped[list[str]] = mapped_column(JSON, default=list)
     risks_discussed: Mapped[str] = mapped_column(Text, default="")
-    follow_up_schedule: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
+    follow_up_schedule: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list, **_CONTENT)
     # What the patient reads, per language ({"en": {"what_it_is": ...}, "de": {...}});
     # read through crm.catalogue.information, which falls back to English.
-    patient_information: Mapped[dict[str, dict[str, str]]] = mapped_column(JSON, default=dict)
-    pre_travel_checklist: Mapped[dict[str, list[str]]] = mapped_column(JSON, default=dict)
-    pre_operative_instructions: Mapped[dict[str, list[str]]] = mapped_column(JSON, default=dict)
+    patient_information: Mapped[dict[str, dict[str, str]]] = mapped_column(
+        JSON, default=dict, **_CONTENT
+    )
+    pre_travel_checklist: Mapped[dict[str, list[str]]] = mapped_column(
+        JSON, default=dict, **_CONTENT
+    )
+    pre_operative_instructions: Mapped[dict[str, list[str]]] = mapped_column(
+        JSON, default=dict, **_CONTENT
+    )
     # What a check-in asks and which answers alert (crm.catalogue.check_in), and the
     # specialist's procedure-specific findings: data per procedure, not code.
-    check_in_questions: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
-    check_in_rules: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
-    review_fields: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
+    check_in_questions: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list, **_CONTENT)
+    check_in_rules: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list, **_CONTENT)
+    review_fields: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list, **_CONTENT)
     active: Mapped[bool] = mapped_column(default=True)
 
     @property
