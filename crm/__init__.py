@@ -10,7 +10,7 @@ from flask import Blueprint, Flask
 from crm import features
 from crm.config import flask_settings, load_config
 from crm.core import logs, metrics
-from crm.documents import upload
+from crm.documents import upload, wire
 from crm.extensions import ProblemApi, RateLimitDocs
 
 
@@ -18,6 +18,7 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
     settings = load_config(overrides=overrides)
     app = Flask(__name__)
     upload.install(app)  # file parts stream to disk; leftovers removed per request
+    wire.install(app)  # large bodies read from gunicorn's socket in large reads
     app.config.from_mapping(flask_settings(settings))
     app.json.sort_keys = False  # type: ignore[attr-defined]
     logs.configure(settings["LOG_LEVEL"], settings["LOG_FORMAT"])

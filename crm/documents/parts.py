@@ -165,7 +165,9 @@ def append(fd: int, body: IO[bytes], count: int, digest: PartDigest) -> None:
 def zero_preamble(path: Path) -> None:
     """The stored form of a DICOM: its 128-byte preamble zeroed in place."""
     with path.open("r+b") as handle:
-        handle.write(sanitise_head(handle.read(_HEAD)))
+        clean = sanitise_head(handle.read(_HEAD))
+        handle.seek(0)
+        handle.write(clean)
 
 
 def size_of(path: Path) -> int:
