@@ -224,7 +224,7 @@ def sweep_abandoned_uploads(now: datetime | None = None) -> int:
         select(UploadSession.id).where(UploadSession.expires_at < now).limit(_BATCH)
     ).all():
         for upload_id in ids:
-            (resumable.parts_dir() / f"{upload_id}.part").unlink(missing_ok=True)
+            resumable.remove_part(upload_id)
         db.session.execute(delete(UploadSession).where(UploadSession.id.in_(ids)))
         db.session.commit()
         removed += len(ids)
@@ -238,7 +238,7 @@ def _remove_stray_parts(cutoff: datetime) -> int:
     folder = resumable.parts_dir()
     if not folder.is_dir():
         return 0
-    old = [p for p in folder.glob("*.part") if _mtime(p) < cutoff.timestamp()]
+    old = [p for p in folder.glob("*.*") if _mtime(p) < cutoff.timestamp()]
     removed = 0
     for batch in (old[i : i + _BATCH] for i in range(0, len(old), _BATCH)):
         known = set(

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import re
 import secrets
-from datetime import datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 from typing import IO
 
@@ -32,7 +32,7 @@ from crm.core.errors import Conflict, DomainError, NotFound, ValidationFailed
 from crm.core.http import commit_before_a_long_body, keep_when_refused
 from crm.documents import operations, parts
 from crm.documents.models import DOCUMENT_KINDS, Document, UploadSession
-from crm.documents.upload import FileTooLarge, Received, storage
+from crm.documents.upload import FileTooLarge, storage
 from crm.extensions import db
 from crm.referrals.models import Referral
 
@@ -104,8 +104,8 @@ def start(
     )
     db.session.add(upload)
     db.session.flush()
-    parts_dir().mkdir(parents=True, exist_ok=True)
-    part_path(upload).touch(mode=0o600)
+    store = storage()
+    parts.SealedPart.create(part_path(upload), store.keyring, store.chunk_size)
     return upload
 
 
@@ -122,11 +122,18 @@ def find(upload_id: str, actor: Actor, referral_id: int | None = None) -> Upload
     return upload
 
 
+def _part(upload: UploadSession) -> parts.SealedPart:
+    return parts.SealedPart.open(part_path(upload), upload.length, storage().keyring)
+
+
 def offset_of(upload: UploadSession) -> int:
-    """How many bytes the upload has: the part's size while it is open."""
+    """How many bytes the upload has: what its part holds while it is open."""
     if upload.status != "open":
         return upload.received
-    return min(parts.size_of(part_path(upload)), upload.length)
+    try:
+        return _part(upload).offset()
+    except FileNotFoundError:
+        return 0
 
 
 def receive(upload: UploadSession, offset: int, body: IO[bytes], count: int) -> int:
@@ -138,23 +145,26 @@ def receive(upload: UploadSession, offset: int, body: IO[bytes], count: int) -> 
     path, upload_id, length = part_path(upload), upload.id, upload.length
     if count > length - offset:
         raise ValidationFailed({"Content-Length": "more bytes than the upload has left"})
+    keyring = storage().keyring
     commit_before_a_long_body()
     try:
-        with parts.locked_for_append(path) as fd:
-            current = parts.size_of(path)
+        with parts.locked(path) as fd:
+            part = parts.SealedPart.open(path, length, keyring)
+            parts.cut_torn_write(part, fd)
+            current = part.offset()
             if offset != current:
                 raise OffsetMismatch(
                     f"the upload has {current} bytes; send from Upload-Offset: {current}",
                     offset=current,
                 )
-            digest = parts.digest_for(upload_id, path, current)
+            digests = part.digests(upload_id)
             try:
-                parts.append(fd, body, count, digest)
+                part.append(fd, body, count, digests)
             finally:
-                parts.remember(upload_id, digest)
+                part.remember(upload_id, digests)
     except FileNotFoundError as exc:  # swept or terminated meanwhile
         raise UploadClosed(f"upload {upload_id} is gone") from exc
-    new_offset = digest.size
+    new_offset = digests.offset
     upload.received = new_offset
     upload.updated_at = utcnow()
     upload.expires_at = upload.updated_at + expiry()
@@ -164,27 +174,24 @@ def receive(upload: UploadSession, offset: int, body: IO[bytes], count: int) -> 
 
 def finish(upload: UploadSession, referral: Referral, actor: Actor) -> Document:
     """The complete part, checked against its declared hash, stored as a document."""
-    path = part_path(upload)
-    size = parts.size_of(path)
+    part = _part(upload)
+    size = part.offset()
     if size != upload.length:
         raise UploadIncomplete(f"the upload has {size} of {upload.length} bytes")
-    digest = parts.digest_for(upload.id, path, size)
+    digests = part.digests(upload.id)
     parts.forget(upload.id)
     try:
-        if digest.sent_sha256 != upload.sha256:
+        if digests.sent_sha256() != upload.sha256:
             raise HashMismatch(
-                f"file: the bytes received hash to {digest.sent_sha256}, not the declared "
+                f"file: the bytes received hash to {digests.sent_sha256()}, not the declared "
                 f"{upload.sha256}; start the upload again",
                 field="file",
             )
-        if digest.sanitised:
-            parts.zero_preamble(path)
-        received = Received(path, digest.stored_sha256, size)
-        document = operations.store_document(
-            referral, upload.kind, upload.filename, received, actor
+        document = operations.store_sealed(
+            referral, upload.kind, upload.filename, part, digests.stored_sha256(), actor
         )
     except DomainError as exc:
-        _refuse(upload.id, path, exc)
+        _refuse(upload.id, part, exc)
         raise
     upload.status, upload.received, upload.document_id = "complete", size, document.id
     upload.updated_at = utcnow()
@@ -192,9 +199,9 @@ def finish(upload: UploadSession, referral: Referral, actor: Actor) -> Document:
     return document
 
 
-def _refuse(upload_id: str, path: Path, exc: DomainError) -> None:
+def _refuse(upload_id: str, part: parts.SealedPart, exc: DomainError) -> None:
     """The refusal outlasts the request: the work rolled back, the row says why."""
-    path.unlink(missing_ok=True)
+    part.remove()
     db.session.rollback()
     upload = db.session.get(UploadSession, upload_id)
     if upload is not None:
@@ -208,11 +215,14 @@ def terminate(upload: UploadSession) -> None:
     """The client gives the upload up: its part and its row are removed."""
     if upload.status == "complete":
         raise UploadClosed(f"upload {upload.id} is complete: delete the document instead")
-    part_path(upload).unlink(missing_ok=True)
-    parts.forget(upload.id)
+    remove_part(upload.id)
     db.session.delete(upload)
     db.session.flush()
 
 
-def expires_at(upload: UploadSession) -> datetime:
-    return upload.expires_at
+def remove_part(upload_id: str) -> None:
+    """An upload's part and the files beside it, whatever state they are in."""
+    base = parts_dir() / f"{upload_id}.part"
+    for path in (base, base.with_suffix(".tail"), base.with_suffix(".head")):
+        path.unlink(missing_ok=True)
+    parts.forget(upload_id)
