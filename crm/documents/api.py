@@ -183,6 +183,7 @@ def tus_options(referral_id: int):
 @blp.route("/referrals/<int:referral_id>/uploads", methods=["POST"])
 @any_caller
 @_referral_visible_first
+@idempotent(caller_scope)
 @blp.doc(
     parameters=_TUS_CREATE,
     responses={"201": {"description": "created; `Location` is the upload's address"}},
