@@ -35,13 +35,13 @@ def tus(caller, **extra: str) -> dict[str, str]:
     return caller.headers(**{"Tus-Resumable": "1.0.0", **extra})
 
 
-def start(client, caller, referral, data: bytes, kind="mri_study", name="study.dcm", sha=None):
+def start(
+    client, caller, referral, data: bytes, kind="mri_study", name="study.dcm", sha=None, **extra
+):
     sha = sha or hashlib.sha256(data).hexdigest()
     meta = f"kind {_b64(kind)},filename {_b64(name)},sha256 {_b64(sha)}"
-    return client.post(
-        f"{API}/referrals/{referral.id}/uploads",
-        headers=tus(caller, **{"Upload-Length": str(len(data)), "Upload-Metadata": meta}),
-    )
+    headers = {"Upload-Length": str(len(data)), "Upload-Metadata": meta, **extra}
+    return client.post(f"{API}/referrals/{referral.id}/uploads", headers=tus(caller, **headers))
 
 
 def send(client, caller, location: str, offset: int, chunk: bytes):
@@ -221,3 +221,14 @@ def test_the_sweep_removes_abandoned_uploads_and_their_parts_and_spares_live_one
     assert not stray.exists()
     assert session.get(UploadSession, live_id) is not None
     assert offset(client, agency, live) == 100
+
+
+def test_a_retried_creation_with_the_same_idempotency_key_is_the_same_upload(
+    client, session, agency, referral, tmp_path
+):
+    data = mri(tmp_path)
+    first = start(client, agency, referral, data, **{"Idempotency-Key": "start-1"})
+    again = start(client, agency, referral, data, **{"Idempotency-Key": "start-1"})
+    assert first.status_code == again.status_code == 201
+    assert again.headers["Location"] == first.headers["Location"]
+    assert len(session.scalars(select(UploadSession)).all()) == 1
