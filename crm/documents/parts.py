@@ -32,6 +32,7 @@ import io
 import os
 from collections import OrderedDict
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -68,6 +69,16 @@ class Digests:
 
     def stored_sha256(self) -> str:
         return (self.stored or self.sent).hexdigest()
+
+
+def _helper() -> ThreadPoolExecutor:
+    """This worker's one helper thread (made on first use, never at import or in the
+    master before a fork)."""
+    helper = current_app.extensions.get("crm.upload_hasher")
+    if helper is None:
+        helper = ThreadPoolExecutor(1, thread_name_prefix="upload-hash")
+        current_app.extensions["crm.upload_hasher"] = helper
+    return helper
 
 
 def _cache() -> OrderedDict[str, Digests]:
@@ -202,7 +213,7 @@ class SealedPart:
         view = memoryview(buffer)
         pending = _open_small(self.aead, self.header, self.tail_path)
         self.tail_path.unlink(missing_ok=True)  # from here on, the tail lives in memory
-        fill = len(pending)
+        fill = hashed = len(pending)  # the tail was hashed when it arrived
         view[:fill] = pending
         left = count
         try:
@@ -216,34 +227,46 @@ class SealedPart:
                             raise ClientWentAway(f"the body ended with {left - got} to come")
                         got += read
                 finally:
-                    digests.sent.update(view[fill : fill + got])
                     digests.offset += got
                     fill += got
                     left -= got
                 if fill == size or done + fill == self.length:
-                    self._seal_chunk(fd, view[:fill], done // size, digests)
-                    done, fill = done + fill, 0
+                    self._seal_chunk(fd, view[:fill], done // size, digests, hashed)
+                    done, fill, hashed = done + fill, 0, 0
         finally:
             if fill:
+                digests.sent.update(view[hashed:fill])
                 tail = _seal_small(self.aead, self.header, bytes(view[:fill]))
                 with self.tail_path.open("wb") as handle:
                     handle.write(tail)
 
-    def _seal_chunk(self, fd: int, plain: memoryview, index: int, digests: Digests) -> None:
+    def _seal_chunk(
+        self, fd: int, plain: memoryview, index: int, digests: Digests, hashed: int
+    ) -> None:
+        """One chunk sealed and appended. `plain[hashed:]` is not in the digest of the sent
+        bytes yet: that hash runs on a helper thread (hashlib lets go of the GIL) while
+        this one hashes the stored bytes (if they differ), encrypts and writes."""
         if index == 0 and len(plain) >= HEAD_BYTES:
             raw = bytes(plain[:HEAD_BYTES])
             clean = sanitise_head(raw)
             if clean != raw:  # a DICOM preamble to zero: the stored bytes differ from here
+                if hashed < HEAD_BYTES:
+                    digests.sent.update(plain[hashed:HEAD_BYTES])
+                    hashed = HEAD_BYTES
                 plain[:HEAD_BYTES] = clean
                 digests.stored = hashlib.sha256()
                 self.head_path.write_bytes(_seal_small(self.aead, self.header, raw))
-        if digests.stored is not None:
-            digests.stored.update(plain)
-        final = (index + 1) * self.header.chunk_size >= self.length
-        sealed = self.aead.encrypt(self.header.nonce(index, final), plain, self.header.raw)
-        view = memoryview(sealed)
-        while view:
-            view = view[os.write(fd, view) :]
+        sent = _helper().submit(digests.sent.update, plain[hashed:])
+        try:
+            if digests.stored is not None:
+                digests.stored.update(plain)
+            final = (index + 1) * self.header.chunk_size >= self.length
+            sealed = self.aead.encrypt(self.header.nonce(index, final), plain, self.header.raw)
+            view = memoryview(sealed)
+            while view:
+                view = view[os.write(fd, view) :]
+        finally:
+            sent.result()
 
     def remove(self) -> None:
         for path in (self.path, self.tail_path, self.head_path):
