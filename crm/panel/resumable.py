@@ -7,21 +7,24 @@ panel's one-shot upload and the API's: an upload started with one of the agency'
 keys can be finished here and the other way round; another agency's upload or referral
 is 404. Every request but HEAD carries the panel's CSRF token in `X-CSRFToken` (the body
 is the file, so the token cannot be a form field). Answers are problem+json, not pages:
-a script reads them. The last chunk answers the stored document's id and the referral
-page to show.
+a script reads them (with `words`, the sentence the page would show). The last chunk
+answers the stored document's id and the referral page to show (which then says what
+was received). `crm/panel/static/upload.js` is that script.
 """
 
 from __future__ import annotations
 
-from flask import Blueprint, Response, json, request, url_for
+from flask import Blueprint, Response, flash, json, request, url_for
 
 from crm.auth.signin import staff_actor
 from crm.console.views import csrf
 from crm.core.actors import Actor
-from crm.core.errors import NotFound, Unauthorized
+from crm.core.errors import DomainError, NotFound, Unauthorized
 from crm.documents import resumable, tus
 from crm.documents.models import UploadSession
 from crm.panel.auth import current_agency_user
+from crm.panel.referrals import KIND_LABELS
+from crm.panel.uploads import refusal_words
 from crm.referrals.queries import referral_for
 
 panel_uploads = Blueprint("panel_uploads", __name__, url_prefix="/agency")
@@ -54,9 +57,13 @@ def _upload(upload_id: str) -> UploadSession:
 def start(referral_id: int):
     referral = referral_for(_actor(), referral_id)
     asked = tus.new_upload()
-    upload = resumable.start(
-        referral, _actor(), asked.kind, asked.filename, asked.length, asked.sha256
-    )
+    try:
+        upload = resumable.start(
+            referral, _actor(), asked.kind, asked.filename, asked.length, asked.sha256
+        )
+    except DomainError as exc:
+        exc.extensions.setdefault("words", refusal_words(exc, asked.kind or None))
+        raise
     return tus.created(upload, url_for("panel_uploads.chunk", upload_id=upload.id))
 
 
@@ -68,10 +75,16 @@ def status(upload_id: str):
 @panel_uploads.route("/uploads/<upload_id>", methods=["PATCH"])
 def chunk(upload_id: str):
     upload = _upload(upload_id)
-    if tus.receive(upload) < upload.length:
-        return tus.chunk_taken(upload)
-    referral = referral_for(_actor(), upload.referral_id, for_update=True)
-    document = resumable.finish(upload, referral, _actor())
+    kind = upload.kind
+    try:
+        if tus.receive(upload) < upload.length:
+            return tus.chunk_taken(upload)
+        referral = referral_for(_actor(), upload.referral_id, for_update=True)
+        document = resumable.finish(upload, referral, _actor())
+    except DomainError as exc:
+        exc.extensions.setdefault("words", refusal_words(exc, kind))
+        raise
+    flash(f"Received: {document.filename} ({KIND_LABELS[document.kind]}).")
     page = url_for("panel.referral", referral_id=referral.id) + "#documents"
     body = {"document_id": document.id, "page": page}
     return Response(json.dumps(body), 200, tus.headers(upload), mimetype="application/json")
