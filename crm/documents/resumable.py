@@ -173,8 +173,16 @@ def receive(upload: UploadSession, offset: int, body: IO[bytes], count: int) -> 
 
 
 def finish(upload: UploadSession, referral: Referral, actor: Actor) -> Document:
-    """The complete part, checked against its declared hash, stored as a document."""
-    part = _part(upload)
+    """The complete part, checked against its declared hash, stored as a document. The
+    caller has locked the referral; the upload's row is locked too, so two requests that
+    both brought the last byte (a retry) store it once."""
+    db.session.refresh(upload, with_for_update=True)
+    if upload.status != "open":
+        raise UploadClosed(f"upload {upload.id} is {upload.status}")
+    try:
+        part = _part(upload)
+    except FileNotFoundError as exc:
+        raise UploadClosed(f"upload {upload.id} is gone") from exc
     size = part.offset()
     if size != upload.length:
         raise UploadIncomplete(f"the upload has {size} of {upload.length} bytes")
