@@ -175,6 +175,7 @@ def _upload_location(upload: UploadSession) -> str:
 
 
 @blp.route("/referrals/<int:referral_id>/uploads", methods=["OPTIONS"])
+@blp.doc(responses={"204": {"description": "`Tus-Version`, `Tus-Extension`, `Tus-Max-Size`"}})
 def tus_options(referral_id: int):
     """What this server speaks of tus: version 1.0.0, creation, termination, expiration."""
     return tus.options()
@@ -231,13 +232,15 @@ def upload_status(upload_id: str):
     requestBody=_CHUNK_BODY,
     responses={
         "204": {"description": "chunk kept; `Upload-Offset` is the new offset"},
-        "200": {"description": "the last chunk: the stored document"},
-        "409": {
-            "description": (
-                "not at that offset (problem+json with `offset`), or another request is sending"
-            )
+        "200": {
+            "description": "the last chunk: the stored document",
+            "content": {"application/json": {"schema": DocumentSchema}},
         },
-        "422": {"description": "the bytes do not hash to the declared SHA-256"},
+        # 409: not at that offset (`offset` says where), or another request is sending;
+        # 422: the bytes do not hash to the declared SHA-256; 412: no Tus-Resumable
+        "409": "CONFLICT",
+        "412": "PRECONDITION_FAILED",
+        "422": "UNPROCESSABLE_ENTITY",
     },
 )
 def upload_chunk(upload_id: str):
@@ -266,4 +269,4 @@ def cancel_upload(upload_id: str):
     """Give up a resumable upload (tus termination): what arrived is deleted."""
     tus.check_version()
     resumable.terminate(_visible_upload(upload_id))
-    return Response(status=204, headers={"Tus-Resumable": tus.VERSION})
+    return tus.bare(204, {"Tus-Resumable": tus.VERSION})

@@ -109,8 +109,15 @@ def headers(upload: UploadSession) -> dict[str, str]:
     return answer
 
 
+def bare(status: int, answer: dict[str, str]) -> Response:
+    """An answer with headers and no body (and so no Content-Type)."""
+    response = Response(status=status, headers=answer)
+    del response.headers["Content-Type"]
+    return response
+
+
 def created(upload: UploadSession, location: str) -> Response:
-    response = Response(status=201, headers={**headers(upload), "Location": location})
+    response = bare(201, {**headers(upload), "Location": location})
     response.headers["Access-Control-Expose-Headers"] = EXPOSED
     return response
 
@@ -118,16 +125,16 @@ def created(upload: UploadSession, location: str) -> Response:
 def status(upload: UploadSession) -> Response:
     """The answer to HEAD: where to resume (and, for a finished one, what became of it)."""
     check_version()
-    response = Response(status=200, headers=headers(upload))
+    response = bare(200, headers(upload))
     if upload.document_id is not None:
         response.headers["Upload-Document-Id"] = str(upload.document_id)
     return response
 
 
 def options() -> Response:
-    return Response(
-        status=204,
-        headers={
+    return bare(
+        204,
+        {
             "Tus-Resumable": VERSION,
             "Tus-Version": VERSION,
             "Tus-Extension": EXTENSIONS,
@@ -156,4 +163,4 @@ def receive(upload: UploadSession) -> int:
 
 def chunk_taken(upload: UploadSession) -> Response:
     """The answer to a PATCH that is not the last."""
-    return Response(status=204, headers=headers(upload))
+    return bare(204, headers(upload))

@@ -94,4 +94,4 @@ def chunk(upload_id: str):
 def cancel(upload_id: str):
     tus.check_version()
     resumable.terminate(_upload(upload_id))
-    return Response(status=204, headers={"Tus-Resumable": tus.VERSION})
+    return tus.bare(204, {"Tus-Resumable": tus.VERSION})

@@ -124,4 +124,4 @@ def chunk(token: str, upload_id: str):
 def cancel(token: str, upload_id: str):
     tus.check_version()
     resumable.terminate(_upload(token, upload_id)[1])
-    return Response(status=204, headers={"Tus-Resumable": tus.VERSION})
+    return tus.bare(204, {"Tus-Resumable": tus.VERSION})
