@@ -10,8 +10,9 @@ as 64 hex digits, which the end of the upload is checked against. Answer: 201 wi
 `Content-Type: application/offset+octet-stream` and the bytes; an offset the upload is
 not at is 409 (problem+json saying the right one); `HEAD` says the offset to resume from.
 The PATCH that brings the last byte also verifies the hash and stores the document: it
-answers 200 with the document (a tus client takes any 2xx) instead of 204; a refused file
-(the hash, the type, the size) answers its problem, and `HEAD` then says `Upload-Refused`.
+answers 200 (a tus client takes any 2xx) instead of 204, with the document (the API) or
+where to show it (the page, the panel); a refused file (the hash, the type, the size)
+answers its problem, and `HEAD` then says `Upload-Refused`.
 Every request carries `Tus-Resumable: 1.0.0` (else 412), every answer too.
 """
 
