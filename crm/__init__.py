@@ -10,7 +10,7 @@ from flask import Blueprint, Flask
 from crm import features
 from crm.config import flask_settings, load_config
 from crm.core import logs, metrics
-from crm.documents import upload
+from crm.documents import upload, wire
 from crm.extensions import ProblemApi, RateLimitDocs
 
 
@@ -18,6 +18,7 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
     settings = load_config(overrides=overrides)
     app = Flask(__name__)
     upload.install(app)  # file parts stream to disk; leftovers removed per request
+    wire.install(app)  # large bodies read from gunicorn's socket in large reads
     app.config.from_mapping(flask_settings(settings))
     app.json.sort_keys = False  # type: ignore[attr-defined]
     logs.configure(settings["LOG_LEVEL"], settings["LOG_FORMAT"])
@@ -89,10 +90,12 @@ def _register_blueprints(app: Flask, api: ProblemApi) -> None:
     from crm.messaging.template_api import blp as templates_blp
     from crm.nudges.api import blp as nudge_rules_blp
     from crm.panel import pages as panel_pages  # noqa: F401  (every page joins the panel)
+    from crm.panel.resumable import panel_uploads
     from crm.panel.views import panel
     from crm.plans.api import blp as plans_blp
     from crm.portal import conversation  # noqa: F401  (its route joins the portal blueprint)
     from crm.portal.api import blp as patient_links_blp
+    from crm.portal.resumable import portal_uploads
     from crm.portal.uploads import assets as portal_assets  # its routes join the portal
     from crm.portal.views import portal
     from crm.privacy.api import blp as privacy_blp
@@ -135,8 +138,10 @@ def _register_blueprints(app: Flask, api: ProblemApi) -> None:
         api.register_blueprint(blueprint, url_prefix="/api/v1")
     app.register_blueprint(portal)
     app.register_blueprint(portal_assets)
+    app.register_blueprint(portal_uploads)
     register_console(app)
     app.register_blueprint(panel)
+    app.register_blueprint(panel_uploads)
     _limit(app, api_blueprints)
 
 
@@ -146,11 +151,13 @@ def _limit(app: Flask, api_blueprints: tuple[Blueprint, ...]) -> None:
     from crm.auth import rate_limits
     from crm.core.health import health
     from crm.messaging.inbound.webhooks import webhooks
+    from crm.portal.resumable import portal_uploads
     from crm.portal.views import portal, rate_limited
 
     limiter = rate_limits.limiter_of(app)
     rate_limits.limit_agencies(limiter, api_blueprints)
     rate_limits.limit_portal(limiter, portal, rate_limited)
+    rate_limits.limit_portal_uploads(limiter, portal_uploads)
     rate_limits.exempt(limiter, [health, webhooks, metrics.metrics])
 
 

@@ -186,6 +186,12 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("ZIP_MAX_UNPACKED_MB", 4096, _positive_int, "largest unpacked size of a ZIP, MB"),
     Setting("ZIP_MAX_RATIO", 100, _positive_int, "largest compression ratio of a ZIP entry"),
     Setting(
+        "UPLOAD_EXPIRY_HOURS",
+        24,
+        _positive_int,
+        "a resumable upload not added to for this long is abandoned (its part swept)",
+    ),
+    Setting(
         "DOCUMENT_ORPHAN_GRACE_HOURS",
         6,
         _positive_int,

@@ -126,6 +126,16 @@ def limit_portal(limiter: Limiter, blueprint: Blueprint, refusal: Callable[[], R
     )(blueprint)
 
 
+def limit_portal_uploads(limiter: Limiter, blueprint: Blueprint) -> None:
+    """The patient's resumable uploads, per address: ten times the page's allowance (a
+    large study goes in some thirty chunks), counted apart from the pages."""
+    limiter.shared_limit(
+        lambda: f"{_settings()['PORTAL_RATE_PER_MINUTE'] * 10} per minute",
+        scope="portal-uploads",
+        key_func=get_remote_address,
+    )(blueprint)
+
+
 def exempt(limiter: Limiter, blueprints: Iterable[Blueprint]) -> None:
     for blueprint in blueprints:
         limiter.exempt(blueprint)

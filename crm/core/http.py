@@ -60,6 +60,14 @@ def keep_when_refused() -> None:
     request.environ["crm.keep_refusal"] = True
 
 
+def commit_before_a_long_body() -> None:
+    """A view about to read a large body for a long time (a resumable upload's PATCH)
+    commits what the request did so far (authentication, the rows it read), so no
+    transaction stays open, holding a connection and a snapshot, while a slow client
+    sends; the request goes on in a new transaction, committed at the boundary as usual."""
+    db.session.commit()
+
+
 def _finish(response: Response) -> Response:
     """The request boundary: commit what a successful request did, roll back the rest."""
     if response.status_code < 400 or request.environ.get("crm.keep_refusal"):

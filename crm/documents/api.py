@@ -6,7 +6,7 @@ from functools import wraps
 from itertools import chain
 from typing import Any
 
-from flask import Response, request
+from flask import Response, json, request, url_for
 
 from crm.auth.guards import any_caller, caller_scope, current_actor
 from crm.core import audit
@@ -15,9 +15,10 @@ from crm.core.blueprint import Blueprint
 from crm.core.errors import DomainError
 from crm.core.http import accepts
 from crm.core.idempotency import idempotent
-from crm.documents import operations, queries
+from crm.documents import operations, queries, resumable, tus
 from crm.documents.encryption import DocumentUnreadable
 from crm.documents.intake import expect_upload, take_upload
+from crm.documents.models import UploadSession
 from crm.documents.schemas import DocumentSchema, UploadArgs, UploadFileArgs
 from crm.documents.upload import storage
 from crm.referrals.queries import referral_for
@@ -116,3 +117,156 @@ class StoredDocumentUnreadable(DomainError):
 def _allow_large_bodies() -> None:
     if request.method == "POST" and request.path.endswith("/documents"):
         expect_upload()
+
+
+# --------------------------------------------------------------------------- resumable (tus)
+
+_TUS_HEADER = {
+    "in": "header",
+    "name": "Tus-Resumable",
+    "required": True,
+    "schema": {"type": "string", "enum": ["1.0.0"]},
+}
+_TUS_CREATE = [
+    _TUS_HEADER,
+    {
+        "in": "header",
+        "name": "Upload-Length",
+        "required": True,
+        "schema": {"type": "integer"},
+        "description": "the file's size in bytes",
+    },
+    {
+        "in": "header",
+        "name": "Upload-Metadata",
+        "required": True,
+        "schema": {"type": "string"},
+        "description": (
+            "`kind <base64>,filename <base64>,sha256 <base64>`: the sha256 is the whole "
+            "file's SHA-256 in hex"
+        ),
+    },
+]
+_TUS_PATCH = [
+    _TUS_HEADER,
+    {
+        "in": "header",
+        "name": "Upload-Offset",
+        "required": True,
+        "schema": {"type": "integer"},
+        "description": "where this chunk starts: the offset HEAD reports",
+    },
+]
+_CHUNK_BODY = {
+    "content": {tus.CHUNK_MEDIA_TYPE: {"schema": {"type": "string", "format": "binary"}}}
+}
+
+
+def _visible_upload(upload_id: str) -> UploadSession:
+    """The caller's own upload, on a referral it may still see; 404 otherwise."""
+    actor = current_actor()
+    upload = resumable.find(upload_id, actor)
+    referral_for(actor, upload.referral_id)
+    return upload
+
+
+def _upload_location(upload: UploadSession) -> str:
+    return url_for("documents.upload_status", upload_id=upload.id)
+
+
+@blp.route("/referrals/<int:referral_id>/uploads", methods=["OPTIONS"])
+@blp.doc(responses={"204": {"description": "`Tus-Version`, `Tus-Extension`, `Tus-Max-Size`"}})
+def tus_options(referral_id: int):
+    """What this server speaks of tus: version 1.0.0, creation, termination, expiration."""
+    return tus.options()
+
+
+@blp.route("/referrals/<int:referral_id>/uploads", methods=["POST"])
+@any_caller
+@_referral_visible_first
+@idempotent(caller_scope)
+@blp.doc(
+    parameters=_TUS_CREATE,
+    responses={"201": {"description": "created; `Location` is the upload's address"}},
+)
+def start_upload(referral_id: int):
+    """Start a resumable upload (tus 1.0.0 creation): for a large file or a weak link.
+
+    Declare the length, the kind, the file name and the whole file's SHA-256; then PATCH
+    the bytes to `Location` in one or more chunks (each from the offset HEAD reports).
+    The last chunk's answer is the document (200), stored through the same checks as
+    `POST .../documents`, once the bytes received hash to the declared SHA-256.
+    """
+    actor = current_actor()
+    referral = referral_for(actor, referral_id)
+    asked = tus.new_upload()
+    upload = resumable.start(
+        referral, actor, asked.kind, asked.filename, asked.length, asked.sha256
+    )
+    return tus.created(upload, _upload_location(upload))
+
+
+@blp.route("/uploads/<upload_id>", methods=["HEAD"])
+@any_caller
+@blp.doc(
+    parameters=[_TUS_HEADER],
+    responses={
+        "200": {
+            "description": (
+                "`Upload-Offset`: where to resume; `Upload-Document-Id` once stored; "
+                "`Upload-Refused` if refused"
+            )
+        }
+    },
+)
+def upload_status(upload_id: str):
+    """Where a resumable upload stands: the offset to send from."""
+    return tus.status(_visible_upload(upload_id))
+
+
+@blp.route("/uploads/<upload_id>", methods=["PATCH"])
+@accepts(tus.CHUNK_MEDIA_TYPE)
+@any_caller
+@blp.doc(
+    parameters=_TUS_PATCH,
+    requestBody=_CHUNK_BODY,
+    responses={
+        "204": {"description": "chunk kept; `Upload-Offset` is the new offset"},
+        "200": {
+            "description": "the last chunk: the stored document",
+            "content": {"application/json": {"schema": DocumentSchema}},
+        },
+        # 409: not at that offset (`offset` says where), or another request is sending;
+        # 422: the bytes do not hash to the declared SHA-256; 412: no Tus-Resumable
+        "409": "CONFLICT",
+        "412": "PRECONDITION_FAILED",
+        "422": "UNPROCESSABLE_ENTITY",
+    },
+)
+def upload_chunk(upload_id: str):
+    """Send a chunk of a resumable upload from `Upload-Offset` (tus PATCH)."""
+    upload = _visible_upload(upload_id)
+    if tus.receive(upload) < upload.length:
+        return tus.chunk_taken(upload)
+    actor = current_actor()
+    referral = referral_for(actor, upload.referral_id, for_update=True)
+    document = resumable.finish(upload, referral, actor)
+    return Response(
+        json.dumps(DocumentSchema().dump(document)),
+        status=200,
+        headers=tus.headers(upload),
+        mimetype="application/json",
+    )
+
+
+@blp.route("/uploads/<upload_id>", methods=["DELETE"])
+@any_caller
+@blp.doc(
+    parameters=[_TUS_HEADER],
+    responses={"204": {"description": "the upload and its bytes are gone"}},
+)
+def cancel_upload(upload_id: str):
+    """Give up a resumable upload (tus termination): what arrived is deleted."""
+    tus.check_version()
+    resumable.terminate(_visible_upload(upload_id))
+    return tus.bare(204, {"Tus-Resumable": tus.VERSION})

@@ -27,7 +27,7 @@ class NotDicom(ValueError):
     """The bytes start like DICOM but are not a readable DICOM object."""
 
 
-def rewrite_zip_zeroing_preambles(source: Path, target: Path) -> None:
+def rewrite_zip_zeroing_preambles(source: Path | IO[bytes], target: Path) -> None:
     """Copy an archive entry by entry, streamed, with every DICOM preamble zeroed.
 
     Each entry keeps its compression method (stored stays stored: no CPU spent squeezing
@@ -108,8 +108,10 @@ def _images_in(dataset: pydicom.Dataset) -> int:
         return 1
 
 
-def read_file_metadata(path: Path) -> dict[str, Any]:
-    header, images = _read_header(path)
+def read_file_metadata(source: Path | IO[bytes]) -> dict[str, Any]:
+    if not isinstance(source, Path):
+        source.seek(0)
+    header, images = _read_header(source)
     return {**header, "images": images}
 
 

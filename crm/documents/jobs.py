@@ -28,11 +28,12 @@ from itertools import islice
 from pathlib import Path
 
 from flask import current_app
-from sqlalchemy import select, update
+from sqlalchemy import delete, select, update
 
 from crm.core.db import utcnow
+from crm.documents import resumable
 from crm.documents.encryption import DocumentUnreadable, Sealed
-from crm.documents.models import Document
+from crm.documents.models import Document, UploadSession
 from crm.documents.storage import EncryptedStore, LocalStorage, current_storage
 from crm.documents.storage_s3 import S3Storage
 from crm.extensions import db
@@ -210,3 +211,44 @@ def encrypt_legacy() -> tuple[int, list[str]]:
         db.session.commit()
         done += 1
     return done, failed
+
+
+def sweep_abandoned_uploads(now: datetime | None = None) -> int:
+    """Resumable uploads nobody added to for `CRM_UPLOAD_EXPIRY_HOURS`: their parts and rows
+    removed (a finished or refused one's row too, once past the same time); and parts no
+    row names (the row's transaction rolled back) once that old. Returns how many uploads
+    (and stray parts) were removed; commits per batch."""
+    now = now or utcnow()
+    removed = 0
+    while ids := db.session.scalars(
+        select(UploadSession.id).where(UploadSession.expires_at < now).limit(_BATCH)
+    ).all():
+        for upload_id in ids:
+            resumable.remove_part(upload_id)
+        db.session.execute(delete(UploadSession).where(UploadSession.id.in_(ids)))
+        db.session.commit()
+        removed += len(ids)
+    removed += _remove_stray_parts(now - resumable.expiry())
+    if removed:
+        log.info("upload sweep", extra={"removed": removed})
+    return removed
+
+
+def _remove_stray_parts(cutoff: datetime) -> int:
+    folder = resumable.parts_dir()
+    if not folder.is_dir():
+        return 0
+    old = [p for p in folder.glob("*.*") if _mtime(p) < cutoff.timestamp()]
+    removed = 0
+    for batch in (old[i : i + _BATCH] for i in range(0, len(old), _BATCH)):
+        known = set(
+            db.session.scalars(
+                select(UploadSession.id).where(UploadSession.id.in_([p.stem for p in batch]))
+            )
+        )
+        db.session.commit()
+        for path in batch:
+            if path.stem not in known:
+                path.unlink(missing_ok=True)
+                removed += 1
+    return removed

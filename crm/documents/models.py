@@ -65,3 +65,43 @@ class Document(db.Model):
         if self.key_id is None or self.wrapped_key is None:
             return None
         return Sealed(self.key_id, self.wrapped_key)
+
+
+UPLOAD_STATES = ("open", "complete", "refused")
+
+
+class UploadSession(db.Model):
+    """A resumable upload (tus): the file arrives in one or more PATCH requests into a part
+    file (`crm.documents.resumable`), and becomes a document once its last byte is in and
+    its SHA-256 is the one the client declared. `id` is the unguessable name in its URL."""
+
+    __tablename__ = "upload_sessions"
+    __table_args__ = (
+        CheckConstraint(
+            "kind IN ('mri_study','radiology_report','passport','medical_record','other')",
+            name="kind",
+        ),
+        CheckConstraint("status IN ('open','complete','refused')", name="status"),
+        CheckConstraint("owner_type IN ('agency','staff','patient')", name="owner"),
+        CheckConstraint("length > 0 AND received >= 0 AND received <= length", name="sizes"),
+        Index("ix_upload_sessions_expires", "status", "expires_at"),
+    )
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    referral_id: Mapped[int] = mapped_column(ForeignKey("referrals.id", ondelete="CASCADE"))
+    kind: Mapped[str] = mapped_column(String(20))
+    filename: Mapped[str] = mapped_column(String(255))
+    length: Mapped[int] = mapped_column(BigInteger)
+    # what the last PATCH left in the part file (the part file's size is the truth: a
+    # worker killed mid-chunk keeps what it wrote)
+    received: Mapped[int] = mapped_column(BigInteger, default=0)
+    sha256: Mapped[str] = mapped_column(String(64))  # declared by the client, of its bytes
+    status: Mapped[str] = mapped_column(String(10), default="open")
+    refusal: Mapped[str | None] = mapped_column(Text)
+    document_id: Mapped[int | None] = mapped_column(ForeignKey("documents.id", ondelete="SET NULL"))
+    owner_type: Mapped[str] = mapped_column(String(10))
+    owner_id: Mapped[int | None]
+    owner_label: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+    expires_at: Mapped[datetime]

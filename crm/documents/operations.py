@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Any
+from typing import IO, TYPE_CHECKING, Any
+from uuid import uuid4
 
 from flask import current_app
 from sqlalchemy import select
@@ -27,6 +28,9 @@ from crm.messaging.composing.outbox import enqueue
 from crm.referrals.models import Referral
 from crm.referrals.operations import move_to_stage
 from crm.referrals.stages import Stage
+
+if TYPE_CHECKING:
+    from crm.documents.parts import SealedPart
 
 # Which content each kind may be: an MRI study is imaging, a passport a scan or a PDF.
 ALLOWED_CONTENT = {
@@ -92,10 +96,17 @@ def _refuse(reason: str, unreadable: bool = False) -> UnsupportedFile:
 
 def _inspect(received: Received, kind: str) -> tuple[str, Received, dict[str, Any]]:
     """(content type, the safe file to store, DICOM metadata); refuses what is not allowed."""
-    found = sniff(received.path)
+    found, clean, metadata = _examine(received.path, kind)
+    return found, clean or received, metadata
+
+
+def _examine(source: Path | IO[bytes], kind: str) -> tuple[str, Received | None, dict[str, Any]]:
+    """(content type, a ZIP rewritten with its preambles zeroed (None for any other file),
+    DICOM metadata) of the plaintext in `source` (a file, or a sealed part's reader)."""
+    found = sniff(source)
     if found == "zip":
         try:
-            check_dicom_zip(received.path, _zip_limits())
+            check_dicom_zip(source, _zip_limits())
         except ZipRefused as exc:
             raise _refuse(str(exc), unreadable=True) from exc
         found = "dicom_zip"
@@ -105,9 +116,9 @@ def _inspect(received: Received, kind: str) -> tuple[str, Received, dict[str, An
         raise _refuse(f"{what} is not accepted as {kind} (accepted: {', '.join(sorted(allowed))})")
     try:
         if found == "dicom":  # its preamble was zeroed as it streamed in
-            return found, received, dicom.read_file_metadata(received.path)
+            return found, None, dicom.read_file_metadata(source)
         if found == "dicom_zip":
-            clean = _clean_zip(received.path)
+            clean = _clean_zip(source)
             try:
                 entries = check_dicom_zip(clean.path, _zip_limits())
                 return found, clean, dicom.read_zip_metadata(clean.path, entries)
@@ -116,15 +127,16 @@ def _inspect(received: Received, kind: str) -> tuple[str, Received, dict[str, An
                 raise
     except (dicom.NotDicom, ZipRefused) as exc:
         raise _refuse(str(exc), unreadable=True) from exc
-    return found, received, {}
+    return found, None, {}
 
 
-def _clean_zip(path: Path) -> Received:
-    """The archive rewritten with its preambles zeroed; whatever happens, the original is
-    removed, and the rewrite too unless it is handed back."""
-    clean = path.with_suffix(".clean")
+def _clean_zip(source: Path | IO[bytes]) -> Received:
+    """The archive rewritten with its preambles zeroed; whatever happens, an original file
+    is removed, and the rewrite too unless it is handed back."""
+    path = source if isinstance(source, Path) else None
+    clean = (path or storage().tmp / f"upload-{uuid4().hex}").with_suffix(".clean")
     try:
-        dicom.rewrite_zip_zeroing_preambles(path, clean)
+        dicom.rewrite_zip_zeroing_preambles(source, clean)
         return Received(clean, sha256_of(clean), clean.stat().st_size)
     except (*UNREADABLE_ENTRY, OSError) as exc:  # CRC, size or deflate stream not as declared
         clean.unlink(missing_ok=True)
@@ -133,7 +145,8 @@ def _clean_zip(path: Path) -> Received:
         clean.unlink(missing_ok=True)
         raise
     finally:
-        path.unlink(missing_ok=True)
+        if path is not None:
+            path.unlink(missing_ok=True)
 
 
 def store_document(
@@ -178,6 +191,53 @@ def store_document(
         if stored is not None:
             stored.path.unlink(missing_ok=True)
     return document
+
+
+def store_sealed(
+    referral: Referral, kind: str, filename: str, part: SealedPart, sha256: str, actor: Actor
+) -> Document:
+    """A resumable upload's complete part (sealed as it arrived, its DICOM preamble already
+    zeroed, `sha256` the stored bytes' hash) made a document: the same checks, record and
+    pipeline move as `store_document`; then the part itself becomes the stored blob (no
+    second pass over the file), unless the content is stored already or is a ZIP (which
+    is rewritten, and that rewrite stored)."""
+    clean: Received | None = None
+    try:
+        if part.length > max_bytes(kind):
+            raise FileTooLarge(
+                f"file: {kind} may be at most {max_bytes(kind) // 2**20} MB", field="file"
+            )
+        with part.reader() as plaintext:
+            content_type, clean, metadata = _examine(plaintext, kind)
+        size, sha = (clean.size, clean.sha256) if clean else (part.length, sha256)
+        document = _record(referral, kind, filename, content_type, size, sha, metadata, actor)
+        publish(DocumentAdded(referral, document, actor))
+        if kind == "mri_study":
+            _mri_arrived(referral, document, actor)
+        known = _known_keys(sha, document.id)
+        if clean is not None:
+            sealed = storage().keep(clean.path, sha, known)
+        else:
+            sealed = storage().keep_sealed(part.path, sha, part.sealed, known)
+        document.key_id, document.wrapped_key = sealed or (None, None)
+        db.session.flush()
+    finally:
+        part.remove()
+        if clean is not None:
+            clean.path.unlink(missing_ok=True)
+    return document
+
+
+def _known_keys(sha256: str, document_id: int) -> list[Sealed]:
+    """The data key of content stored before: any row's copy (its blob header's master key
+    may have been retired since)."""
+    rows = db.session.execute(
+        select(Document.key_id, Document.wrapped_key)
+        .where(Document.sha256 == sha256, Document.key_id.is_not(None))
+        .where(Document.id != document_id)
+        .limit(1)
+    ).all()
+    return [Sealed(*row) for row in rows]
 
 
 def _record(referral, kind, filename, content_type, size, sha, metadata, actor) -> Document:

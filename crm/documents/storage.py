@@ -116,6 +116,35 @@ class EncryptedStore:
         finally:
             temp_path.unlink(missing_ok=True)
 
+    def keep_sealed(
+        self, blob_path: Path, sha256: str, sealed: Sealed, known: Iterable[Sealed] = ()
+    ) -> Sealed | None:
+        """Store a file already in the blob format (a resumable upload's part, sealed as it
+        arrived under the data key `sealed` wraps) under its plaintext hash: the same
+        deduplication as `keep`, but the bytes are published as they are, not encrypted
+        again. Returns the wrapped data key for the document row."""
+        check_key(sha256)
+        try:
+            for _ in range(5):
+                if self._touch(sha256):
+                    reused = self._reuse(sha256, list(known))
+                    if reused is _GONE:
+                        continue
+                    if reused is not _NO_KEY:
+                        return reused  # type: ignore[return-value]
+                    self._publish(blob_path, sha256, exclusive=False)
+                    return self.keyring.rewrap(sealed)
+                if self._publish(blob_path, sha256, exclusive=True):
+                    return self.keyring.rewrap(sealed)
+            raise RuntimeError(f"could not store {sha256}")
+        finally:
+            blob_path.unlink(missing_ok=True)
+
+    def _publish(self, blob_path: Path, sha256: str, exclusive: bool) -> bool:
+        """A finished blob stored under `sha256` (a backend may do better than a copy)."""
+        with blob_path.open("rb") as blob:
+            return self._put(sha256, iter(lambda: blob.read(CHUNK), b""), exclusive)
+
     def _write(self, temp_path: Path, sha256: str, exclusive: bool) -> Sealed | None:
         with temp_path.open("rb") as plain:
             sealed, pieces = encrypt(plain, self.keyring, chunk_size=self.chunk_size)
@@ -260,12 +289,38 @@ class LocalStorage(EncryptedStore):
                 os.replace(staged, target)  # atomic on one filesystem
         finally:
             staged.unlink(missing_ok=True)
-        directory = os.open(target.parent, os.O_RDONLY)
-        try:
-            os.fsync(directory)
-        finally:
-            os.close(directory)
+        _fsync_directory(target.parent)
         return True
+
+    def _publish(self, blob_path: Path, sha256: str, exclusive: bool) -> bool:
+        """The blob is on this disk already: made durable (its one fsync), then linked
+        into place, as `_put` does with the copy it writes."""
+        target = self.path(sha256)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(blob_path, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        if exclusive:
+            try:
+                os.link(blob_path, target)
+            except FileExistsError:
+                return False
+        else:
+            staged = self.tmp / f"upload-{os.urandom(8).hex()}"
+            os.link(blob_path, staged)
+            os.replace(staged, target)
+        _fsync_directory(target.parent)
+        return True
+
+
+def _fsync_directory(directory: Path) -> None:
+    fd = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 def storage_for(settings) -> EncryptedStore:

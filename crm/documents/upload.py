@@ -22,6 +22,7 @@ from crm.documents.sniff import DICOM_MAGIC_OFFSET, is_dicom
 from crm.documents.storage import CHUNK, EncryptedStore, current_storage
 
 _HEAD = DICOM_MAGIC_OFFSET + 4
+HEAD_BYTES = _HEAD  # what must have arrived before a DICOM preamble can be judged
 
 
 class FileTooLarge(DomainError):

@@ -16,6 +16,7 @@ import zipfile
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
+from typing import IO
 
 from crm.documents.sniff import is_dicom
 
@@ -60,7 +61,7 @@ def _is_symlink(info: zipfile.ZipInfo) -> bool:
     return stat.S_ISLNK(info.external_attr >> 16)
 
 
-def check_dicom_zip(path: Path, limits: ZipLimits) -> list[zipfile.ZipInfo]:
+def check_dicom_zip(path: Path | IO[bytes], limits: ZipLimits) -> list[zipfile.ZipInfo]:
     """The DICOM entries of a safe archive; ZipRefused says why one is not."""
     try:
         archive = zipfile.ZipFile(path)

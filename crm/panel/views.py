@@ -16,7 +16,9 @@ from crm.console.views import csrf
 from crm.core.errors import DomainError, ValidationFailed
 from crm.panel.auth import agency_page, current_agency_user
 
-panel = Blueprint("panel", __name__, url_prefix="/agency", template_folder="templates")
+panel = Blueprint(
+    "panel", __name__, url_prefix="/agency", template_folder="templates", static_folder="static"
+)
 # The menu: (label, endpoint, what it is for). An endpoint not built yet is not linked.
 NAV = (
     ("Referrals", "panel.referrals", "your referrals and where each one stands"),

@@ -55,6 +55,7 @@ def build_scheduler(
     scheduler.add_job(
         jobs.sweep_documents, "interval", hours=1, id="documents", misfire_grace_time=600
     )
+    scheduler.add_job(jobs.sweep_uploads, "interval", hours=1, id="uploads", misfire_grace_time=600)
     scheduler.add_job(
         jobs.deliver_webhooks, "interval", seconds=2, id="webhooks", misfire_grace_time=10
     )

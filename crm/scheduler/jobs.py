@@ -14,7 +14,7 @@ from flask import Flask
 from crm.commission.jobs import make_entries_payable
 from crm.core import metrics
 from crm.core.jobs import purge_idempotency_keys
-from crm.documents.jobs import sweep_orphans
+from crm.documents.jobs import sweep_abandoned_uploads, sweep_orphans
 from crm.extensions import db
 from crm.messaging.delivery import jobs as delivery
 from crm.nudges.jobs import sweep
@@ -66,6 +66,10 @@ class Jobs:
 
     def sweep_documents(self) -> int | None:
         return self._run(sweep_orphans)
+
+    def sweep_uploads(self) -> int | None:
+        """Resumable uploads abandoned past `CRM_UPLOAD_EXPIRY_HOURS`: parts and rows."""
+        return self._run(sweep_abandoned_uploads)
 
     def commission_payable(self) -> int | None:
         return self._run(make_entries_payable)

@@ -138,3 +138,26 @@ def test_a_coordinator_reads_the_agencys_message_and_answers_on_the_console(
     expect(page.get_by_role("status")).to_contain_text("Message sent to the agency")
     expect(box).to_contain_text("The surgeon will answer after the review.")
     screenshot("console-thread", sizes=("laptop",))
+
+
+def test_an_agency_uploads_an_mri_resumably_and_sees_it_received(
+    live_server, browser_page, screenshot, tmp_path
+):
+    """The panel's script sends the file with the resumable protocol (hashed in the
+    browser, sent in chunks, checked by the server), then shows the referral's page with
+    the document on it."""
+    from crm.documents.samples import write_sample_mri
+
+    page = browser_page
+    email, referral_id = _agency_with_referrals(live_server)
+    _sign_in(page, live_server, email)
+    page.goto(live_server.url(f"/agency/referrals/{referral_id}"))
+    sent: list[str] = []
+    page.on("request", lambda r: sent.append(r.method) if "/agency/uploads/" in r.url else None)
+    page.get_by_label("Kind of document").select_option("mri_study")
+    page.get_by_label("File").set_input_files(str(write_sample_mri(tmp_path / "lumbar.dcm")))
+    page.get_by_role("button", name="Upload").click()
+    expect(page.get_by_text("Received: lumbar.dcm (MRI study).")).to_be_visible()
+    expect(page.locator("#documents")).to_contain_text("lumbar.dcm")
+    assert "PATCH" in sent, sent
+    screenshot("upload-received", sizes=("laptop",))

@@ -18,6 +18,7 @@ import hypothesis
 import pytest
 import schemathesis
 from hypothesis import HealthCheck, Phase
+from hypothesis import strategies as st
 from hypothesis.stateful import initialize
 from schemathesis.checks import not_a_server_error
 from schemathesis.generation.stateful.state_machine import StepInput, StepOutput
@@ -44,6 +45,10 @@ def _openapi_document() -> dict:
 
 
 DOCUMENT = _openapi_document()
+
+# A resumable upload's chunk (tus PATCH) is raw bytes, which schemathesis does not make
+# by itself.
+schemathesis.openapi.media_type("application/offset+octet-stream", st.binary(max_size=256))
 
 schema = schemathesis.openapi.from_dict(
     copy.deepcopy(DOCUMENT),  # schemathesis resolves and adds links in place

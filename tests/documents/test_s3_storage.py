@@ -214,3 +214,26 @@ def test_readyz_asks_the_bucket(client, app, on_s3, monkeypatch):
     assert response.json["checks"]["storage"].startswith(
         "the documents bucket no-such-bucket does not answer"
     )
+
+
+def test_a_resumable_upload_goes_to_the_bucket_sealed_as_it_arrived(
+    client, session, agency, referral, on_s3
+):
+    from tests.documents.test_resumable import send, start
+
+    data = _pdf(3 * 2**20)  # past a few sealed chunks and into an S3 multipart upload
+    location = start(client, agency, referral, data, kind="medical_record").headers["Location"]
+    assert send(client, agency, location, 0, data[: 2**20 + 5]).status_code == 204
+    done = send(client, agency, location, 2**20 + 5, data[2**20 + 5 :])
+    assert done.status_code == 200, done.json
+    stored = _object(on_s3, done.json["sha256"])
+    assert stored.startswith(MAGIC) and data[:30] not in stored
+    response = client.get(f"{API}/documents/{done.json['id']}/content", headers=agency.headers())
+    assert response.data == data
+    response.close()
+    again = start(client, agency, referral, data, kind="medical_record").headers["Location"]
+    twice = send(client, agency, again, 0, data)
+    assert twice.json["sha256"] == done.json["sha256"]  # the same content: one object
+    response = client.get(f"{API}/documents/{twice.json['id']}/content", headers=agency.headers())
+    assert response.data == data
+    response.close()

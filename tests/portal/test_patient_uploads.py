@@ -399,7 +399,10 @@ def test_the_page_runs_only_its_own_script_and_talks_only_to_its_own_site(client
     assert page.headers["Referrer-Policy"] == "same-origin"
     html = text_of(page)
     scripts = re.findall(r"<script[^>]*>", html)
-    assert scripts == ['<script src="/p/assets/upload.js" defer>']
+    assert scripts == [
+        '<script src="/p/assets/sha256.js" defer>',
+        '<script src="/p/assets/upload.js" defer>',
+    ]
     assert "<script>" not in html and " on" + "submit=" not in html
 
 
@@ -408,4 +411,8 @@ def test_the_progress_script_is_served_by_the_app(client):
     assert response.status_code == 200
     assert response.mimetype == "text/javascript"
     assert "XMLHttpRequest" in text_of(response)
+    response.close()
+    response = client.get("/p/assets/sha256.js")
+    assert response.status_code == 200
+    assert "crmHashFile" in text_of(response)
     response.close()

@@ -37,6 +37,9 @@ class _Jobs:
     def sweep_documents(self) -> int:
         return 0
 
+    def sweep_uploads(self) -> int:
+        return 0
+
     def commission_payable(self) -> int:
         return 0
 
@@ -57,7 +60,7 @@ def started_jobs():
     thread = threading.Thread(target=scheduler.start, kwargs={"paused": True}, daemon=True)
     thread.start()
     for _ in range(200):
-        if scheduler.running and len(scheduler.get_jobs()) == 9:
+        if scheduler.running and len(scheduler.get_jobs()) == 10:
             break
         threading.Event().wait(0.01)
     try:
@@ -74,6 +77,7 @@ def test_the_scheduler_runs_sweep_dispatch_reconcile_purge_and_the_document_swee
         "reconcile",
         "purge",
         "documents",
+        "uploads",
         "commission",
         "webhooks",
         "webhooks-reconcile",
@@ -90,6 +94,7 @@ def test_the_scheduler_runs_sweep_dispatch_reconcile_purge_and_the_document_swee
         "reconcile": timedelta(seconds=60),
         "purge": timedelta(hours=1),
         "documents": timedelta(hours=1),
+        "uploads": timedelta(hours=1),
         "commission": timedelta(hours=1),
         "webhooks": timedelta(seconds=2),
         "webhooks-reconcile": timedelta(seconds=60),
@@ -108,6 +113,7 @@ def test_jobs_coalesce_never_overlap_and_have_a_misfire_grace(started_jobs):
         "reconcile": 30,
         "purge": 600,
         "documents": 600,
+        "uploads": 600,
         "commission": 600,
         "webhooks": 10,
         "webhooks-reconcile": 30,
@@ -122,6 +128,7 @@ def test_the_job_callables_are_the_ones_given():
     assert by_id["dispatch"].func == jobs.dispatch
     assert by_id["sweep"].func == jobs.sweep_nudges
     assert by_id["documents"].func == jobs.sweep_documents
+    assert by_id["uploads"].func == jobs.sweep_uploads
     assert by_id["commission"].func == jobs.commission_payable
     assert by_id["retention"].func == jobs.retention
     assert by_id["dispatch"].trigger.interval == timedelta(seconds=2.5)

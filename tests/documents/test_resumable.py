@@ -1,0 +1,234 @@
+"""Resumable uploads (tus 1.0.0) on the partner API: chunks, offsets, the hash at the end,
+the same intake as a one-shot upload, another agency kept out, abandoned parts swept."""
+
+import base64
+import hashlib
+import os
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import select
+
+from crm.core.audit import AuditEvent
+from crm.core.db import utcnow
+from crm.documents import resumable
+from crm.documents.jobs import sweep_abandoned_uploads
+from crm.documents.models import Document, UploadSession
+from crm.documents.samples import write_sample_mri
+from crm.documents.upload import storage
+from tests.documents.test_documents import PDF
+
+API = "/api/v1"
+POLYGLOT = b"MZ\x90\x00" + b"payload".ljust(124, b"!")
+
+
+@pytest.fixture
+def referral(factory, agency):
+    return factory.referral(agency, patient={"date_of_birth": "1980-04-02"})
+
+
+def _b64(text: str) -> str:
+    return base64.b64encode(text.encode()).decode()
+
+
+def tus(caller, **extra: str) -> dict[str, str]:
+    return caller.headers(**{"Tus-Resumable": "1.0.0", **extra})
+
+
+def start(
+    client, caller, referral, data: bytes, kind="mri_study", name="study.dcm", sha=None, **extra
+):
+    sha = sha or hashlib.sha256(data).hexdigest()
+    meta = f"kind {_b64(kind)},filename {_b64(name)},sha256 {_b64(sha)}"
+    headers = {"Upload-Length": str(len(data)), "Upload-Metadata": meta, **extra}
+    return client.post(f"{API}/referrals/{referral.id}/uploads", headers=tus(caller, **headers))
+
+
+def send(client, caller, location: str, offset: int, chunk: bytes):
+    return client.patch(
+        location,
+        data=chunk,
+        headers=tus(
+            caller,
+            **{"Upload-Offset": str(offset), "Content-Type": "application/offset+octet-stream"},
+        ),
+    )
+
+
+def offset(client, caller, location: str) -> int:
+    response = client.head(location, headers=tus(caller))
+    assert response.status_code == 200
+    return int(response.headers["Upload-Offset"])
+
+
+def mri(tmp_path, pixels: int = 200_000, **kwargs) -> bytes:
+    """A sample MR whose pixel data (its last element) is `pixels` random bytes long."""
+    small = write_sample_mri(tmp_path / "study.dcm", **kwargs).read_bytes()
+    assert small[-28:-16] == b"\xe0\x7f\x10\x00OW\x00\x00\x10\x00\x00\x00"
+    element = b"\xe0\x7f\x10\x00OW\x00\x00" + pixels.to_bytes(4, "little")
+    return small[:-28] + element + os.urandom(pixels)
+
+
+def test_an_mri_sent_in_three_chunks_becomes_a_document_like_a_one_shot_upload(
+    client, session, agency, referral, tmp_path
+):
+    data = mri(tmp_path, preamble=POLYGLOT)
+    created = start(client, agency, referral, data)
+    assert created.status_code == 201, created.json
+    location = created.headers["Location"]
+    assert created.headers["Tus-Resumable"] == "1.0.0"
+    assert created.headers["Upload-Offset"] == "0"
+    third = len(data) // 3
+    for begin, end in ((0, third), (third, 2 * third)):
+        answer = send(client, agency, location, begin, data[begin:end])
+        assert answer.status_code == 204, answer.json
+        assert answer.headers["Upload-Offset"] == str(end)
+        assert offset(client, agency, location) == end
+    last = send(client, agency, location, 2 * third, data[2 * third :])
+    assert last.status_code == 200, last.json
+    body = last.json
+    assert body["content_type"] == "dicom"
+    assert body["dicom"]["modality"] == "MR"
+    stored_bytes = b"\0" * 128 + data[128:]  # the polyglot preamble zeroed, as one-shot
+    assert body["sha256"] == hashlib.sha256(stored_bytes).hexdigest()
+    document = session.get(Document, body["id"])
+    assert storage().read_bytes(document.sha256, document.sealed) == stored_bytes
+    session.refresh(referral)
+    assert referral.stage == "mri_review"
+    assert session.scalar(
+        select(AuditEvent).where(AuditEvent.action == "document.upload")
+    ).detail == {"document_id": document.id, "kind": "mri_study"}
+    head = client.head(location, headers=tus(agency))
+    assert head.headers["Upload-Offset"] == str(len(data))
+    assert head.headers["Upload-Document-Id"] == str(document.id)
+    assert not resumable.parts_dir().joinpath(f"{location.rsplit('/', 1)[1]}.part").exists()
+
+
+def test_a_chunk_at_the_wrong_offset_is_409_naming_the_offset_to_send_from(
+    client, agency, referral, tmp_path
+):
+    data = mri(tmp_path)
+    location = start(client, agency, referral, data).headers["Location"]
+    assert send(client, agency, location, 0, data[:1000]).status_code == 204
+    refused = send(client, agency, location, 500, data[500:2000])
+    assert refused.status_code == 409
+    assert refused.mimetype == "application/problem+json"
+    assert refused.json["type"].endswith("upload-offset-mismatch")
+    assert refused.json["offset"] == 1000
+    assert offset(client, agency, location) == 1000
+
+
+def test_a_resume_in_another_worker_hashes_the_part_again_and_still_verifies(
+    app, client, agency, referral, tmp_path
+):
+    data = mri(tmp_path)
+    location = start(client, agency, referral, data).headers["Location"]
+    send(client, agency, location, 0, data[:4000])
+    app.extensions["crm.upload_digests"].clear()  # as if another worker took the rest
+    answer = send(client, agency, location, 4000, data[4000:])
+    assert answer.status_code == 200, answer.json
+    assert answer.json["sha256"] == hashlib.sha256(data).hexdigest()
+
+
+def test_bytes_that_do_not_hash_to_the_declared_sha256_are_refused_and_removed(
+    client, session, agency, referral, tmp_path
+):
+    data = mri(tmp_path)
+    location = start(client, agency, referral, data, sha="0" * 64).headers["Location"]
+    refused = send(client, agency, location, 0, data)
+    assert refused.status_code == 422
+    assert refused.json["type"].endswith("upload-hash-mismatch")
+    head = client.head(location, headers=tus(agency))
+    assert "not the declared" in head.headers["Upload-Refused"]
+    assert session.scalar(select(Document).where(Document.referral_id == referral.id)) is None
+    assert not resumable.parts_dir().joinpath(f"{location.rsplit('/', 1)[1]}.part").exists()
+    assert send(client, agency, location, len(data), b"x").status_code == 409
+
+
+def test_a_file_the_kind_does_not_take_is_refused_at_the_end_like_a_one_shot_upload(
+    client, agency, referral
+):
+    location = start(client, agency, referral, PDF, name="report.pdf").headers["Location"]
+    refused = send(client, agency, location, 0, PDF)
+    assert refused.status_code == 415
+    assert "not accepted as mri_study" in refused.json["detail"]
+
+
+def test_a_file_larger_than_its_kind_allows_is_413_before_any_byte(client, agency, referral):
+    answer = client.post(
+        f"{API}/referrals/{referral.id}/uploads",
+        headers=tus(
+            agency,
+            **{
+                "Upload-Length": str(26 * 2**20),
+                "Upload-Metadata": f"kind {_b64('passport')},sha256 {_b64('a' * 64)}",
+            },
+        ),
+    )
+    assert answer.status_code == 413
+
+
+def test_another_agency_neither_sees_nor_sends_to_an_upload(
+    client, factory, agency, referral, tmp_path
+):
+    other = factory.agency()
+    data = mri(tmp_path)
+    assert start(client, other, referral, data).status_code == 404
+    location = start(client, agency, referral, data).headers["Location"]
+    assert client.head(location, headers=tus(other)).status_code == 404
+    assert send(client, other, location, 0, data).status_code == 404
+    assert client.delete(location, headers=tus(other)).status_code == 404
+    assert offset(client, agency, location) == 0
+
+
+def test_a_request_without_the_tus_version_is_412(client, agency, referral):
+    answer = client.post(
+        f"{API}/referrals/{referral.id}/uploads",
+        headers=agency.headers(**{"Upload-Length": "10"}),
+    )
+    assert answer.status_code == 412
+    assert answer.json["version"] == "1.0.0"
+
+
+def test_a_cancelled_upload_loses_its_part_and_its_row(client, session, agency, referral, tmp_path):
+    data = mri(tmp_path)
+    location = start(client, agency, referral, data).headers["Location"]
+    send(client, agency, location, 0, data[:100])
+    assert client.delete(location, headers=tus(agency)).status_code == 204
+    assert client.head(location, headers=tus(agency)).status_code == 404
+    assert session.scalars(select(UploadSession)).all() == []
+    assert not resumable.parts_dir().joinpath(f"{location.rsplit('/', 1)[1]}.part").exists()
+
+
+def test_the_sweep_removes_abandoned_uploads_and_their_parts_and_spares_live_ones(
+    app, client, session, agency, referral, tmp_path
+):
+    data = mri(tmp_path)
+    abandoned = start(client, agency, referral, data).headers["Location"]
+    live = start(client, agency, referral, data).headers["Location"]
+    send(client, agency, abandoned, 0, data[:100])
+    send(client, agency, live, 0, data[:100])
+    old_id, live_id = abandoned.rsplit("/", 1)[1], live.rsplit("/", 1)[1]
+    session.get(UploadSession, old_id).expires_at = utcnow() - timedelta(minutes=1)
+    stray = resumable.parts_dir() / f"{'f' * 32}.part"  # its row's transaction rolled back
+    stray.write_bytes(b"x")
+    long_ago = (utcnow() - timedelta(hours=25)).timestamp()
+    os.utime(stray, (long_ago, long_ago))
+    session.flush()
+    assert sweep_abandoned_uploads() == 2
+    assert session.get(UploadSession, old_id) is None
+    assert not (resumable.parts_dir() / f"{old_id}.part").exists()
+    assert not stray.exists()
+    assert session.get(UploadSession, live_id) is not None
+    assert offset(client, agency, live) == 100
+
+
+def test_a_retried_creation_with_the_same_idempotency_key_is_the_same_upload(
+    client, session, agency, referral, tmp_path
+):
+    data = mri(tmp_path)
+    first = start(client, agency, referral, data, **{"Idempotency-Key": "start-1"})
+    again = start(client, agency, referral, data, **{"Idempotency-Key": "start-1"})
+    assert first.status_code == again.status_code == 201
+    assert again.headers["Location"] == first.headers["Location"]
+    assert len(session.scalars(select(UploadSession)).all()) == 1
