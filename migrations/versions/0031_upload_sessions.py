@@ -1,14 +1,14 @@
 """resumable uploads: one row per upload in progress (tus), swept once expired
 
 Revision ID: 0031
-Revises: 0029
+Revises: 0034
 """
 
 import sqlalchemy as sa
 from alembic import op
 
 revision = "0031"
-down_revision = "0029"
+down_revision = "0034"
 branch_labels = None
 depends_on = None
 
