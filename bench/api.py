@@ -454,6 +454,50 @@ class LoadResult:
     sample_error: str = ""
 
 
+_SURNAMES = (
+    "Weber",
+    "Schmidt",
+    "Yilmaz",
+    "Kaya",
+    "Haddad",
+    "Nasser",
+    "Ivanova",
+    "Petrov",
+    "Becker",
+    "Fischer",
+    "Demir",
+    "Sahin",
+    "Karim",
+    "Mansour",
+    "Smirnov",
+    "Volkov",
+    "Wagner",
+    "Hoffmann",
+    "Celik",
+    "Aydin",
+    "Saleh",
+    "Khalil",
+    "Popov",
+    "Kuznetsov",
+    "Schulz",
+    "Koch",
+    "Arslan",
+    "Dogan",
+    "Hassan",
+    "Farouk",
+    "Sokolov",
+    "Lebedev",
+    "Richter",
+    "Klein",
+    "Ozturk",
+    "Polat",
+    "Aziz",
+    "Rahman",
+    "Novikov",
+    "Morozov",
+)
+
+
 def _submit_body(reference: str) -> bytes:
     # A distinct patient each (phone too): with one shared number every submission would
     # be a duplicate candidate of all the earlier ones (crm/duplicates), not real traffic.
@@ -463,12 +507,15 @@ def _submit_body(reference: str) -> bytes:
     # submission would read all the earlier ones as name-match candidates.
     born = f"{1940 + digest % 60}-{1 + digest // 7 % 12:02d}-{1 + digest // 101 % 28:02d}"
     given = ("Jonas", "Anna", "Mehmet", "Sara", "Lukas", "Elif", "Oliver", "Mia")[digest % 8]
+    # and named differently: "Weber <reference>" for all would make every one born the same
+    # day as another a likely duplicate (a coordinator task each), which real traffic is not
+    family = _SURNAMES[digest // 1009 % len(_SURNAMES)]
     body = {
         "procedure": "microdiscectomy",
         "agency_reference": reference,
         "patient": {
             "given_name": given,
-            "family_name": f"Weber {reference}",
+            "family_name": family,
             "date_of_birth": born,
             "sex": "male",
             "country": "DE",
