@@ -24,16 +24,16 @@ def consents_of(patient_ids: list[int | None]) -> dict[tuple[int, str], bool]:
     ids = sorted({pid for pid in patient_ids if pid is not None})
     if not ids:
         return {}
-    found: dict[tuple[int, str], bool] = {
-        (pid, "exists"): True
-        for pid in db.session.scalars(select(Patient.id).where(Patient.id.in_(ids)))
-    }
     rows = db.session.execute(
-        select(PatientConsent.patient_id, PatientConsent.channel, PatientConsent.granted).where(
-            PatientConsent.patient_id.in_(ids)
-        )
+        select(Patient.id, PatientConsent.channel, PatientConsent.granted)
+        .outerjoin(PatientConsent, PatientConsent.patient_id == Patient.id)
+        .where(Patient.id.in_(ids))
     )
-    found.update({(pid, channel): granted for pid, channel, granted in rows})
+    found: dict[tuple[int, str], bool] = {}
+    for pid, channel, granted in rows:  # one read: each patient, with its consents if any
+        found[(pid, "exists")] = True
+        if channel is not None:
+            found[(pid, channel)] = granted
     return found
 
 

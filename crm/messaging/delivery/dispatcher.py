@@ -86,6 +86,14 @@ def _is_postgres() -> bool:
     return db.session.get_bind().dialect.name == "postgresql"
 
 
+def _writing():
+    """A savepoint around one message's writes (a message that goes out writes nothing
+    until the batch's end): an error inside undoes those writes alone, and the caller's
+    outcomes for the message are appended as the block's last step, so they are kept
+    exactly when its writes are."""
+    return db.session.begin_nested()
+
+
 class Dispatcher:
     """Per message: a savepoint, the provider call and one guarded UPDATE. Per batch: one
     claim (SELECT ... SKIP LOCKED, UPDATE ... RETURNING), one consent read and one commit
@@ -109,10 +117,11 @@ class Dispatcher:
         for message in batch:
             settled: list[StatusChange] = []
             try:
-                # A savepoint per message: an unforeseen error undoes that message's writes
-                # alone, never the outcomes already recorded for the others of the batch.
-                with db.session.begin_nested():
-                    self._send(message, consents, sent, settled)
+                # A message that goes out writes nothing here (its outcome joins the batch's
+                # one write below); a message that is withheld, deferred or fails writes in
+                # a savepoint of its own (`_writing`), so an unforeseen error undoes that
+                # message's writes alone, never the outcomes recorded for the others.
+                self._send(message, consents, sent, settled)
                 changes += settled
             except Exception:
                 # It must not stop the batch either. The row stays `sending`; the reconciler
@@ -165,13 +174,15 @@ class Dispatcher:
     ) -> None:
         now = utcnow()
         if reason := withheld(message, consents):
-            self._settle_row(message, status="suppressed", suppressed_reason=reason)
-            settled.append(change(message, "sending", None, "suppressed", reason))
+            with _writing():
+                self._settle_row(message, status="suppressed", suppressed_reason=reason)
+                settled.append(change(message, "sending", None, "suppressed", reason))
             return
         if message.channel in PHONE_CHANNELS and message.audience == "patient":
             allowed = next_allowed_send(now, message.time_zone, self.quiet_window)
             if allowed > now:
-                self._requeue(message, allowed, count_attempt=False)
+                with _writing():
+                    self._requeue(message, allowed, count_attempt=False)
                 return
         how = None
         if message.channel == "whatsapp":
@@ -181,8 +192,9 @@ class Dispatcher:
         try:
             provider_id = self._hand_over(message, how)
         except (SmsError, EmailError) as exc:
-            if self._failed_attempt(message, exc, now):
-                settled.append(change(message, "sending", None, "failed"))
+            with _writing():
+                if self._failed_attempt(message, exc, now):
+                    settled.append(change(message, "sending", None, "failed"))
             return
         sent.append(
             {
@@ -220,13 +232,16 @@ class Dispatcher:
             load_whatsapp_templates(self.settings.whatsapp_templates_file),
         )
         if how is None:
-            self._settle_row(message, status="suppressed", suppressed_reason=NO_WHATSAPP_TEMPLATE)
-            settled.append(change(message, "sending", None, "suppressed", NO_WHATSAPP_TEMPLATE))
-            row = db.session.get(OutboxMessage, message.id)
-            if message.fallback_channel == "sms" and row is not None:
-                twin = fall_back_to_sms(row, now)
-                if twin is not None:
-                    settled.append(change(twin, None, None, twin.status, twin.suppressed_reason))
+            with _writing():
+                reason = NO_WHATSAPP_TEMPLATE
+                self._settle_row(message, status="suppressed", suppressed_reason=reason)
+                moved = [change(message, "sending", None, "suppressed", reason)]
+                row = db.session.get(OutboxMessage, message.id)
+                if message.fallback_channel == "sms" and row is not None:
+                    twin = fall_back_to_sms(row, now)
+                    if twin is not None:
+                        moved.append(change(twin, None, None, twin.status, twin.suppressed_reason))
+                settled += moved
         return how
 
     def _gateway(self, channel: str):
