@@ -1,12 +1,13 @@
-"""What a dispatcher reads and writes once per batch: the claimed rows' columns, every
-consent of their patients, and the outcomes of the messages the providers accepted."""
+"""What a dispatcher reads and writes once per batch: the claimed rows' columns (with each
+row's patient consent for its channel, read by the claim itself), and the outcomes of the
+messages the providers accepted."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import bindparam, case, func, or_, select, update
+from sqlalchemy import bindparam, case, exists, func, or_, select, update
 
 from crm.extensions import db
 from crm.messaging.events import StatusChange, change
@@ -14,27 +15,6 @@ from crm.messaging.models import OutboxMessage
 from crm.patients.models import Patient, PatientConsent
 
 PHONE_CHANNELS = ("sms", "whatsapp")
-
-
-def consents_of(patient_ids: list[int | None]) -> dict[tuple[int, str], bool]:
-    """Every consent of the batch's patients in one read: (patient id, channel) -> granted.
-
-    A patient with no row at all is recorded as (id, "exists") so deletion is told apart.
-    """
-    ids = sorted({pid for pid in patient_ids if pid is not None})
-    if not ids:
-        return {}
-    rows = db.session.execute(
-        select(Patient.id, PatientConsent.channel, PatientConsent.granted)
-        .outerjoin(PatientConsent, PatientConsent.patient_id == Patient.id)
-        .where(Patient.id.in_(ids))
-    )
-    found: dict[tuple[int, str], bool] = {}
-    for pid, channel, granted in rows:  # one read: each patient, with its consents if any
-        found[(pid, "exists")] = True
-        if channel is not None:
-            found[(pid, channel)] = granted
-    return found
 
 
 _OUTBOX = OutboxMessage.__table__
@@ -81,14 +61,14 @@ def record_sent(sent: list[dict], claimed: dict[int, Claimed], lock: bool) -> li
     return [change(claimed[i], "sending", None, "sent") for i in sorted(moving)]
 
 
-def withheld(message: Claimed, consents: dict[tuple[int, str], bool]) -> str | None:
-    """Consent is checked again at send time: a STOP may have arrived meanwhile."""
+def withheld(message: Claimed) -> str | None:
+    """Consent is checked again at send time (read by the claim, the batch's first step): a
+    STOP may have arrived since the message was written."""
     if message.audience != "patient" or message.patient_id is None:
         return None
-    if (message.patient_id, "exists") not in consents:
+    if not message.patient_exists:
         return "patient_deleted"
-    granted = consents.get((message.patient_id, message.channel), False)
-    return None if granted else "consent_withdrawn"
+    return None if message.consent_granted else "consent_withdrawn"
 
 
 @dataclass(frozen=True)
@@ -114,7 +94,22 @@ class Claimed:
     agency_id: int | None
     referral_id: int | None
     segments: int | None
+    patient_exists: bool  # the row's patient, read in the claim's own statement
+    consent_granted: bool | None  # that patient's consent for this row's channel (None: none)
 
+
+# The consent of each claimed row, read by the claim's own UPDATE ... RETURNING: no second
+# read per batch. Correlated to the row being claimed (one consent per patient and channel).
+_PATIENT_EXISTS = exists().where(Patient.id == OutboxMessage.patient_id).correlate(OutboxMessage)
+_CONSENT = (
+    select(PatientConsent.granted)
+    .where(
+        PatientConsent.patient_id == OutboxMessage.patient_id,
+        PatientConsent.channel == OutboxMessage.channel,
+    )
+    .correlate(OutboxMessage)
+    .scalar_subquery()
+)
 
 CLAIMED_COLUMNS = (
     OutboxMessage.id,
@@ -136,4 +131,6 @@ CLAIMED_COLUMNS = (
     OutboxMessage.agency_id,
     OutboxMessage.referral_id,
     OutboxMessage.segments,
+    _PATIENT_EXISTS.label("patient_exists"),
+    _CONSENT.label("consent_granted"),
 )

@@ -31,7 +31,6 @@ from crm.messaging.delivery.batch import (
     CLAIMED_COLUMNS,
     PHONE_CHANNELS,
     Claimed,
-    consents_of,
     record_sent,
     withheld,
 )
@@ -109,7 +108,6 @@ class Dispatcher:
     def run_once(self, now: datetime | None = None) -> int:
         """Claim one batch and send it; returns how many rows were handled."""
         batch = self.claim(now or utcnow())
-        consents = consents_of([m.patient_id for m in batch if m.audience == "patient"])
         # WhatsApp's 24-hour sessions of the batch's numbers, in one read.
         self._sessions = last_inbound(m.to_address for m in batch if m.channel == "whatsapp")
         sent: list[dict] = []
@@ -121,7 +119,7 @@ class Dispatcher:
                 # one write below); a message that is withheld, deferred or fails writes in
                 # a savepoint of its own (`_writing`), so an unforeseen error undoes that
                 # message's writes alone, never the outcomes recorded for the others.
-                self._send(message, consents, sent, settled)
+                self._send(message, sent, settled)
                 changes += settled
             except Exception:
                 # It must not stop the batch either. The row stays `sending`; the reconciler
@@ -168,12 +166,11 @@ class Dispatcher:
     def _send(
         self,
         message: Claimed,
-        consents: dict[tuple[int, str], bool],
         sent: list[dict],
         settled: list[StatusChange],
     ) -> None:
         now = utcnow()
-        if reason := withheld(message, consents):
+        if reason := withheld(message):
             with _writing():
                 self._settle_row(message, status="suppressed", suppressed_reason=reason)
                 settled.append(change(message, "sending", None, "suppressed", reason))
