@@ -281,11 +281,26 @@ def serve_fake() -> int:
     return 0
 
 
+def _own_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
 def _ready_then_wait() -> None:
     """Say "ready" on stdout, then wait for the go line on stdin (see `_start_together`)."""
     print("ready", flush=True)
     if sys.stdin.readline().strip() != "go":
         raise SystemExit("no go")
+    global _CPU_AT_GO
+    _CPU_AT_GO = _own_cpu()
+
+
+_CPU_AT_GO = 0.0
+
+
+def _report_cpu() -> None:
+    """The CPU seconds this worker spent after "go" (sending), as its last stdout line."""
+    print(f"cpu {_own_cpu() - _CPU_AT_GO:.6f}", flush=True)
 
 
 def engine_worker(args: argparse.Namespace) -> int:
@@ -300,6 +315,7 @@ def engine_worker(args: argparse.Namespace) -> int:
     jobs = Jobs(app, name=f"bench-{os.getpid()}")
     _ready_then_wait()
     jobs.dispatch()
+    _report_cpu()
     return 1 if jobs.failures else 0
 
 
@@ -318,6 +334,7 @@ def sdk_worker(args: argparse.Namespace) -> int:
     _ready_then_wait()
     for to, body, callback in jobs:
         client.messages.create(to=to, body=body, from_=FROM_NUMBER, status_callback=callback)
+    _report_cpu()
     return 0
 
 
@@ -405,6 +422,11 @@ class SendRun:
     unexpected: int
     statuses: Counter | None = None
     cpu: float = 0.0  # user + system seconds of the sending processes
+    sending_cpu: float = 0.0  # the same after "go" only: start-up left out
+
+    @property
+    def sending_cpu_ms_per_message(self) -> float:
+        return 1000 * self.sending_cpu / self.count
 
     @property
     def cpu_ms_per_message(self) -> float:
@@ -482,16 +504,20 @@ def _start_together(
     return running
 
 
-def _wait_all(processes: list[subprocess.Popen], logs: list[Path], timeout: float) -> None:
+def _wait_all(processes: list[subprocess.Popen], logs: list[Path], timeout: float) -> float:
+    """Wait for every worker; the CPU seconds they report spending after "go"."""
     deadline = time.monotonic() + timeout
+    sending = 0.0
     for process, log in zip(processes, logs, strict=True):
         try:
-            process.wait(timeout=max(deadline - time.monotonic(), 0.1))
+            out, _ = process.communicate(timeout=max(deadline - time.monotonic(), 0.1))
         except subprocess.TimeoutExpired:
             raise RuntimeError(f"pid {process.pid} still running after {timeout}s") from None
         if process.returncode != 0:
             tail = "\n".join(log.read_text(errors="replace").splitlines()[-30:])
             raise RuntimeError(f"pid {process.pid} exited {process.returncode}:\n{tail}")
+        sending += sum(float(line.split()[1]) for line in out.splitlines() if line[:4] == "cpu ")
+    return sending
 
 
 def run_engine(
@@ -522,10 +548,11 @@ def run_engine(
     started = time.perf_counter()
     command = [sys.executable, SELF, "--role", "engine"]
     running = _start_together(procs, [command] * args.processes, env, logs)
-    _wait_all(running, logs, args.timeout)
+    sending_cpu = _wait_all(running, logs, args.timeout)
     wall = time.perf_counter() - started
     result = _received("engine", fake, expected, wall)
     result.cpu = _children_cpu() - cpu
+    result.sending_cpu = sending_cpu
     result.statuses = outbox_statuses(dbs, name)
     return result
 
@@ -570,10 +597,11 @@ def run_sdk_loop(
             ]
         )
     running = _start_together(procs, commands, _clean_env(), logs)
-    _wait_all(running, logs, args.timeout)
+    sending_cpu = _wait_all(running, logs, args.timeout)
     wall = time.perf_counter() - started
     result = _received("sdk", fake, {job[1] for job in jobs}, wall)
     result.cpu = _children_cpu() - cpu
+    result.sending_cpu = sending_cpu
     return result
 
 
@@ -601,7 +629,8 @@ def measure_dispatch(
                 print(
                     f"  round {round_no} {side:6s}: {run.rate:7.0f} msg/s at the fake "
                     f"({run.window:.2f}s), {run.wall_rate:6.0f} msg/s wall ({run.wall:.2f}s), "
-                    f"client CPU {run.cpu_ms_per_message:.2f} ms/msg, "
+                    f"client CPU {run.cpu_ms_per_message:.2f} ms/msg "
+                    f"({run.sending_cpu_ms_per_message:.2f} after go), "
                     f"duplicates {run.duplicates}, lost {run.lost}, unexpected {run.unexpected}"
                     + (f", outbox {dict(run.statuses)}" if run.statuses is not None else ""),
                     flush=True,

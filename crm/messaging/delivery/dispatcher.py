@@ -29,6 +29,8 @@ from crm.messaging.composing.outbox import NO_WHATSAPP_TEMPLATE, cancel_stale
 from crm.messaging.composing.whatsapp_templates import load_whatsapp_templates
 from crm.messaging.delivery.batch import (
     CLAIMED_COLUMNS,
+    CONSENT_GRANTED,
+    PATIENT_EXISTS,
     PHONE_CHANNELS,
     Claimed,
     record_sent,
@@ -47,6 +49,7 @@ from crm.patients.models import Patient
 from crm.patients.operations import set_consent
 
 log = logging.getLogger(__name__)
+_OUTBOX = OutboxMessage.__table__
 
 BACKOFF_BASE = timedelta(seconds=30)
 BACKOFF_CAP = timedelta(hours=2)
@@ -134,34 +137,40 @@ class Dispatcher:
     def claim(self, now: datetime) -> list[Claimed]:
         token = f"{self.name}:{uuid.uuid4().hex[:12]}"
         due = (
-            select(OutboxMessage.id)
-            .where(OutboxMessage.status == "queued", OutboxMessage.next_attempt_at <= now)
-            .order_by(OutboxMessage.next_attempt_at, OutboxMessage.id)
+            select(_OUTBOX.c.id, PATIENT_EXISTS, CONSENT_GRANTED)
+            .where(_OUTBOX.c.status == "queued", _OUTBOX.c.next_attempt_at <= now)
+            # The order of ix_outbox_claim: the scan stops at the batch, nothing is sorted.
+            .order_by(_OUTBOX.c.next_attempt_at, _OUTBOX.c.id)
             .limit(self.settings.batch_size)
         )
         if _is_postgres():
-            due = due.with_for_update(skip_locked=True)
+            due = due.with_for_update(skip_locked=True, of=_OUTBOX)
         # Two statements on purpose: inside `UPDATE ... WHERE id IN (SELECT ... LIMIT n FOR
-        # UPDATE SKIP LOCKED)` PostgreSQL may evaluate the subquery more than once.
-        ids = list(db.session.scalars(due))
+        # UPDATE SKIP LOCKED)` PostgreSQL may evaluate the subquery more than once. Both are
+        # Core statements on the session's connection: plain rows, no ORM bookkeeping.
+        connection = db.session.connection()
+        # Each row's consent comes with it (see PATIENT_EXISTS): checked again at send time.
+        consent = {
+            row.id: (row.patient_exists, row.consent_granted) for row in connection.execute(due)
+        }
+        ids = list(consent)
         if not ids:
             db.session.commit()
             return []
         cancel_stale(ids)  # written for a stage the referral has left: cancelled, not sent
-        claimed = db.session.execute(
-            update(OutboxMessage)
-            .where(OutboxMessage.id.in_(ids), OutboxMessage.status == "queued")
+        claimed = connection.execute(
+            update(_OUTBOX)
+            .where(_OUTBOX.c.id.in_(ids), _OUTBOX.c.status == "queued")
             .values(
                 status="sending",
                 claimed_by=token,
                 claimed_at=now,
-                attempts=OutboxMessage.attempts + 1,
+                attempts=_OUTBOX.c.attempts + 1,
             )
             .returning(*CLAIMED_COLUMNS)
-            .execution_options(synchronize_session=False)
         ).all()
         db.session.commit()
-        return sorted((Claimed(*row) for row in claimed), key=lambda m: m.id)
+        return sorted((Claimed(*row, *consent[row.id]) for row in claimed), key=lambda m: m.id)
 
     def _send(
         self,
