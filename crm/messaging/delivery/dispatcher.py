@@ -97,9 +97,10 @@ def _writing():
 
 
 class Dispatcher:
-    """Per message: a savepoint, the provider call and one guarded UPDATE. Per batch: one
-    claim (SELECT ... SKIP LOCKED, UPDATE ... RETURNING), one consent read and one commit
-    of outcomes."""
+    """Per message that goes out: the provider call and nothing else (a withheld, deferred
+    or failed one: a savepoint and its guarded UPDATE). Per batch: one claim (a SELECT ...
+    SKIP LOCKED that also reads consents and the moved-on test, an UPDATE ... RETURNING,
+    a commit), then one write of the sent rows, one rollup upsert and one commit."""
 
     def __init__(self, transports: Transports, settings: DispatchSettings, name: str = "") -> None:
         self.transports = transports
