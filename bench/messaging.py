@@ -7,17 +7,25 @@ CRM_BENCH_DATABASE_URL (default postgresql+psycopg://postgres@127.0.0.1:5432/crm
 names are that database's name + "_msg_" + a random suffix) and dropped on the way out.
 
 1. Dispatch throughput. 10,000 queued patient SMS rows in the outbox are sent by 4
-   `python -m crm.scheduler --once` processes (CRM_DISPATCH_BATCH_SIZE=50) to the fake
+   dispatcher processes (CRM_DISPATCH_BATCH_SIZE=50), each the scheduler's own dispatch
+   job (`create_app()`, the process's `crm.scheduler.jobs.Jobs`, `Jobs.dispatch()`: batch
+   after batch until nothing is due, as `python -m crm.scheduler` runs it), to the fake
    Twilio server (tests/fakes/twilio_server.py), which runs in a process of its own. The
    baseline, in the same run and against the same fake process, is a plain loop of
    `Client.messages.create` (the official SDK, same form fields) in 4 processes sending
    2,500 each: the same concurrency, so the ratio is the engine's own overhead (claiming,
-   consent and quiet-hour checks, one commit per message), not a difference in
-   parallelism. Rates are taken at the fake, from the first POST it receives to the last
-   (interpreter start-up excluded on both sides); wall-clock rates from spawning the
-   processes to their exit are printed too. The fake reports every body it accepted:
+   consent and quiet-hour checks, recording each batch's outcomes and its rollup), not a
+   difference in parallelism. Every worker of either side starts, builds its app or SDK
+   client, says it is ready and waits; all are then told to go at once, and rates are
+   taken at the fake from the first POST it receives to the last: process start-up is
+   outside the window on both sides (a scheduler starts once and then runs for days; the
+   app's start-up, ~3 s of CPU against ~1 s for the SDK alone, would otherwise land in
+   the first seconds of the engine's window on 2 cores). Wall-clock rates from spawning
+   the processes to their exit, start-up included, are printed too. The sources are
+   byte-compiled once before the first round, as on a deployed host, and no process
+   writes bytecode. The fake reports every body it accepted:
    each expected body must arrive exactly once (duplicates 0, lost 0) and every outbox
-   row must end `sent`. Goal: engine / SDK loop >= 0.7.
+   row must end `sent`. Goal: engine / SDK loop >= 0.8.
 2. Sweep cost. Two databases: 100,000 referrals and 1,000 referrals, bulk-loaded with
    INSERT ... SELECT generate_series after `crm load-catalogue` and `crm
    load-nudge-rules`. Every referral has a fired nudge (and the SMS it sent, in the
@@ -35,6 +43,7 @@ errors included. Exit status 0 when the run completes, whatever the ratios.
 from __future__ import annotations
 
 import argparse
+import compileall
 import json
 import os
 import queue
@@ -62,7 +71,7 @@ SELF = str(Path(__file__).resolve())
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/crm_bench"
 HOST = "127.0.0.1"
-DISPATCH_GOAL = 0.7
+DISPATCH_GOAL = 0.8
 SWEEP_GOAL = 1.5
 FROM_NUMBER = "+15005550006"
 PUBLIC_BASE_URL = "http://127.0.0.1:5000"
@@ -136,6 +145,16 @@ def _clean_env(**crm: str) -> dict[str, str]:
     env.update({f"CRM_{name}": value for name, value in crm.items()})
     env["PYTHONDONTWRITEBYTECODE"] = "1"
     return env
+
+
+def compile_sources() -> None:
+    """Byte-compile the app, the fakes and this script into their __pycache__ (ignored by
+    git), as a deployed host has them; the processes started here never write bytecode
+    themselves (PYTHONDONTWRITEBYTECODE), they only read what is compiled here."""
+    for folder in ("crm", "bench", "tests/fakes"):
+        compileall.compile_dir(ROOT / folder, quiet=1)
+    for module in ("wsgi.py", "tests/__init__.py"):
+        compileall.compile_file(ROOT / module, quiet=1)
 
 
 def _flask(database_url: str, *args: str) -> str:
@@ -262,6 +281,44 @@ def serve_fake() -> int:
     return 0
 
 
+def _own_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+def _ready_then_wait() -> None:
+    """Say "ready" on stdout, then wait for the go line on stdin (see `_start_together`)."""
+    print("ready", flush=True)
+    if sys.stdin.readline().strip() != "go":
+        raise SystemExit("no go")
+    global _CPU_AT_GO
+    _CPU_AT_GO = _own_cpu()
+
+
+_CPU_AT_GO = 0.0
+
+
+def _report_cpu() -> None:
+    """The CPU seconds this worker spent after "go" (sending), as its last stdout line."""
+    print(f"cpu {_own_cpu() - _CPU_AT_GO:.6f}", flush=True)
+
+
+def engine_worker(args: argparse.Namespace) -> int:
+    """--role engine: the scheduler's dispatch job as `python -m crm.scheduler` runs it
+    (create_app, the process's `Jobs`, then `Jobs.dispatch`: claim, send and record batch
+    after batch until nothing is due), started once every worker is ready."""
+    sys.path.insert(0, str(ROOT))
+    from crm import create_app
+    from crm.scheduler.jobs import Jobs
+
+    app = create_app()
+    jobs = Jobs(app, name=f"bench-{os.getpid()}")
+    _ready_then_wait()
+    jobs.dispatch()
+    _report_cpu()
+    return 1 if jobs.failures else 0
+
+
 def sdk_worker(args: argparse.Namespace) -> int:
     """--role sdk: a plain loop of Client.messages.create over this worker's share of jobs."""
     from twilio.rest import Client
@@ -274,8 +331,10 @@ def sdk_worker(args: argparse.Namespace) -> int:
         args.auth_token,
         http_client=RebasingHttpClient(args.base_url, timeout=10),
     )
+    _ready_then_wait()
     for to, body, callback in jobs:
         client.messages.create(to=to, body=body, from_=FROM_NUMBER, status_callback=callback)
+    _report_cpu()
     return 0
 
 
@@ -363,6 +422,11 @@ class SendRun:
     unexpected: int
     statuses: Counter | None = None
     cpu: float = 0.0  # user + system seconds of the sending processes
+    sending_cpu: float = 0.0  # the same after "go" only: start-up left out
+
+    @property
+    def sending_cpu_ms_per_message(self) -> float:
+        return 1000 * self.sending_cpu / self.count
 
     @property
     def cpu_ms_per_message(self) -> float:
@@ -406,16 +470,54 @@ def _children_cpu() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-def _wait_all(processes: list[subprocess.Popen], logs: list[Path], timeout: float) -> None:
+def _start_together(
+    procs: Processes, commands: list[list[str]], env: dict[str, str], logs: list[Path]
+) -> list[subprocess.Popen]:
+    """Start every worker, wait until each has said "ready" (interpreter, imports, app or
+    SDK client built), then tell them all "go" at once. So the window measured at the fake
+    holds the sending alone: no worker is still starting while the others send, on either
+    side (the app's start-up costs several times the SDK's, and on 2 cores it would
+    otherwise eat into the first seconds of the engine's window)."""
+    running = []
+    for command, log in zip(commands, logs, strict=True):
+        with log.open("w") as handle:
+            running.append(
+                procs.start(
+                    command,
+                    env=env,
+                    stdin=subprocess.PIPE,
+                    stdout=subprocess.PIPE,
+                    stderr=handle,
+                    text=True,
+                )
+            )
+    for process, log in zip(running, logs, strict=True):
+        assert process.stdout is not None
+        if process.stdout.readline().strip() != "ready":
+            process.wait(timeout=30)
+            tail = "\n".join(log.read_text(errors="replace").splitlines()[-30:])
+            raise RuntimeError(f"pid {process.pid} never got ready:\n{tail}")
+    for process in running:
+        assert process.stdin is not None
+        process.stdin.write("go\n")
+        process.stdin.flush()
+    return running
+
+
+def _wait_all(processes: list[subprocess.Popen], logs: list[Path], timeout: float) -> float:
+    """Wait for every worker; the CPU seconds they report spending after "go"."""
     deadline = time.monotonic() + timeout
+    sending = 0.0
     for process, log in zip(processes, logs, strict=True):
         try:
-            process.wait(timeout=max(deadline - time.monotonic(), 0.1))
+            out, _ = process.communicate(timeout=max(deadline - time.monotonic(), 0.1))
         except subprocess.TimeoutExpired:
             raise RuntimeError(f"pid {process.pid} still running after {timeout}s") from None
         if process.returncode != 0:
             tail = "\n".join(log.read_text(errors="replace").splitlines()[-30:])
             raise RuntimeError(f"pid {process.pid} exited {process.returncode}:\n{tail}")
+        sending += sum(float(line.split()[1]) for line in out.splitlines() if line[:4] == "cpu ")
+    return sending
 
 
 def run_engine(
@@ -444,21 +546,13 @@ def run_engine(
     logs = [tmp / f"{tag}-dispatcher-{i}.log" for i in range(args.processes)]
     cpu = _children_cpu()
     started = time.perf_counter()
-    running = []
-    for log in logs:
-        with log.open("w") as handle:
-            running.append(
-                procs.start(
-                    [sys.executable, "-m", "crm.scheduler", "--once"],
-                    env=env,
-                    stdout=subprocess.DEVNULL,
-                    stderr=handle,
-                )
-            )
-    _wait_all(running, logs, args.timeout)
+    command = [sys.executable, SELF, "--role", "engine"]
+    running = _start_together(procs, [command] * args.processes, env, logs)
+    sending_cpu = _wait_all(running, logs, args.timeout)
     wall = time.perf_counter() - started
     result = _received("engine", fake, expected, wall)
     result.cpu = _children_cpu() - cpu
+    result.sending_cpu = sending_cpu
     result.statuses = outbox_statuses(dbs, name)
     return result
 
@@ -480,34 +574,34 @@ def run_sdk_loop(
     logs = [tmp / f"{tag}-sdk-{i}.log" for i in range(args.processes)]
     cpu = _children_cpu()
     started = time.perf_counter()
-    running = []
-    for index, log in enumerate(logs):
-        command = [
-            sys.executable,
-            SELF,
-            "--role",
-            "sdk",
-            "--jobs",
-            str(jobs_file),
-            "--index",
-            str(index),
-            "--workers",
-            str(args.processes),
-            "--base-url",
-            fake.base_url,
-            "--account-sid",
-            fake.account_sid,
-            "--auth-token",
-            fake.auth_token,
-        ]
-        with log.open("w") as handle:
-            running.append(
-                procs.start(command, env=_clean_env(), stdout=subprocess.DEVNULL, stderr=handle)
-            )
-    _wait_all(running, logs, args.timeout)
+    commands = []
+    for index in range(args.processes):
+        commands.append(
+            [
+                sys.executable,
+                SELF,
+                "--role",
+                "sdk",
+                "--jobs",
+                str(jobs_file),
+                "--index",
+                str(index),
+                "--workers",
+                str(args.processes),
+                "--base-url",
+                fake.base_url,
+                "--account-sid",
+                fake.account_sid,
+                "--auth-token",
+                fake.auth_token,
+            ]
+        )
+    running = _start_together(procs, commands, _clean_env(), logs)
+    sending_cpu = _wait_all(running, logs, args.timeout)
     wall = time.perf_counter() - started
     result = _received("sdk", fake, {job[1] for job in jobs}, wall)
     result.cpu = _children_cpu() - cpu
+    result.sending_cpu = sending_cpu
     return result
 
 
@@ -535,7 +629,8 @@ def measure_dispatch(
                 print(
                     f"  round {round_no} {side:6s}: {run.rate:7.0f} msg/s at the fake "
                     f"({run.window:.2f}s), {run.wall_rate:6.0f} msg/s wall ({run.wall:.2f}s), "
-                    f"client CPU {run.cpu_ms_per_message:.2f} ms/msg, "
+                    f"client CPU {run.cpu_ms_per_message:.2f} ms/msg "
+                    f"({run.sending_cpu_ms_per_message:.2f} after go), "
                     f"duplicates {run.duplicates}, lost {run.lost}, unexpected {run.unexpected}"
                     + (f", outbox {dict(run.statuses)}" if run.statuses is not None else ""),
                     flush=True,
@@ -729,7 +824,9 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--skip-dispatch", action="store_true")
     parser.add_argument("--skip-sweep", action="store_true")
     hidden = argparse.SUPPRESS
-    parser.add_argument("--role", choices=("main", "fake", "sdk"), default="main", help=hidden)
+    parser.add_argument(
+        "--role", choices=("main", "fake", "sdk", "engine"), default="main", help=hidden
+    )
     parser.add_argument("--jobs", help=hidden)
     parser.add_argument("--index", type=int, default=0, help=hidden)
     parser.add_argument("--workers", type=int, default=1, help=hidden)
@@ -752,6 +849,8 @@ def main(argv: list[str] | None = None) -> int:
         return serve_fake()
     if args.role == "sdk":
         return sdk_worker(args)
+    if args.role == "engine":
+        return engine_worker(args)
     signal.signal(signal.SIGTERM, _sigterm)
     sys.path.insert(0, str(ROOT))
     dbs = Databases(os.environ.get("CRM_BENCH_DATABASE_URL", DEFAULT_URL))
@@ -761,6 +860,7 @@ def main(argv: list[str] | None = None) -> int:
     started = time.perf_counter()
     lines = []
     try:
+        compile_sources()
         print("preparing the template database (migrate, catalogue, nudge rules)", flush=True)
         template = prepare_template(dbs)
         if not args.skip_dispatch:

@@ -38,7 +38,8 @@ class OutboxMessage(TimestampMixin, db.Model):
         CheckConstraint("audience IN ('patient','coordinator','agency')", name="audience"),
         CheckConstraint("attempts >= 0", name="attempts"),
         CheckConstraint("status <> 'suppressed' OR suppressed_reason IS NOT NULL", "why_held"),
-        Index("ix_outbox_due", "status", "next_attempt_at"),
+        # The claim's order whole (due time, then id): it stops at its batch, no sort.
+        Index("ix_outbox_claim", "status", "next_attempt_at", "id"),
         Index("ix_outbox_referral", "referral_id", "created_at"),
         Index("ix_outbox_provider_id", "provider_id"),
         Index("ix_outbox_spend", "channel", "agency_id", "created_at"),

@@ -1,12 +1,27 @@
-"""What a dispatcher reads and writes once per batch: the claimed rows' columns, every
-consent of their patients, and the outcomes of the messages the providers accepted."""
+"""What a dispatcher reads and writes once per batch: the claimed rows' columns (with each
+row's patient consent for its channel, read by the claim itself), and the outcomes of the
+messages the providers accepted."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import bindparam, case, func, or_, select, update
+from sqlalchemy import (
+    DateTime,
+    Integer,
+    String,
+    Text,
+    bindparam,
+    case,
+    column,
+    exists,
+    func,
+    or_,
+    select,
+    update,
+)
+from sqlalchemy.dialects.postgresql import ARRAY
 
 from crm.extensions import db
 from crm.messaging.events import StatusChange, change
@@ -16,79 +31,115 @@ from crm.patients.models import Patient, PatientConsent
 PHONE_CHANNELS = ("sms", "whatsapp")
 
 
-def consents_of(patient_ids: list[int | None]) -> dict[tuple[int, str], bool]:
-    """Every consent of the batch's patients in one read: (patient id, channel) -> granted.
-
-    A patient with no row at all is recorded as (id, "exists") so deletion is told apart.
-    """
-    ids = sorted({pid for pid in patient_ids if pid is not None})
-    if not ids:
-        return {}
-    found: dict[tuple[int, str], bool] = {
-        (pid, "exists"): True
-        for pid in db.session.scalars(select(Patient.id).where(Patient.id.in_(ids)))
-    }
-    rows = db.session.execute(
-        select(PatientConsent.patient_id, PatientConsent.channel, PatientConsent.granted).where(
-            PatientConsent.patient_id.in_(ids)
-        )
-    )
-    found.update({(pid, channel): granted for pid, channel, granted in rows})
-    return found
-
-
 _OUTBOX = OutboxMessage.__table__
 # Spelled out rather than IN (...): an expanding IN cannot go through executemany.
 _EARLY_PROVIDER_STATUS = or_(
     *(_OUTBOX.c.provider_status == status for status in ("accepted", "queued", "sending"))
 )
+
+
+def _sent(provider, at, content_sid, content_variables) -> dict:
+    """What recording a sent message writes, from the values of its row in the batch."""
+    return {
+        "status": case((_OUTBOX.c.status == "sending", "sent"), else_=_OUTBOX.c.status),
+        "provider_id": func.coalesce(_OUTBOX.c.provider_id, provider),
+        "sent_at": func.coalesce(_OUTBOX.c.sent_at, at),
+        "provider_status": case(
+            (or_(_OUTBOX.c.provider_status.is_(None), _EARLY_PROVIDER_STATUS), "sent"),
+            else_=_OUTBOX.c.provider_status,
+        ),
+        "updated_at": at,
+        # WhatsApp: the template it went as (none: free text in the session).
+        "content_sid": content_sid,
+        "content_variables": content_variables,
+    }
+
+
+# SQLite: one UPDATE per message, in one executemany.
 _RECORD_SENT = (
     update(_OUTBOX)
     .where(_OUTBOX.c.id == bindparam("b_id"), _OUTBOX.c.claimed_by == bindparam("b_token"))
     .values(
-        status=case((_OUTBOX.c.status == "sending", "sent"), else_=_OUTBOX.c.status),
-        provider_id=func.coalesce(_OUTBOX.c.provider_id, bindparam("b_provider")),
-        sent_at=func.coalesce(_OUTBOX.c.sent_at, bindparam("b_now")),
-        provider_status=case(
-            (or_(_OUTBOX.c.provider_status.is_(None), _EARLY_PROVIDER_STATUS), "sent"),
-            else_=_OUTBOX.c.provider_status,
-        ),
-        updated_at=bindparam("b_now"),
-        # WhatsApp: the template it went as (none: free text in the session).
-        content_sid=bindparam("b_content_sid"),
-        content_variables=bindparam("b_content_variables"),
+        _sent(
+            bindparam("b_provider"),
+            bindparam("b_now"),
+            bindparam("b_content_sid"),
+            bindparam("b_content_variables"),
+        )
     )
+)
+
+# PostgreSQL: one UPDATE for the whole batch, its rows passed as one array per column and
+# joined with unnest(): one constant statement (prepared once) whatever the batch's size.
+_ROWS = (
+    func.unnest(
+        bindparam("ids", type_=ARRAY(Integer)),
+        bindparam("tokens", type_=ARRAY(String)),
+        bindparam("providers", type_=ARRAY(String)),
+        bindparam("ats", type_=ARRAY(DateTime(timezone=True))),
+        bindparam("content_sids", type_=ARRAY(String)),
+        bindparam("content_variables", type_=ARRAY(Text)),
+    )
+    .table_valued(
+        column("id", Integer),
+        column("token", String),
+        column("provider", String),
+        column("at", DateTime(timezone=True)),
+        column("content_sid", String),
+        column("content_variables", Text),
+    )
+    .render_derived(name="v", with_types=False)
+)
+_RECORD_SENT_ARRAYS = (
+    update(_OUTBOX)
+    .where(_OUTBOX.c.id == _ROWS.c.id, _OUTBOX.c.claimed_by == _ROWS.c.token)
+    .values(_sent(_ROWS.c.provider, _ROWS.c.at, _ROWS.c.content_sid, _ROWS.c.content_variables))
 )
 
 
 def record_sent(sent: list[dict], claimed: dict[int, Claimed], lock: bool) -> list[StatusChange]:
-    """Every message of the batch the provider accepted, in one executemany; returns the
-    rows it moved from `sending` to `sent`.
+    """Every message of the batch the provider accepted, in one write (`lock`: PostgreSQL,
+    one UPDATE over arrays; else an executemany); returns the rows it moved from `sending`
+    to `sent`.
 
     A status callback (?outbox=) may have got there first: status and provider status only
     ever move forward. So which rows this write moves is read first, under the row locks
     (`lock`: PostgreSQL) the callback also takes, and the callback announces its own moves."""
     if not sent:
         return []
+    connection = db.session.connection()
     ids = [row["b_id"] for row in sent]
-    still = select(OutboxMessage.id, OutboxMessage.claimed_by).where(
-        OutboxMessage.id.in_(ids), OutboxMessage.status == "sending"
+    still = select(_OUTBOX.c.id, _OUTBOX.c.claimed_by).where(
+        _OUTBOX.c.id.in_(ids), _OUTBOX.c.status == "sending"
     )
     if lock:
         still = still.with_for_update()
-    moving = [i for i, token in db.session.execute(still) if token == claimed[i].token]
-    db.session.connection().execute(_RECORD_SENT, sent)
+    moving = [i for i, token in connection.execute(still) if token == claimed[i].token]
+    if lock:
+        connection.execute(
+            _RECORD_SENT_ARRAYS,
+            {
+                "ids": ids,
+                "tokens": [row["b_token"] for row in sent],
+                "providers": [row["b_provider"] for row in sent],
+                "ats": [row["b_now"] for row in sent],
+                "content_sids": [row["b_content_sid"] for row in sent],
+                "content_variables": [row["b_content_variables"] for row in sent],
+            },
+        )
+    else:
+        connection.execute(_RECORD_SENT, sent)
     return [change(claimed[i], "sending", None, "sent") for i in sorted(moving)]
 
 
-def withheld(message: Claimed, consents: dict[tuple[int, str], bool]) -> str | None:
-    """Consent is checked again at send time: a STOP may have arrived meanwhile."""
+def withheld(message: Claimed) -> str | None:
+    """Consent is checked again at send time (read by the claim, the batch's first step): a
+    STOP may have arrived since the message was written."""
     if message.audience != "patient" or message.patient_id is None:
         return None
-    if (message.patient_id, "exists") not in consents:
+    if not message.patient_exists:
         return "patient_deleted"
-    granted = consents.get((message.patient_id, message.channel), False)
-    return None if granted else "consent_withdrawn"
+    return None if message.consent_granted else "consent_withdrawn"
 
 
 @dataclass(frozen=True)
@@ -114,7 +165,27 @@ class Claimed:
     agency_id: int | None
     referral_id: int | None
     segments: int | None
+    patient_exists: bool  # the row's patient, read by the claim
+    consent_granted: bool | None  # that patient's consent for this row's channel (None: none)
 
+
+# Each claimed row's consent, read by the claim's first statement (the SELECT that picks
+# and locks the batch): no read of its own per batch. Correlated to the row (one consent
+# per patient and channel). In the SELECT rather than the UPDATE's RETURNING, where SQLite
+# would be given the columns unqualified (`channel = channel`).
+PATIENT_EXISTS = (
+    exists().where(Patient.id == OutboxMessage.patient_id).correlate(OutboxMessage)
+).label("patient_exists")
+CONSENT_GRANTED = (
+    select(PatientConsent.granted)
+    .where(
+        PatientConsent.patient_id == OutboxMessage.patient_id,
+        PatientConsent.channel == OutboxMessage.channel,
+    )
+    .correlate(OutboxMessage)
+    .scalar_subquery()
+    .label("consent_granted")
+)
 
 CLAIMED_COLUMNS = (
     OutboxMessage.id,

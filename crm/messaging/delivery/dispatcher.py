@@ -25,13 +25,14 @@ from crm.core import metrics
 from crm.core.db import utcnow
 from crm.extensions import db
 from crm.messaging.composing.fallback import fall_back_to_sms
-from crm.messaging.composing.outbox import NO_WHATSAPP_TEMPLATE, cancel_stale
+from crm.messaging.composing.outbox import NO_WHATSAPP_TEMPLATE, _moved_on, cancel_stale
 from crm.messaging.composing.whatsapp_templates import load_whatsapp_templates
 from crm.messaging.delivery.batch import (
     CLAIMED_COLUMNS,
+    CONSENT_GRANTED,
+    PATIENT_EXISTS,
     PHONE_CHANNELS,
     Claimed,
-    consents_of,
     record_sent,
     withheld,
 )
@@ -48,6 +49,7 @@ from crm.patients.models import Patient
 from crm.patients.operations import set_consent
 
 log = logging.getLogger(__name__)
+_OUTBOX = OutboxMessage.__table__
 
 BACKOFF_BASE = timedelta(seconds=30)
 BACKOFF_CAP = timedelta(hours=2)
@@ -86,10 +88,19 @@ def _is_postgres() -> bool:
     return db.session.get_bind().dialect.name == "postgresql"
 
 
+def _writing():
+    """A savepoint around one message's writes (a message that goes out writes nothing
+    until the batch's end): an error inside undoes those writes alone, and the caller's
+    outcomes for the message are appended as the block's last step, so they are kept
+    exactly when its writes are."""
+    return db.session.begin_nested()
+
+
 class Dispatcher:
-    """Per message: a savepoint, the provider call and one guarded UPDATE. Per batch: one
-    claim (SELECT ... SKIP LOCKED, UPDATE ... RETURNING), one consent read and one commit
-    of outcomes."""
+    """Per message that goes out: the provider call and nothing else (a withheld, deferred
+    or failed one: a savepoint and its guarded UPDATE). Per batch: one claim (a SELECT ...
+    SKIP LOCKED that also reads consents and the moved-on test, an UPDATE ... RETURNING,
+    a commit), then one write of the sent rows, one rollup upsert and one commit."""
 
     def __init__(self, transports: Transports, settings: DispatchSettings, name: str = "") -> None:
         self.transports = transports
@@ -101,7 +112,6 @@ class Dispatcher:
     def run_once(self, now: datetime | None = None) -> int:
         """Claim one batch and send it; returns how many rows were handled."""
         batch = self.claim(now or utcnow())
-        consents = consents_of([m.patient_id for m in batch if m.audience == "patient"])
         # WhatsApp's 24-hour sessions of the batch's numbers, in one read.
         self._sessions = last_inbound(m.to_address for m in batch if m.channel == "whatsapp")
         sent: list[dict] = []
@@ -109,10 +119,11 @@ class Dispatcher:
         for message in batch:
             settled: list[StatusChange] = []
             try:
-                # A savepoint per message: an unforeseen error undoes that message's writes
-                # alone, never the outcomes already recorded for the others of the batch.
-                with db.session.begin_nested():
-                    self._send(message, consents, sent, settled)
+                # A message that goes out writes nothing here (its outcome joins the batch's
+                # one write below); a message that is withheld, deferred or fails writes in
+                # a savepoint of its own (`_writing`), so an unforeseen error undoes that
+                # message's writes alone, never the outcomes recorded for the others.
+                self._send(message, sent, settled)
                 changes += settled
             except Exception:
                 # It must not stop the batch either. The row stays `sending`; the reconciler
@@ -127,51 +138,61 @@ class Dispatcher:
     def claim(self, now: datetime) -> list[Claimed]:
         token = f"{self.name}:{uuid.uuid4().hex[:12]}"
         due = (
-            select(OutboxMessage.id)
-            .where(OutboxMessage.status == "queued", OutboxMessage.next_attempt_at <= now)
-            .order_by(OutboxMessage.next_attempt_at, OutboxMessage.id)
+            select(_OUTBOX.c.id, PATIENT_EXISTS, CONSENT_GRANTED, _moved_on().label("moved_on"))
+            .where(_OUTBOX.c.status == "queued", _OUTBOX.c.next_attempt_at <= now)
+            # The order of ix_outbox_claim: the scan stops at the batch, nothing is sorted.
+            .order_by(_OUTBOX.c.next_attempt_at, _OUTBOX.c.id)
             .limit(self.settings.batch_size)
         )
         if _is_postgres():
-            due = due.with_for_update(skip_locked=True)
+            due = due.with_for_update(skip_locked=True, of=_OUTBOX)
         # Two statements on purpose: inside `UPDATE ... WHERE id IN (SELECT ... LIMIT n FOR
-        # UPDATE SKIP LOCKED)` PostgreSQL may evaluate the subquery more than once.
-        ids = list(db.session.scalars(due))
-        if not ids:
+        # UPDATE SKIP LOCKED)` PostgreSQL may evaluate the subquery more than once. Both are
+        # Core statements on the session's connection: plain rows, no ORM bookkeeping.
+        connection = db.session.connection()
+        rows = connection.execute(due).all()
+        if not rows:
             db.session.commit()
             return []
-        cancel_stale(ids)  # written for a stage the referral has left: cancelled, not sent
-        claimed = db.session.execute(
-            update(OutboxMessage)
-            .where(OutboxMessage.id.in_(ids), OutboxMessage.status == "queued")
+        # Each row's consent comes with it (see PATIENT_EXISTS): checked again at send time.
+        consent = {row.id: (row.patient_exists, row.consent_granted) for row in rows}
+        # Written for a stage the referral has left: cancelled, not sent. `_moved_on` is
+        # cancel_stale's own test, read here with the batch, so the cancelling UPDATE (which
+        # tests again) runs only for a batch that holds such a row.
+        if stale := [row.id for row in rows if row.moved_on]:
+            cancel_stale(stale)
+        ids = list(consent)
+        claimed = connection.execute(
+            update(_OUTBOX)
+            .where(_OUTBOX.c.id.in_(ids), _OUTBOX.c.status == "queued")
             .values(
                 status="sending",
                 claimed_by=token,
                 claimed_at=now,
-                attempts=OutboxMessage.attempts + 1,
+                attempts=_OUTBOX.c.attempts + 1,
             )
             .returning(*CLAIMED_COLUMNS)
-            .execution_options(synchronize_session=False)
         ).all()
         db.session.commit()
-        return sorted((Claimed(*row) for row in claimed), key=lambda m: m.id)
+        return sorted((Claimed(*row, *consent[row.id]) for row in claimed), key=lambda m: m.id)
 
     def _send(
         self,
         message: Claimed,
-        consents: dict[tuple[int, str], bool],
         sent: list[dict],
         settled: list[StatusChange],
     ) -> None:
         now = utcnow()
-        if reason := withheld(message, consents):
-            self._settle_row(message, status="suppressed", suppressed_reason=reason)
-            settled.append(change(message, "sending", None, "suppressed", reason))
+        if reason := withheld(message):
+            with _writing():
+                self._settle_row(message, status="suppressed", suppressed_reason=reason)
+                settled.append(change(message, "sending", None, "suppressed", reason))
             return
         if message.channel in PHONE_CHANNELS and message.audience == "patient":
             allowed = next_allowed_send(now, message.time_zone, self.quiet_window)
             if allowed > now:
-                self._requeue(message, allowed, count_attempt=False)
+                with _writing():
+                    self._requeue(message, allowed, count_attempt=False)
                 return
         how = None
         if message.channel == "whatsapp":
@@ -181,8 +202,9 @@ class Dispatcher:
         try:
             provider_id = self._hand_over(message, how)
         except (SmsError, EmailError) as exc:
-            if self._failed_attempt(message, exc, now):
-                settled.append(change(message, "sending", None, "failed"))
+            with _writing():
+                if self._failed_attempt(message, exc, now):
+                    settled.append(change(message, "sending", None, "failed"))
             return
         sent.append(
             {
@@ -220,13 +242,16 @@ class Dispatcher:
             load_whatsapp_templates(self.settings.whatsapp_templates_file),
         )
         if how is None:
-            self._settle_row(message, status="suppressed", suppressed_reason=NO_WHATSAPP_TEMPLATE)
-            settled.append(change(message, "sending", None, "suppressed", NO_WHATSAPP_TEMPLATE))
-            row = db.session.get(OutboxMessage, message.id)
-            if message.fallback_channel == "sms" and row is not None:
-                twin = fall_back_to_sms(row, now)
-                if twin is not None:
-                    settled.append(change(twin, None, None, twin.status, twin.suppressed_reason))
+            with _writing():
+                reason = NO_WHATSAPP_TEMPLATE
+                self._settle_row(message, status="suppressed", suppressed_reason=reason)
+                moved = [change(message, "sending", None, "suppressed", reason)]
+                row = db.session.get(OutboxMessage, message.id)
+                if message.fallback_channel == "sms" and row is not None:
+                    twin = fall_back_to_sms(row, now)
+                    if twin is not None:
+                        moved.append(change(twin, None, None, twin.status, twin.suppressed_reason))
+                settled += moved
         return how
 
     def _gateway(self, channel: str):

@@ -424,3 +424,30 @@ def test_an_unforeseen_error_on_one_message_keeps_the_outcomes_of_the_others(
     assert broken.status == "sending"  # left for the reconciler, as before
     assert sent.status == "sent" and sent.provider_id
     assert len(fake_twilio.messages) == 1
+
+
+def test_an_error_inside_a_failed_messages_own_writes_undoes_them_alone(
+    app, factory, dispatcher, fake_twilio, session, monkeypatch
+):
+    """A failed message writes in a savepoint of its own: when those writes break (here
+    withdrawing consent after 21610), its row is left `sending` for the reconciler, as if
+    nothing were written, and the other messages' outcomes are recorded."""
+    monkeypatch.setitem(app.config["CRM"], "QUIET_HOURS", NO_QUIET_HOURS)
+    refused, fine = (new_referral(factory, patient={"language": "en"}) for _ in "ab")
+    quiet_outbox()
+    [broken] = _queue(refused, key="w:1")
+    [sent] = _queue(fine, key="w:2")
+    session.commit()
+    fake_twilio.program(status=400, code=21610, to=refused.patient.phone)
+
+    def breaks(*args, **kwargs):
+        raise RuntimeError("an unforeseen bug while withdrawing consent")
+
+    monkeypatch.setattr(dispatcher_module, "set_consent", breaks)
+    assert dispatcher.run_once() == 2
+    session.refresh(broken)
+    session.refresh(sent)
+    session.refresh(refused.patient)
+    assert (broken.status, broken.error_code) == ("sending", None)  # `failed` undone
+    assert refused.patient.may_contact("sms") is True
+    assert sent.status == "sent" and sent.provider_id
