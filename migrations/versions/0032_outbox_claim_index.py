@@ -4,7 +4,7 @@ instead of sorting every due row by id (8.6 ms -> 0.1 ms for a claim of 50 out o
 due on PostgreSQL). It replaces ix_outbox_due, a prefix of it that no query needs any more.
 
 Revision ID: 0032
-Revises: 0029
+Revises: 0031
 
 On PostgreSQL the index is built and the old one dropped CONCURRENTLY (outside the
 migration's transaction, behind a lock timeout), so sending and enqueueing go on meanwhile;
@@ -14,7 +14,7 @@ code of the previous release runs unchanged against either index.
 from alembic import op
 
 revision = "0032"
-down_revision = "0029"
+down_revision = "0031"
 branch_labels = None
 depends_on = None
 

@@ -419,7 +419,7 @@ def enqueue_agency_email(
 MOVED_ON = "moved on"
 
 
-def _moved_on():
+def moved_on():
     """A queued row written for a stage visit its referral has left (and that does not stand)."""
     referral = Referral.__table__
     return and_(
@@ -466,12 +466,12 @@ def _cancel(*where) -> int:
 
 def cancel_moved_on(referral: Referral) -> int:
     """The referral moved (any stage): what it was owed in the visit it left is moot."""
-    return _cancel(OutboxMessage.referral_id == referral.id, _moved_on())
+    return _cancel(OutboxMessage.referral_id == referral.id, moved_on())
 
 
 def cancel_stale(ids: list[int]) -> int:
     """The dispatcher's check at send time, on the rows it is about to claim."""
-    return _cancel(OutboxMessage.id.in_(ids), _moved_on()) if ids else 0
+    return _cancel(OutboxMessage.id.in_(ids), moved_on()) if ids else 0
 
 
 def cancel_queued(keys: list[str], reason: str) -> int:

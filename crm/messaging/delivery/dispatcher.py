@@ -25,7 +25,7 @@ from crm.core import metrics
 from crm.core.db import utcnow
 from crm.extensions import db
 from crm.messaging.composing.fallback import fall_back_to_sms
-from crm.messaging.composing.outbox import NO_WHATSAPP_TEMPLATE, _moved_on, cancel_stale
+from crm.messaging.composing.outbox import NO_WHATSAPP_TEMPLATE, cancel_stale, moved_on
 from crm.messaging.composing.whatsapp_templates import load_whatsapp_templates
 from crm.messaging.delivery.batch import (
     CLAIMED_COLUMNS,
@@ -138,7 +138,7 @@ class Dispatcher:
     def claim(self, now: datetime) -> list[Claimed]:
         token = f"{self.name}:{uuid.uuid4().hex[:12]}"
         due = (
-            select(_OUTBOX.c.id, PATIENT_EXISTS, CONSENT_GRANTED, _moved_on().label("moved_on"))
+            select(_OUTBOX.c.id, PATIENT_EXISTS, CONSENT_GRANTED, moved_on().label("moved_on"))
             .where(_OUTBOX.c.status == "queued", _OUTBOX.c.next_attempt_at <= now)
             # The order of ix_outbox_claim: the scan stops at the batch, nothing is sorted.
             .order_by(_OUTBOX.c.next_attempt_at, _OUTBOX.c.id)
@@ -156,7 +156,7 @@ class Dispatcher:
             return []
         # Each row's consent comes with it (see PATIENT_EXISTS): checked again at send time.
         consent = {row.id: (row.patient_exists, row.consent_granted) for row in rows}
-        # Written for a stage the referral has left: cancelled, not sent. `_moved_on` is
+        # Written for a stage the referral has left: cancelled, not sent. `moved_on` is
         # cancel_stale's own test, read here with the batch, so the cancelling UPDATE (which
         # tests again) runs only for a batch that holds such a row.
         if stale := [row.id for row in rows if row.moved_on]:
