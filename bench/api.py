@@ -803,7 +803,7 @@ def main(argv: list[str] | None = None) -> int:
     run_id = secrets.token_hex(3)
     names = {
         part: f"{dbs.prefix}_{run_id}_{part}"
-        for part in ("tpl", "submit", "same", "baseline", "small", "large")
+        for part in ("tpl", "submit", "same", "baseline", "count", "small", "large")
     }
     log_dir = Path(tempfile.mkdtemp(prefix="crm-bench-"))
     servers = Servers(log_dir)
@@ -845,7 +845,11 @@ def main(argv: list[str] | None = None) -> int:
             }
             rates = measure_submit(client, targets, creds.agency_key, args)
             servers.stop_all()
-            statements = count_submit_statements(submit_env, creds.agency_key)
+            # counted on a fresh copy: the loaded database's thousands of earlier patients
+            # make the odd submission a likely duplicate (a task and its rows), by chance
+            dbs.create(names["count"], template=names["tpl"])
+            count_env = _app_env(dbs.sqlalchemy_url(names["count"]))
+            statements = count_submit_statements(count_env, creds.agency_key)
 
         with _step(f"pipeline list latency, {args.list_concurrency} connections"):
             small = servers.start(
