@@ -16,28 +16,16 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import os
 import secrets
 from datetime import UTC, datetime, timedelta
 
 import psycopg
+from baseline_app import _db, healthz  # one connection per worker, as its twin
 from flask import Flask, jsonify, request
 from psycopg.types.json import Jsonb
 
 app = Flask(__name__)
-_connection: psycopg.Connection | None = None
-
-
-def _db() -> psycopg.Connection:
-    global _connection
-    if _connection is None or _connection.closed:
-        _connection = psycopg.connect(os.environ["BENCH_BASELINE_DSN"])
-    return _connection
-
-
-@app.get("/healthz")
-def healthz():
-    return jsonify(status="ok")
+app.get("/healthz")(healthz)
 
 
 def _agency(connection: psycopg.Connection) -> int | None:

@@ -189,25 +189,35 @@ def _decide(match: DuplicateMatch, status: str, actor: Actor) -> DuplicateMatch:
     return match
 
 
+def reattribute(
+    referral: Referral,
+    patient_ids: list[int],
+    cause: str,
+    actor: Actor,
+    *,
+    earlier_only: bool = False,
+) -> None:
+    """Decide the referral's owner again by the rule; a change is audited and published
+    as `ReferralReattributed` (`cause` keys it: webhooks and commission react once)."""
+    previous = referral.attributed_agency_id
+    attribute(referral, patient_ids, earlier_only=earlier_only)
+    if referral.attributed_agency_id == previous:
+        return
+    audit.record(
+        actor,
+        "referral.attribution",
+        referral.id,
+        previous=previous,
+        attributed_agency_id=referral.attributed_agency_id,
+    )
+    publish(ReferralReattributed(referral, previous, referral.attributed_agency_id, cause, actor))
+
+
 def link(match: DuplicateMatch, actor: Actor) -> DuplicateMatch:
     """The same person: the rows stay, the link is recorded and attribution decided again."""
     _decide(match, "linked", actor)
     referral = match.referral
-    previous = referral.attributed_agency_id
-    attribute(referral, queries.linked_patient_ids(referral.id))
-    if referral.attributed_agency_id != previous:
-        audit.record(
-            actor,
-            "referral.attribution",
-            referral.id,
-            previous=previous,
-            attributed_agency_id=referral.attributed_agency_id,
-        )
-        publish(
-            ReferralReattributed(
-                referral, previous, referral.attributed_agency_id, f"match:{match.id}", actor
-            )
-        )
+    reattribute(referral, queries.linked_patient_ids(referral.id), f"match:{match.id}", actor)
     return match
 
 

@@ -35,9 +35,9 @@ from crm.core.actors import Actor
 from crm.core.db import utcnow
 from crm.core.errors import Conflict
 from crm.core.events import publish
-from crm.duplicates.events import DuplicateDecided, ReferralReattributed
+from crm.duplicates.events import DuplicateDecided
 from crm.duplicates.models import DuplicateMatch
-from crm.duplicates.operations import attribute
+from crm.duplicates.operations import reattribute
 from crm.extensions import db
 from crm.merges import rules
 from crm.merges.events import PatientsMerged
@@ -218,23 +218,5 @@ def _attribute_again(found: MergePlan, actor: Actor) -> None:
     change of owner is published (webhooks and commission react)."""
     person = person_ids(found.survivor.id)
     for referral in found.referrals:
-        previous = referral.attributed_agency_id
-        attribute(referral, person, earlier_only=True)
-        if referral.attributed_agency_id == previous:
-            continue
-        audit.record(
-            actor,
-            "referral.attribution",
-            referral.id,
-            previous=previous,
-            attributed_agency_id=referral.attributed_agency_id,
-        )
-        publish(
-            ReferralReattributed(
-                referral,
-                previous,
-                referral.attributed_agency_id,
-                f"merge:{found.match.id}:{referral.id}",
-                actor,
-            )
-        )
+        cause = f"merge:{found.match.id}:{referral.id}"
+        reattribute(referral, person, cause, actor, earlier_only=True)
