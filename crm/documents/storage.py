@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import os
 import tempfile
+from abc import ABC, abstractmethod
 from collections.abc import Iterable, Iterator
 from contextlib import AbstractContextManager
 from pathlib import Path
@@ -71,7 +72,7 @@ def sha256_of(path: Path) -> str:
     return digest.hexdigest()
 
 
-class EncryptedStore:
+class EncryptedStore(ABC):
     """The encryption and deduplication both backends share; a backend supplies the raw
     blob operations (`_raw`, `_touch`, `_put`)."""
 
@@ -84,16 +85,18 @@ class EncryptedStore:
         return tempfile.NamedTemporaryFile(dir=self.tmp, delete=False, prefix="upload-")
 
     # -- what a backend supplies
-    def _raw(self, sha256: str) -> AbstractContextManager[IO[bytes]]:
-        raise NotImplementedError
+    @abstractmethod
+    def _raw(self, sha256: str) -> AbstractContextManager[IO[bytes]]: ...
 
+    @abstractmethod
     def _touch(self, sha256: str) -> bool:
         """Mark a stored blob fresh (the orphan sweep spares it); False if there is none."""
-        raise NotImplementedError
+        ...
 
+    @abstractmethod
     def _put(self, sha256: str, pieces: Iterator[bytes], exclusive: bool) -> bool:
         """Store the blob; with `exclusive`, False (and nothing stored) if one exists."""
-        raise NotImplementedError
+        ...
 
     # -- the interface
     def keep(self, temp_path: Path, sha256: str, known: Iterable[Sealed] = ()) -> Sealed | None:
