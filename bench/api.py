@@ -334,6 +334,11 @@ def _app_env(database_url: str) -> dict[str, str]:
         CRM_RATE_LIMIT_STORAGE_URL=os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/0"),
         CRM_RATE_LIMIT_PER_KEY="1000000 per minute",
         CRM_RATE_LIMIT_PER_AGENCY="1000000 per minute",
+        # the SMS spend caps likewise: the defaults (500 an agency a day) are passed after
+        # the first 500 submissions, and from then on every one measured the held-nudge
+        # path (the counters taken back, a coordinator task each), not a normal submission
+        CRM_SMS_CAP_AGENCY_DAILY="100000000",
+        CRM_SMS_CAP_GLOBAL_HOURLY="100000000",
         CRM_LOG_LEVEL="WARNING",
         CRM_OUTBOX_FILE_DIR=str(Path(tempfile.gettempdir()) / "crm-bench-outbox"),
         # production refuses to store documents without a master key (a fresh one a run)

@@ -34,6 +34,8 @@ M = TypeVar("M")
 _SESSION_KEY = "crm.config_token"
 _WATCHED: set[str] = set()
 _NOTES = "crm.transaction_notes"
+# transaction_notes(NEW_REFERRALS): the ids of the referrals this transaction created
+NEW_REFERRALS = "new_referrals"
 
 
 class ConfigGeneration(db.Model):

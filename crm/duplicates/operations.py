@@ -102,10 +102,8 @@ def check_new_referral(referral: Referral, actor: Actor) -> list[DuplicateMatch]
     settings = current_app.config["CRM"]
     patient = referral.patient
     lock_contacts(patient)
-    by_contact = queries.contact_candidates(patient)
-    by_birth = queries.birth_date_candidates(patient, (p.id for p in by_contact))
     matches = []
-    for known in [*by_contact, *by_birth]:
+    for known in queries.candidates(patient):
         evidence = evidence_of(patient, known)
         kind = classify(evidence, settings["DUPLICATE_NAME_THRESHOLD"])
         if kind is None:

@@ -5,7 +5,18 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import datetime
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import (
+    ColumnElement,
+    Select,
+    and_,
+    false,
+    func,
+    literal,
+    not_,
+    or_,
+    select,
+    union_all,
+)
 from sqlalchemy.orm import joinedload, selectinload
 
 from crm.core.errors import NotFound
@@ -19,38 +30,46 @@ from crm.referrals.stages import Stage
 CANDIDATE_LIMIT = 50
 
 
-def contact_candidates(patient: Patient) -> list[Patient]:
-    """Other patients with the same phone (E.164) or email (case ignored): one indexed query."""
+def _contact_condition(patient: Patient) -> ColumnElement[bool] | None:
+    """The same phone (E.164) or email (case ignored)."""
     conditions = []
     if patient.phone:
         conditions.append(Patient.phone == patient.phone)
     if patient.email:
         conditions.append(func.lower(Patient.email) == patient.email.lower())
-    if not conditions:
-        return []
-    statement = (
-        select(Patient)
-        .where(or_(*conditions), Patient.id != patient.id, Patient.merged_into_id.is_(None))
+    return or_(*conditions) if conditions else None
+
+
+def _first_ids(rank: int, condition: ColumnElement[bool], patient: Patient) -> Select:
+    """The first CANDIDATE_LIMIT other live patients meeting `condition`, tagged `rank`."""
+    first = (
+        select(Patient.id)
+        .where(condition, Patient.id != patient.id, Patient.merged_into_id.is_(None))
         .order_by(Patient.id)
         .limit(CANDIDATE_LIMIT)
+        .subquery()
     )
-    return list(db.session.scalars(statement))
+    return select(first.c.id, literal(rank).label("rank"))
 
 
-def birth_date_candidates(patient: Patient, known: Iterable[int]) -> list[Patient]:
-    """Other patients born the same day, for the fuzzy name match (an indexed query)."""
-    if patient.date_of_birth is None:
+def candidates(patient: Patient) -> list[Patient]:
+    """Other patients who may be this one, in one statement: those with the same phone or
+    email first (indexed), then those born the same day (for the fuzzy name match), each
+    up to CANDIDATE_LIMIT."""
+    contact = _contact_condition(patient)
+    parts = []
+    if contact is not None:
+        parts.append(_first_ids(0, contact, patient))
+    if patient.date_of_birth is not None:
+        born = Patient.date_of_birth == patient.date_of_birth
+        if contact is not None:  # a NULL email compares to NULL: not a contact match
+            born = and_(born, not_(func.coalesce(contact, false())))
+        parts.append(_first_ids(1, born, patient))
+    if not parts:
         return []
-    excluded = {patient.id, *known}
+    ranked = (union_all(*parts) if len(parts) > 1 else parts[0]).subquery()
     statement = (
-        select(Patient)
-        .where(
-            Patient.date_of_birth == patient.date_of_birth,
-            Patient.id.not_in(excluded),
-            Patient.merged_into_id.is_(None),
-        )
-        .order_by(Patient.id)
-        .limit(CANDIDATE_LIMIT)
+        select(Patient).join(ranked, ranked.c.id == Patient.id).order_by(ranked.c.rank, Patient.id)
     )
     return list(db.session.scalars(statement))
 

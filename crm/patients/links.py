@@ -14,6 +14,7 @@ from flask import current_app
 from itsdangerous import BadSignature, URLSafeSerializer
 from sqlalchemy import select, update
 
+from crm.core.cache import NEW_REFERRALS, transaction_notes
 from crm.core.db import utcnow
 from crm.extensions import db
 from crm.patients.models import PatientLink
@@ -51,7 +52,8 @@ def _remembered(referral_id: int) -> PatientLink | None:
 
 def link_for(referral_id: int) -> PatientLink:
     """The referral's live link, or a new one (a link within a week of expiry is renewed)."""
-    link = _remembered(referral_id) or _active(referral_id)
+    fresh = referral_id in transaction_notes(NEW_REFERRALS)  # no link can exist yet
+    link = _remembered(referral_id) or (None if fresh else _active(referral_id))
     if link is None:
         days = current_app.config["CRM"]["PATIENT_LINK_DAYS"]
         link = PatientLink(

@@ -21,7 +21,6 @@ _LOST_REASONS = ", ".join(f"'{reason}'" for reason in LostReason)
 
 # crm.core.cache.transaction_notes: the referrals this transaction created (it knows
 # everything written about them so far, so later steps need not ask the database).
-NEW_REFERRALS = "new_referrals"
 
 
 class Referral(TimestampMixin, db.Model):

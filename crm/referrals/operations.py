@@ -10,7 +10,7 @@ from crm.auth.models import StaffUser
 from crm.catalogue.queries import procedure_by_code
 from crm.core import audit
 from crm.core.actors import Actor
-from crm.core.cache import transaction_notes
+from crm.core.cache import NEW_REFERRALS, transaction_notes
 from crm.core.db import utcnow
 from crm.core.errors import Conflict, GuardFailed, NotFound, ValidationFailed
 from crm.core.events import publish
@@ -18,7 +18,7 @@ from crm.extensions import db
 from crm.patients.operations import create_patient, update_contact
 from crm.referrals.events import ReferralSubmitted, StageEntered
 from crm.referrals.guards import registry
-from crm.referrals.models import NEW_REFERRALS, Referral, ReferralNote, StageTransition
+from crm.referrals.models import Referral, ReferralNote, StageTransition
 from crm.referrals.search import refresh_for_patient, refresh_search_text
 from crm.referrals.stages import (
     IllegalTransition,
@@ -42,6 +42,9 @@ def submit_referral(data: dict[str, Any], actor: Actor) -> Referral:
     referral = Referral(
         patient=create_patient(data["patient"], actor, agency_id),
         agency_id=agency_id,
+        # the submitting agency until crm/duplicates decides otherwise (no UPDATE when it
+        # agrees, which is the common case)
+        attributed_agency_id=agency_id,
         procedure=procedure,
         agency_reference=reference,
         stage=Stage.ENQUIRY,

@@ -17,7 +17,7 @@ from tests.conftest import TEST_DATABASE_URL
 from tests.duplicates.support import person
 from tests.helpers import API
 
-STATEMENTS_PER_SUBMIT = 22
+STATEMENTS_PER_SUBMIT = 19
 # The counts are PostgreSQL's: its driver writes many rows of one table in one INSERT ...
 # RETURNING; SQLite's writes them one by one (the rules test below holds on both).
 counted_on_postgresql = pytest.mark.skipif(

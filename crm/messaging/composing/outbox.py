@@ -18,7 +18,7 @@ from sqlalchemy import and_, exists, or_, select, update
 from crm.agencies.models import Agency
 from crm.auth.models import StaffUser
 from crm.catalogue.information import pre_operative_instructions, pre_travel_checklist
-from crm.core.cache import transaction_notes
+from crm.core.cache import NEW_REFERRALS, transaction_notes
 from crm.core.db import utcnow
 from crm.core.errors import RateLimited
 from crm.extensions import db
@@ -30,7 +30,7 @@ from crm.messaging.events import announce, change
 from crm.messaging.models import CHANNELS, OutboxMessage
 from crm.patients.links import patient_link, unsubscribe_url
 from crm.patients.short_links import short_url
-from crm.referrals.models import NEW_REFERRALS, Referral
+from crm.referrals.models import Referral
 
 NO_WHATSAPP_TEMPLATE = "no_whatsapp_template"
 OUTBOX_KEYS = "outbox_keys"  # transaction_notes: the cause keys this transaction wrote
