@@ -720,6 +720,10 @@ for n in range(2):  # the first fills the process caches, as in a running servic
     headers = {"Authorization": "Bearer " + key, "Idempotency-Key": f"count-{n}"}
     body["agency_reference"] = f"COUNT-{n}"
     body["patient"]["phone"] = f"+4915199990{n:03d}"
+    # another person each time: the same email, or birth date and name, makes the second a
+    # duplicate of the first (a match, its audit and a task: not a normal submission)
+    body["patient"]["email"] = f"count-{n}@patient.example"
+    body["patient"]["date_of_birth"] = f"{1950 + n}-03-0{1 + n}"
     response = client.post("/api/v1/referrals", json=body, headers=headers)
     assert response.status_code == 201, response.get_data(as_text=True)
 print(len(statements))
