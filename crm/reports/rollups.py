@@ -9,11 +9,12 @@ and a test holds them to it.
 
 from __future__ import annotations
 
+import functools
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, date, datetime
 
-from sqlalchemy import Table, delete, insert, inspect, select
+from sqlalchemy import Insert, Table, delete, insert, inspect, select
 from sqlalchemy.dialects import postgresql, sqlite
 
 from crm.catalogue.models import Procedure
@@ -37,34 +38,33 @@ from crm.reports.percentiles import bucket_of
 ROLLUPS = (StageDaily, StageDuration, PlanDaily, OptOutDaily, SlaMonthly, MessageDaily)
 
 
-def _upsert(model: type, key: Mapping[str, object], increments: Mapping[str, int]) -> None:
+@functools.cache
+def _upsert_statement(model: type, measures: tuple[str, ...], dialect: str) -> Insert:
+    """`INSERT ... ON CONFLICT (key) DO UPDATE SET m = m + excluded.m`, built once a
+    process: the rows come as parameters."""
     table: Table = model.__table__  # type: ignore[attr-defined]
-    dialect = db.session.get_bind().dialect.name
     make = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    statement = make(table).values({**key, **increments})
-    statement = statement.on_conflict_do_update(
+    statement = make(table)
+    return statement.on_conflict_do_update(
         index_elements=[column.name for column in table.primary_key.columns],
-        set_={name: table.c[name] + statement.excluded[name] for name in increments},
+        set_={name: table.c[name] + statement.excluded[name] for name in measures},
     )
-    db.session.execute(statement)
+
+
+def _upsert(model: type, key: Mapping[str, object], increments: Mapping[str, int]) -> None:
+    _upsert_many(model, [{**key, **increments}], tuple(increments))
 
 
 def _upsert_many(model: type, rows: list[dict[str, object]], measures: Sequence[str]) -> None:
-    """Many cells in one statement, in key order (two writers never wait on each other in
-    a circle); each key appears once."""
+    """Many cells in one statement (the driver's multi-row VALUES), in key order (two
+    writers never wait on each other in a circle); each key appears once."""
     if not rows:
         return
     table: Table = model.__table__  # type: ignore[attr-defined]
     keys = [column.name for column in table.primary_key.columns]
     rows = sorted(rows, key=lambda row: tuple(row[k] for k in keys))
     dialect = db.session.get_bind().dialect.name
-    make = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    statement = make(table).values(rows)
-    statement = statement.on_conflict_do_update(
-        index_elements=keys,
-        set_={name: table.c[name] + statement.excluded[name] for name in measures},
-    )
-    db.session.execute(statement)
+    db.session.execute(_upsert_statement(model, tuple(measures), dialect), rows)
 
 
 def _month(moment: datetime) -> date:
