@@ -40,6 +40,20 @@ def _fixed(moment: datetime) -> datetime:
     return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
 
 
+class _StatementPdf(FPDF):
+    """Each page ends with what it is and where it stands: "<title> - page 2 of 5"."""
+
+    footer_text = ""
+    footer_family = "Helvetica"
+
+    def footer(self) -> None:
+        self.set_y(-13)
+        self.set_font(self.footer_family, size=8)
+        self.set_text_color(90, 90, 90)
+        self.cell(0, 5, f"{self.footer_text} - page {self.page_no()} of {{nb}}", align="C")
+        self.set_text_color(0, 0, 0)
+
+
 def render_statement_pdf(
     report: dict[str, Any],
     hospital_name: str,
@@ -52,7 +66,7 @@ def render_statement_pdf(
     logging.getLogger("fontTools.subset").setLevel(logging.WARNING)
     issued = report["status"] == "issued"
     title = f"Commission statement {report['month']}"
-    pdf = FPDF(format="A4")
+    pdf = _StatementPdf(format="A4")
     pdf.set_compression(compress)
     pdf.set_title(title)
     pdf.set_author(hospital_name)
@@ -69,6 +83,8 @@ def render_statement_pdf(
         shaping = importlib.util.find_spec("uharfbuzz") is not None
     else:
         family, clean = "Helvetica", _latin1
+    pdf.footer_family = family
+    pdf.footer_text = clean(f"{title} - {report['agency_name']}")
 
     def line(text: str, size: float, height: float = 6, shaped: bool = False) -> None:
         pdf.set_font(family, size=size)
@@ -101,25 +117,25 @@ def _row(pdf: FPDF, family: str, clean, cells: list[tuple[str, float, str]], siz
     pdf.ln(6)
 
 
+_WIDTHS = (30, 26, 38, 40)
+
+
+def _heading(pdf: FPDF, family: str, clean) -> None:
+    rest = pdf.epw - sum(_WIDTHS)
+    names = ("Referral", "Date", "Kind", "Why")
+    cells = [(name, width, "L") for name, width in zip(names, _WIDTHS, strict=True)]
+    _row(pdf, family, clean, [*cells, ("Amount", rest, "R")], size=9)
+
+
 def _lines(pdf: FPDF, family: str, clean, lines: list[dict[str, Any]]) -> None:
-    widths = (30, 26, 38, 40)
-    rest = pdf.epw - sum(widths)
-    _row(
-        pdf,
-        family,
-        clean,
-        [
-            ("Referral", widths[0], "L"),
-            ("Date", widths[1], "L"),
-            ("Kind", widths[2], "L"),
-            ("Why", widths[3], "L"),
-            ("Amount", rest, "R"),
-        ],
-        size=9,
-    )
+    widths, rest = _WIDTHS, pdf.epw - sum(_WIDTHS)
+    _heading(pdf, family, clean)
     if not lines:
         _row(pdf, family, clean, [("No entries this month.", pdf.epw, "L")])
     for item in lines:
+        if pdf.will_page_break(6):  # a new page starts with the column names again
+            pdf.add_page()
+            _heading(pdf, family, clean)
         _row(
             pdf,
             family,

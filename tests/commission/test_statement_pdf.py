@@ -2,10 +2,13 @@
 lines and the totals per currency; an issued one reads the same every time."""
 
 import io
+from datetime import UTC, datetime
 
 import pytest
 from pypdf import PdfReader
 
+from crm.commission.pdf import render_statement_pdf
+from crm.travel.letter import unicode_font
 from tests.commission.support import PLAN_TOTAL, THIS_MONTH, add_contract, treated
 from tests.helpers import API, assert_problem
 
@@ -83,3 +86,40 @@ def test_an_agency_name_in_another_script_prints(client, factory, coordinator, m
     treated(client, factory, agency, coordinator)
     text = _text(client.get(_url(agency), headers=manager.headers()))
     assert "وكالة الشفاء" in text  # shaped (joined, right to left), read back in logical order
+
+
+def _long_report(lines: int) -> dict:
+    entry = {
+        "kind": "accrued",
+        "reason": "treatment",
+        "amount_minor": 71000,
+        "currency": "EUR",
+        "created_at": datetime(2026, 11, 3, 9, 30, tzinfo=UTC),
+    }
+    total = {
+        "currency": "EUR",
+        **dict.fromkeys(("accrued_minor", "net_minor"), 71000 * lines),
+        **dict.fromkeys(("reversed_minor", "payable_minor"), 0),
+    }
+    return {
+        "status": "draft",
+        "issued_at": None,
+        "month": "2026-11",
+        "agency_name": "Agentur Nord",
+        "lines": [{**entry, "reference": f"R-2026-{n:05d}"} for n in range(1, lines + 1)],
+        "totals": [total],
+    }
+
+
+@pytest.mark.parametrize("font", [None, unicode_font()], ids=["core font", "unicode font"])
+def test_a_long_statement_repeats_the_column_names_and_numbers_its_pages(font):
+    body = render_statement_pdf(_long_report(150), "Klinik", font=font)
+    pages = [page.extract_text() for page in PdfReader(io.BytesIO(body)).pages]
+    assert len(pages) >= 3
+    for number, text in enumerate(pages, start=1):
+        assert f"page {number} of {len(pages)}" in text
+        assert "Commission statement 2026-11 - Agentur Nord" in text
+    for text in pages[:-1]:  # every page of lines starts with the column names
+        assert "Referral" in text and "Amount" in text
+    listed = " ".join(pages)
+    assert all(f"R-2026-{n:05d}" in listed for n in range(1, 151))
