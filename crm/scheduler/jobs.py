@@ -92,7 +92,7 @@ class Jobs:
         connection goes back to the pool, which discards it if it broke; the next tick takes
         another."""
         with self.engine.connect() as connection:
-            return self._run(delivery.drain, self.dispatcher, connection=connection) or 0
+            return self._run(delivery.dispatch, self.dispatcher, connection=connection) or 0
 
     def reconcile(self) -> int | None:
         return self._run(delivery.reconcile, self.dispatcher)

@@ -19,9 +19,10 @@ def dispatcher_for(app: Flask, name: str) -> Dispatcher:
     return Dispatcher(from_settings(settings), DispatchSettings.from_config(settings), name=name)
 
 
-def drain(dispatcher: Dispatcher) -> int:
+def dispatch(dispatcher: Dispatcher) -> int:
     """Claim, send and record batch after batch until nothing is due (each batch's record and
-    the next one's claim in one transaction); how many messages it handled."""
+    the next one's claim in one transaction); how many messages it handled. One run a tick:
+    `crm_job_runs_total{job="dispatch"}` and its duration cover the whole drain."""
     return dispatcher.drain()
 
 
