@@ -14,8 +14,10 @@ from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, date, datetime
 
-from sqlalchemy import Insert, Table, delete, insert, inspect, select
+from sqlalchemy import Insert, Table, bindparam, delete, func, insert, inspect, select
+from sqlalchemy import column as sa_column
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.dialects.postgresql import ARRAY
 
 from crm.catalogue.models import Procedure
 from crm.extensions import db
@@ -39,12 +41,11 @@ ROLLUPS = (StageDaily, StageDuration, PlanDaily, OptOutDaily, SlaMonthly, Messag
 
 
 @functools.cache
-def _upsert_statement(model: type, measures: tuple[str, ...], dialect: str) -> Insert:
-    """`INSERT ... ON CONFLICT (key) DO UPDATE SET m = m + excluded.m`, built once a
-    process: the rows come as parameters."""
+def _sqlite_upsert(model: type, measures: tuple[str, ...]) -> Insert:
+    """SQLite: `INSERT ... ON CONFLICT (key) DO UPDATE SET m = m + excluded.m`, built once
+    a process; the cells come as parameters (one row each)."""
     table: Table = model.__table__  # type: ignore[attr-defined]
-    make = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    statement = make(table)
+    statement = sqlite.insert(table)
     return statement.on_conflict_do_update(
         index_elements=[column.name for column in table.primary_key.columns],
         set_={name: table.c[name] + statement.excluded[name] for name in measures},
@@ -56,15 +57,39 @@ def _upsert(model: type, key: Mapping[str, object], increments: Mapping[str, int
 
 
 def _upsert_many(model: type, rows: list[dict[str, object]], measures: Sequence[str]) -> None:
-    """Many cells in one statement (the driver's multi-row VALUES), in key order (two
+    """Many cells in one statement (PostgreSQL: `_upsert_arrays`), in key order (two
     writers never wait on each other in a circle); each key appears once."""
     if not rows:
         return
     table: Table = model.__table__  # type: ignore[attr-defined]
     keys = [column.name for column in table.primary_key.columns]
     rows = sorted(rows, key=lambda row: tuple(row[k] for k in keys))
-    dialect = db.session.get_bind().dialect.name
-    db.session.execute(_upsert_statement(model, tuple(measures), dialect), rows)
+    if db.session.get_bind().dialect.name == "postgresql":
+        columns = (*keys, *measures)
+        arrays = {name: [row[name] for row in rows] for name in columns}
+        db.session.execute(_upsert_arrays(table, tuple(measures)), arrays)
+        return
+    db.session.execute(_sqlite_upsert(model, tuple(measures)), rows)
+
+
+@functools.cache
+def _upsert_arrays(table: Table, measures: tuple[str, ...]):
+    """PostgreSQL: the cells as one array per column, joined with unnest() in their order: one
+    constant statement, built and compiled once (an INSERT of many VALUES rows is never
+    taken from SQLAlchemy's statement cache: it was compiled again at every call)."""
+    keys = [column.name for column in table.primary_key.columns]
+    columns = [table.c[name] for name in (*keys, *measures)]
+    cells = (
+        func.unnest(*(bindparam(c.name, type_=ARRAY(c.type)) for c in columns))
+        .table_valued(*(sa_column(c.name, c.type) for c in columns), with_ordinality="n")
+        .render_derived(name="cells", with_types=False)
+    )
+    rows = select(*(cells.c[c.name] for c in columns)).order_by(cells.c.n)
+    statement = postgresql.insert(table).from_select([c.name for c in columns], rows)
+    return statement.on_conflict_do_update(
+        index_elements=keys,
+        set_={name: table.c[name] + statement.excluded[name] for name in measures},
+    )
 
 
 def _month(moment: datetime) -> date:

@@ -3,18 +3,22 @@ dispatcher, delivered by Twilio's callback, cancelled, suppressed; equal to a re
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 import pytest
-from sqlalchemy import func, select, update
+from sqlalchemy import event, func, select, update
 from twilio.request_validator import RequestValidator
 
 from crm.messaging.delivery.dispatcher import Dispatcher, DispatchSettings
 from crm.messaging.delivery.transports import Transports
+from crm.messaging.events import StatusChange
 from crm.messaging.models import OutboxMessage
 from crm.patients.operations import set_consent
 from crm.referrals.operations import move_to_stage
 from crm.referrals.sla import service_levels
 from crm.reports.models import MessageDaily
-from crm.reports.rollups import rebuild
+from crm.reports.rollups import count_message_changes, rebuild
+from tests.conftest import postgres_only
 from tests.messaging.support import NO_QUIET_HOURS, RecordingGateway, RecordingMailer
 from tests.reports.support import API, rollup_rows
 
@@ -131,3 +135,32 @@ def test_the_messaging_report_reads_the_rollup_not_the_outbox(
     session.commit()
     after = client.get(f"{API}/messaging", headers=coordinator.headers()).json
     assert after == before
+
+
+@postgres_only
+def test_the_rollup_upsert_is_one_statement_text_whatever_the_number_of_cells(session, connection):
+    """Cells go as arrays: the same SQL for one cell or many, so SQLAlchemy compiles it once
+    and PostgreSQL prepares it once (a multi-row VALUES was compiled again at every batch)."""
+    day = datetime(2026, 12, 1, 9, tzinfo=UTC)
+    seen: list[str] = []
+
+    def upserts(_conn, _cursor, statement, *_):
+        if "report_message_daily" in statement:
+            seen.append(statement)
+
+    def changes(n: int) -> list[StatusChange]:
+        return [
+            StatusChange(i, day, "sms", None, None, 1, "sending", None, status, None)
+            for i, status in enumerate(("sent", "failed", "cancelled")[:n])
+        ]
+
+    event.listen(connection, "before_cursor_execute", upserts)
+    try:
+        count_message_changes(changes(1), {})
+        count_message_changes(changes(3), {})
+    finally:
+        event.remove(connection, "before_cursor_execute", upserts)
+    assert len(seen) == 2 and seen[0] == seen[1]
+    assert _counted(session, status="failed") == 1
+    assert _counted(session, status="sent") == 2
+    assert _counted(session, status="queued") == -4

@@ -6,12 +6,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from functools import cache
 
 from sqlalchemy import (
     DateTime,
     Integer,
     String,
     Text,
+    any_,
     bindparam,
     case,
     column,
@@ -24,6 +26,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import ARRAY
 
 from crm.extensions import db
+from crm.messaging.composing.outbox import moved_on
 from crm.messaging.events import StatusChange, change
 from crm.messaging.models import OutboxMessage
 from crm.patients.models import Patient, PatientConsent
@@ -109,12 +112,11 @@ def record_sent(sent: list[dict], claimed: dict[int, Claimed], lock: bool) -> li
         return []
     connection = db.session.connection()
     ids = [row["b_id"] for row in sent]
-    still = select(_OUTBOX.c.id, _OUTBOX.c.claimed_by).where(
-        _OUTBOX.c.id.in_(ids), _OUTBOX.c.status == "sending"
-    )
-    if lock:
-        still = still.with_for_update()
-    moving = [i for i, token in connection.execute(still) if token == claimed[i].token]
+    moving = [
+        i
+        for i, token in connection.execute(_still_sending(lock), {"ids": ids})
+        if token == claimed[i].token
+    ]
     if lock:
         connection.execute(
             _RECORD_SENT_ARRAYS,
@@ -130,6 +132,25 @@ def record_sent(sent: list[dict], claimed: dict[int, Claimed], lock: bool) -> li
     else:
         connection.execute(_RECORD_SENT, sent)
     return [change(claimed[i], "sending", None, "sent") for i in sorted(moving)]
+
+
+def _ids_in(postgres: bool):
+    """`id` among the batch's ids: `= ANY(array)` on PostgreSQL, one SQL text (prepared once
+    by the server) whatever the number of ids; an expanding IN elsewhere."""
+    if postgres:
+        return _OUTBOX.c.id == any_(bindparam("ids", type_=ARRAY(Integer)))
+    return _OUTBOX.c.id.in_(bindparam("ids", expanding=True))
+
+
+@cache
+def _still_sending(postgres: bool):
+    """Which of the batch's rows are still `sending` (and whose claim), under the row locks
+    on PostgreSQL. Built once: a statement made per batch costs its construction and its
+    cache key every time (about as much CPU as its round trip)."""
+    still = select(_OUTBOX.c.id, _OUTBOX.c.claimed_by).where(
+        _ids_in(postgres), _OUTBOX.c.status == "sending"
+    )
+    return still.with_for_update() if postgres else still
 
 
 def withheld(message: Claimed) -> str | None:
@@ -208,3 +229,35 @@ CLAIMED_COLUMNS = (
     OutboxMessage.referral_id,
     OutboxMessage.segments,
 )
+
+
+@cache
+def claim_statements(postgres: bool):
+    """The claim's two statements, built once with their values as parameters (`now`, `size`;
+    then `ids`, `token`, `now`): the due rows of the batch, in the order of ix_outbox_claim
+    (the scan stops at the batch, nothing is sorted), locked and skipped by other claims on
+    PostgreSQL, each with its consent and cancel_stale's moved-on test; and the UPDATE that
+    takes them (`sending`, this claim's token, one more attempt), returning what sending
+    needs. Two statements on purpose: inside `UPDATE ... WHERE id IN (SELECT ... LIMIT n FOR
+    UPDATE SKIP LOCKED)` PostgreSQL may evaluate the subquery more than once."""
+    now = bindparam("now", type_=_OUTBOX.c.claimed_at.type)
+    due = (
+        select(_OUTBOX.c.id, PATIENT_EXISTS, CONSENT_GRANTED, moved_on().label("moved_on"))
+        .where(_OUTBOX.c.status == "queued", _OUTBOX.c.next_attempt_at <= now)
+        .order_by(_OUTBOX.c.next_attempt_at, _OUTBOX.c.id)
+        .limit(bindparam("size", type_=Integer))
+    )
+    if postgres:
+        due = due.with_for_update(skip_locked=True, of=_OUTBOX)
+    take = (
+        update(_OUTBOX)
+        .where(_ids_in(postgres), _OUTBOX.c.status == "queued")
+        .values(
+            status="sending",
+            claimed_by=bindparam("token", type_=_OUTBOX.c.claimed_by.type),
+            claimed_at=now,
+            attempts=_OUTBOX.c.attempts + 1,
+        )
+        .returning(*CLAIMED_COLUMNS)
+    )
+    return due, take

@@ -25,14 +25,12 @@ from crm.core import metrics
 from crm.core.db import utcnow
 from crm.extensions import db
 from crm.messaging.composing.fallback import fall_back_to_sms
-from crm.messaging.composing.outbox import NO_WHATSAPP_TEMPLATE, cancel_stale, moved_on
+from crm.messaging.composing.outbox import NO_WHATSAPP_TEMPLATE, cancel_stale
 from crm.messaging.composing.whatsapp_templates import load_whatsapp_templates
 from crm.messaging.delivery.batch import (
-    CLAIMED_COLUMNS,
-    CONSENT_GRANTED,
-    PATIENT_EXISTS,
     PHONE_CHANNELS,
     Claimed,
+    claim_statements,
     record_sent,
     withheld,
 )
@@ -100,7 +98,8 @@ class Dispatcher:
     """Per message that goes out: the provider call and nothing else (a withheld, deferred
     or failed one: a savepoint and its guarded UPDATE). Per batch: one claim (a SELECT ...
     SKIP LOCKED that also reads consents and the moved-on test, an UPDATE ... RETURNING,
-    a commit), then one write of the sent rows, one rollup upsert and one commit."""
+    a commit), then one write of the sent rows, one rollup upsert and one commit. In a drain
+    (`drain`) a batch's write and the next batch's claim share that last commit."""
 
     def __init__(self, transports: Transports, settings: DispatchSettings, name: str = "") -> None:
         self.transports = transports
@@ -112,6 +111,29 @@ class Dispatcher:
     def run_once(self, now: datetime | None = None) -> int:
         """Claim one batch and send it; returns how many rows were handled."""
         batch = self.claim(now or utcnow())
+        self._send_batch(batch)
+        return len(batch)
+
+    def drain(self, now: datetime | None = None) -> int:
+        """Batch after batch until nothing is due; returns how many rows were handled.
+
+        Each batch's outcomes and the next batch's claim commit together: one transaction a
+        batch instead of two. The claim still commits before any of its sends. A batch claimed
+        and not yet sent when the process stops (or when an error ends the drain) is left
+        `sending`, like a batch cut off mid-send, for `reconcile_stale`: no copy at the
+        provider, so it is requeued and sent once."""
+        handled, batch = 0, self.claim(now or utcnow())
+        while batch:
+            handled += len(batch)
+            batch = self._send_batch(batch, claim_next=True, now=now)
+        return handled
+
+    def _send_batch(
+        self, batch: list[Claimed], claim_next: bool = False, now: datetime | None = None
+    ) -> list[Claimed]:
+        """Send `batch`, write its outcomes and commit them. With `claim_next` the next batch
+        (due at `now`, default the time of the claim) is claimed in the same transaction and
+        returned, its claim's commit being this batch's; else [] is returned."""
         # WhatsApp's 24-hour sessions of the batch's numbers, in one read.
         self._sessions = last_inbound(m.to_address for m in batch if m.channel == "whatsapp")
         sent: list[dict] = []
@@ -131,26 +153,20 @@ class Dispatcher:
                 log.exception("dispatch failed", extra={"outbox_id": message.id})
         changes += record_sent(sent, {m.id: m for m in batch}, _is_postgres())
         announce(changes)  # the batch's outcomes, one event (reports: one write)
-        db.session.commit()
+        following: list[Claimed] = []
+        if claim_next:
+            following = self.claim(now or utcnow())  # commits this batch's outcomes with it
+        else:
+            db.session.commit()
         metrics.count_dispatch(changes)
-        return len(batch)
+        return following
 
     def claim(self, now: datetime) -> list[Claimed]:
         token = f"{self.name}:{uuid.uuid4().hex[:12]}"
-        due = (
-            select(_OUTBOX.c.id, PATIENT_EXISTS, CONSENT_GRANTED, moved_on().label("moved_on"))
-            .where(_OUTBOX.c.status == "queued", _OUTBOX.c.next_attempt_at <= now)
-            # The order of ix_outbox_claim: the scan stops at the batch, nothing is sorted.
-            .order_by(_OUTBOX.c.next_attempt_at, _OUTBOX.c.id)
-            .limit(self.settings.batch_size)
-        )
-        if _is_postgres():
-            due = due.with_for_update(skip_locked=True, of=_OUTBOX)
-        # Two statements on purpose: inside `UPDATE ... WHERE id IN (SELECT ... LIMIT n FOR
-        # UPDATE SKIP LOCKED)` PostgreSQL may evaluate the subquery more than once. Both are
+        due, take = claim_statements(_is_postgres())
         # Core statements on the session's connection: plain rows, no ORM bookkeeping.
         connection = db.session.connection()
-        rows = connection.execute(due).all()
+        rows = connection.execute(due, {"now": now, "size": self.settings.batch_size}).all()
         if not rows:
             db.session.commit()
             return []
@@ -161,20 +177,10 @@ class Dispatcher:
         # tests again) runs only for a batch that holds such a row.
         if stale := [row.id for row in rows if row.moved_on]:
             cancel_stale(stale)
-        ids = list(consent)
-        claimed = connection.execute(
-            update(_OUTBOX)
-            .where(_OUTBOX.c.id.in_(ids), _OUTBOX.c.status == "queued")
-            .values(
-                status="sending",
-                claimed_by=token,
-                claimed_at=now,
-                attempts=_OUTBOX.c.attempts + 1,
-            )
-            .returning(*CLAIMED_COLUMNS)
-        ).all()
+        claimed = connection.execute(take, {"ids": list(consent), "token": token, "now": now})
+        rows = claimed.all()
         db.session.commit()
-        return sorted((Claimed(*row, *consent[row.id]) for row in claimed), key=lambda m: m.id)
+        return sorted((Claimed(*row, *consent[row.id]) for row in rows), key=lambda m: m.id)
 
     def _send(
         self,

@@ -186,6 +186,9 @@ class TwilioGateway:
             else TwilioHttpClient(timeout=timeout)
         )
         self._client = Client(account_sid, auth_token, http_client=self._http)
+        # The account's message list, looked up once: `Client.messages` walks three lazy
+        # properties at every call (about 1% of a send's CPU in the dispatch benchmark).
+        self._messages = self._client.messages
 
     def send(
         self,
@@ -209,7 +212,7 @@ class TwilioGateway:
         else:
             sender["body"] = body
         try:
-            message = self._client.messages.create(to=self.address_prefix + to, **sender)
+            message = self._messages.create(to=self.address_prefix + to, **sender)
         except Exception as exc:  # classify_error re-raises what it does not know
             raise classify_error(exc) from exc
         return ProviderResult(provider_id=str(message.sid), status=str(message.status))
@@ -223,7 +226,7 @@ class TwilioGateway:
         start = since - RECONCILE_SKEW
         day = (start - timedelta(days=1)).strftime("%Y-%m-%d")
         try:
-            found = self._client.messages.list(
+            found = self._messages.list(
                 to=self.address_prefix + to, date_sent_after=day, page_size=100
             )
         except Exception as exc:
