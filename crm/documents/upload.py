@@ -22,7 +22,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from flask import Flask, Request, current_app, request
 
 from crm.core.errors import DomainError
-from crm.documents.encryption import Header, Keyring
+from crm.documents.encryption import TAG, Header, Keyring
 from crm.documents.sniff import DICOM_MAGIC_OFFSET, is_dicom
 from crm.documents.storage import CHUNK, EncryptedStore, current_storage
 
@@ -85,7 +85,8 @@ class SealingTempFile:
     on this worker's sealing thread (hashlib and AES-GCM let go of the GIL), so parsing
     the body and the work on its bytes use both cores. A chunk is sealed once a byte past
     it arrives (only the last chunk's nonce says it is the last) or when the part ends
-    (Werkzeug seeks to 0 then; `received` or `sha256` end it too). Memory: two chunks."""
+    (Werkzeug seeks to 0 then; `received` or `sha256` end it too). Memory: three chunks
+    (two filling in turn, one sealed)."""
 
     def __init__(self, raw: IO[bytes], limit: int, keyring: Keyring, chunk_size: int) -> None:
         if chunk_size < _HEAD:
@@ -99,6 +100,7 @@ class SealingTempFile:
         self._aead = AESGCM(self._data_key)
         self._digest = hashlib.sha256()
         self._buffers = (bytearray(chunk_size), bytearray(chunk_size))
+        self._out = bytearray(chunk_size + TAG)
         self._current = 0  # which buffer is filling
         self._fill = 0
         self._index = 0  # the filling chunk's index
@@ -134,12 +136,14 @@ class SealingTempFile:
             head = bytes(chunk[:_HEAD])
             chunk[: len(head)] = sanitise_head(head)
         nonce = self.header.nonce(self._index, final)
-        self._pending = _sealer().submit(self._seal, chunk, nonce)
+        self._pending = upload_threads().submit(self._seal, chunk, nonce)
         self._current, self._fill, self._index = 1 - self._current, 0, self._index + 1
 
     def _seal(self, chunk: memoryview, nonce: bytes) -> None:
         self._digest.update(chunk)
-        _write_all(self._fd, self._aead.encrypt(nonce, chunk, self.header.raw))
+        sealed = memoryview(self._out)[: len(chunk) + TAG]  # one buffer for every chunk
+        self._aead.encrypt_into(nonce, chunk, self.header.raw, sealed)
+        _write_all(self._fd, sealed)
 
     def _wait(self) -> None:
         pending, self._pending = self._pending, None
@@ -206,14 +210,16 @@ def _write_all(fd: int, data: bytes | memoryview) -> None:
         view = view[os.write(fd, view) :]
 
 
-def _sealer() -> ThreadPoolExecutor:
-    """This worker's sealing thread (made on first use, never at import or in the master
-    before a fork; one request at a time per sync worker, so one thread is enough)."""
-    sealer = current_app.extensions.get("crm.upload_sealer")
-    if sealer is None:
-        sealer = ThreadPoolExecutor(1, thread_name_prefix="upload-seal")
-        current_app.extensions["crm.upload_sealer"] = sealer
-    return sealer
+def upload_threads() -> ThreadPoolExecutor:
+    """This worker's two upload threads, made on first use (never at import, nor in the
+    master before a fork): a multipart part seals one chunk on one of them while the
+    request's thread parses the next; a resumable part hashes the bytes as sent on one
+    while the other hashes them as stored, seals and writes."""
+    threads = current_app.extensions.get("crm.upload_threads")
+    if threads is None:
+        threads = ThreadPoolExecutor(2, thread_name_prefix="upload")
+        current_app.extensions["crm.upload_threads"] = threads
+    return threads
 
 
 class StreamingRequest(Request):
