@@ -44,7 +44,7 @@ from flask import current_app
 
 from crm.core.errors import Conflict
 from crm.documents.encryption import TAG, DocumentUnreadable, Header, Keyring, Sealed
-from crm.documents.upload import HEAD_BYTES, sanitise_head, upload_threads
+from crm.documents.upload import HEAD_BYTES, EarlyFlush, sanitise_head, upload_threads
 from crm.documents.wire import ClientWentAway
 
 _CACHED_DIGESTS = 64
@@ -99,10 +99,11 @@ class _InFlight:
     """The jobs of the chunk being sealed on the upload threads, and the buffer its
     ciphertext is sealed into (one chunk is in flight at a time)."""
 
-    def __init__(self, out_size: int) -> None:
+    def __init__(self, out_size: int, flush: EarlyFlush) -> None:
         self._jobs: list[Future[Any]] = []
         self.failed = False
         self.out = bytearray(out_size)
+        self.flush = flush
 
     def add(self, job: Future[Any]) -> None:
         self._jobs.append(job)
@@ -231,7 +232,7 @@ class SealedPart:
         fill = hashed = len(pending)  # the tail was hashed when it arrived
         view[:fill] = pending
         left = count
-        in_flight = _InFlight(size + TAG)
+        in_flight = _InFlight(size + TAG, EarlyFlush(fd))
         try:
             while left > 0:
                 want = min(size - fill, left, self.length - done - fill)
@@ -254,6 +255,11 @@ class SealedPart:
                     done, fill, hashed = done + fill, 0, 0
         finally:
             in_flight.wait()
+            try:
+                in_flight.flush.finish()
+            except OSError:  # write-back failed: the fsync that keeps the part would not
+                self.remove()  # see it again, so the upload starts over (UploadClosed)
+                raise
             if fill and not in_flight.failed:  # (after a failed write, the part is cut back
                 # to its last whole chunk by the next request: this chunk is not its tail)
                 digests.sent.update(view[hashed:fill])
@@ -288,19 +294,19 @@ class SealedPart:
         nonce = self.header.nonce(index, final)
         threads = upload_threads()
         in_flight.add(threads.submit(digests.sent.update, plain[hashed:]))
-        in_flight.add(
-            threads.submit(self._write_chunk, fd, plain, nonce, digests.stored, in_flight.out)
-        )
+        in_flight.add(threads.submit(self._write_chunk, fd, plain, nonce, digests, in_flight))
 
     def _write_chunk(
-        self, fd: int, plain: memoryview, nonce: bytes, stored: Any, out: bytearray
+        self, fd: int, plain: memoryview, nonce: bytes, digests: Digests, in_flight: _InFlight
     ) -> None:
-        if stored is not None:
-            stored.update(plain)
-        view = memoryview(out)[: len(plain) + TAG]  # one buffer, not a new 1 MiB per chunk
-        self.aead.encrypt_into(nonce, plain, self.header.raw, view)
+        if digests.stored is not None:
+            digests.stored.update(plain)
+        sealed = memoryview(in_flight.out)[: len(plain) + TAG]  # one buffer for all chunks
+        self.aead.encrypt_into(nonce, plain, self.header.raw, sealed)
+        view = sealed
         while view:
             view = view[os.write(fd, view) :]
+        in_flight.flush.wrote(len(sealed))
 
     def remove(self) -> None:
         for path in (self.path, self.tail_path, self.head_path):

@@ -107,6 +107,7 @@ class SealingTempFile:
         self._pending: Future[None] | None = None
         self._ended = False
         self._fd = raw.fileno()
+        self._flusher = EarlyFlush(self._fd)
         _write_all(self._fd, self.header.raw)
 
     def write(self, data: bytes) -> int:
@@ -144,6 +145,7 @@ class SealingTempFile:
         sealed = memoryview(self._out)[: len(chunk) + TAG]  # one buffer for every chunk
         self._aead.encrypt_into(nonce, chunk, self.header.raw, sealed)
         _write_all(self._fd, sealed)
+        self._flusher.wrote(len(sealed))
 
     def _wait(self) -> None:
         pending, self._pending = self._pending, None
@@ -156,6 +158,7 @@ class SealingTempFile:
             self._ended = True
             self._dispatch(final=True)
             self._wait()
+            self._flusher.finish()
 
     def seek(self, offset: int, whence: int = os.SEEK_SET) -> int:
         self.end()  # werkzeug seeks to 0 once the part is complete
@@ -182,6 +185,8 @@ class SealingTempFile:
         try:  # a write still running must end before its file is closed and removed
             with suppress(Exception):  # a part given up: its failure changes nothing now
                 self._wait()
+            with suppress(Exception):
+                self._flusher.finish()
         finally:
             self._raw.close()
 
@@ -202,6 +207,57 @@ class SealedUpload:
     size: int
     header: Header
     data_key: bytes
+
+
+FLUSH_EVERY = 16 * 2**20
+
+
+class EarlyFlush:
+    """A file made durable while it is still written: every `FLUSH_EVERY` bytes, an
+    `fdatasync` of it starts on this worker's flushing thread (on its own duplicate of
+    the descriptor; never more than one at a time, none queued), so the disk writes while
+    the body still arrives and the fsync that publishes the file finds little left.
+    `finish` waits for the one running and raises its failure: a write-back error seen
+    here would not be seen again by the publishing fsync, so it must fail the upload."""
+
+    def __init__(self, fd: int) -> None:
+        self._fd = fd
+        self._since = 0
+        self._running: Future[None] | None = None
+        self._thread = _flushing_thread()  # found here, in the request (`wrote` may run
+        # on an upload thread, outside the app's context)
+
+    def wrote(self, count: int) -> None:
+        self._since += count
+        if self._since < FLUSH_EVERY:
+            return
+        if self._running is not None:
+            if not self._running.done():
+                return  # the disk is still busy with the last one
+            self._running.result()  # its failure (raised in the request)
+        self._since = 0
+        self._running = self._thread.submit(_datasync, os.dup(self._fd))
+
+    def finish(self) -> None:
+        running, self._running = self._running, None
+        if running is not None:
+            running.result()
+
+
+def _datasync(fd: int) -> None:
+    try:
+        os.fdatasync(fd)
+    finally:
+        os.close(fd)
+
+
+def _flushing_thread() -> ThreadPoolExecutor:
+    """This worker's flushing thread (made on first use, as `upload_threads`)."""
+    thread = current_app.extensions.get("crm.upload_flush")
+    if thread is None:
+        thread = ThreadPoolExecutor(1, thread_name_prefix="upload-flush")
+        current_app.extensions["crm.upload_flush"] = thread
+    return thread
 
 
 def _write_all(fd: int, data: bytes | memoryview) -> None:

@@ -1,6 +1,7 @@
 """The streaming path: hashing temp files, in-stream preamble zeroing, size caps while the
 body arrives, damaged or hollow DICOM refused, idempotent uploads, checks before the body."""
 
+import errno
 import hashlib
 import io
 import os
@@ -12,10 +13,10 @@ from sqlalchemy import func, select
 
 from crm.core.audit import AuditEvent
 from crm.documents import upload as upload_module
-from crm.documents.models import Document
-from crm.documents.samples import write_sample_mri
 from crm.documents.encryption import MAGIC
+from crm.documents.models import Document
 from crm.documents.parts import SealedPart
+from crm.documents.samples import write_sample_mri
 from crm.documents.upload import FileTooLarge, Received, SealingTempFile, storage
 from crm.referrals.models import StageTransition
 from tests.documents.test_documents import PDF, dicom_bytes, upload, zip_of
@@ -290,3 +291,29 @@ def test_the_list_shows_the_metadata_and_is_audited(client, session, agency, ref
         AuditEvent.action == "document.list", AuditEvent.referral_id == referral.id
     )
     assert session.scalar(audited) is not None
+
+
+def test_a_streamed_file_is_written_back_while_it_arrives(in_app, tmp_path, monkeypatch):
+    synced = []
+    monkeypatch.setattr(upload_module, "FLUSH_EVERY", 4096)
+    monkeypatch.setattr(os, "fdatasync", synced.append)
+    data = b"%PDF" + os.urandom(40_000)
+    temp = _sealing(tmp_path / "temp")
+    for start in range(0, len(data), 1000):
+        temp.write(data[start : start + 1000])
+    assert synced  # before the part ended
+    assert _plaintext(temp.received()) == data
+
+
+def test_a_write_back_failure_fails_the_streamed_file(in_app, tmp_path, monkeypatch):
+    def failing(_fd):
+        raise OSError(errno.EIO, "Input/output error")
+
+    monkeypatch.setattr(upload_module, "FLUSH_EVERY", 4096)
+    monkeypatch.setattr(os, "fdatasync", failing)
+    temp = _sealing(tmp_path / "temp")
+    with pytest.raises(OSError, match="Input/output"):
+        for _ in range(40):
+            temp.write(os.urandom(1000))
+        temp.received()
+    temp.close()
