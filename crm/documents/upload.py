@@ -23,6 +23,7 @@ from flask import Flask, Request, current_app, request
 
 from crm.core.errors import DomainError
 from crm.documents.encryption import TAG, Header, Keyring
+from crm.documents.multipart import StreamingFormDataParser
 from crm.documents.sniff import DICOM_MAGIC_OFFSET, is_dicom
 from crm.documents.storage import CHUNK, EncryptedStore, current_storage
 
@@ -279,7 +280,10 @@ def upload_threads() -> ThreadPoolExecutor:
 
 
 class StreamingRequest(Request):
-    """Each multipart file part goes to a `SealingTempFile`, never to memory."""
+    """Each multipart file part goes to a `SealingTempFile`, never to memory, read by a
+    parser that hands it the bytes without copying them (`crm.documents.multipart`)."""
+
+    form_data_parser_class = StreamingFormDataParser
 
     def _get_file_stream(
         self,
