@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import os
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from contextlib import suppress
 from dataclasses import dataclass
 from pathlib import Path
@@ -82,11 +82,12 @@ class SealingTempFile:
     so no plaintext of an upload rests on the disk and keeping it is a link, not a second
     pass (the resumable part's scheme, `parts.SealedPart`).
 
-    The bytes fill one chunk buffer while the chunk before is hashed, sealed and written
-    on this worker's sealing thread (hashlib and AES-GCM let go of the GIL), so parsing
-    the body and the work on its bytes use both cores. A chunk is sealed once a byte past
-    it arrives (only the last chunk's nonce says it is the last) or when the part ends
-    (Werkzeug seeks to 0 then; `received` or `sha256` end it too). Memory: three chunks
+    The bytes fill one chunk buffer while the chunk before is hashed on one of this
+    worker's upload threads and sealed and written on the other (hashlib and AES-GCM let
+    go of the GIL), so reading the body and the work on its bytes share the cores. A
+    chunk is sealed once a byte past it arrives (only the last chunk's nonce says it is
+    the last) or when the part ends (Werkzeug seeks to 0 then; `received` or `sha256`
+    end it too). Written back as it is written (`EarlyFlush`). Memory: three chunks
     (two filling in turn, one sealed)."""
 
     def __init__(self, raw: IO[bytes], limit: int, keyring: Keyring, chunk_size: int) -> None:
@@ -105,7 +106,7 @@ class SealingTempFile:
         self._current = 0  # which buffer is filling
         self._fill = 0
         self._index = 0  # the filling chunk's index
-        self._pending: Future[None] | None = None
+        self._pending: list[Future[None]] = []
         self._ended = False
         self._fd = raw.fileno()
         self._flusher = EarlyFlush(self._fd)
@@ -131,27 +132,34 @@ class SealingTempFile:
         return count
 
     def _dispatch(self, final: bool) -> None:
-        """The filled chunk handed to the sealing thread; the other buffer fills next."""
+        """The filled chunk handed to the upload threads (one hashes it, the other seals
+        and writes it); the other buffer fills next."""
         self._wait()
         chunk = memoryview(self._buffers[self._current])[: self._fill]
         if self._index == 0:
             head = bytes(chunk[:_HEAD])
             chunk[: len(head)] = sanitise_head(head)
         nonce = self.header.nonce(self._index, final)
-        self._pending = upload_threads().submit(self._seal, chunk, nonce)
+        threads = upload_threads()
+        self._pending = [
+            threads.submit(self._digest.update, chunk),
+            threads.submit(self._seal, chunk, nonce),
+        ]
         self._current, self._fill, self._index = 1 - self._current, 0, self._index + 1
 
     def _seal(self, chunk: memoryview, nonce: bytes) -> None:
-        self._digest.update(chunk)
         sealed = memoryview(self._out)[: len(chunk) + TAG]  # one buffer for every chunk
         self._aead.encrypt_into(nonce, chunk, self.header.raw, sealed)
         _write_all(self._fd, sealed)
         self._flusher.wrote(len(sealed))
 
     def _wait(self) -> None:
-        pending, self._pending = self._pending, None
-        if pending is not None:
-            pending.result()  # a failed write (a full disk) raises here, in the request
+        """The chunk in flight done (both jobs, so neither still reads a buffer about to
+        be reused); a failed write (a full disk) raises here, in the request."""
+        pending, self._pending = self._pending, []
+        wait(pending)
+        for job in pending:
+            job.result()
 
     def end(self) -> None:
         """The part is complete: its last chunk sealed and every write done."""
