@@ -26,6 +26,9 @@ from werkzeug.sansio.multipart import File
 
 BUFFER = 2**20
 MAX_HEADERS = 16 * 1024  # a part's headers; more is not a form anyone sends
+# what may follow a delimiter, besides "--": a line break or its padding, or the body's
+# end (the caller then finds it cut short)
+_AFTER_A_DELIMITER = frozenset({b"\r", b"\n", b" ", b"\t", b""})
 
 
 class _Buffer:
@@ -83,21 +86,34 @@ class _Buffer:
         return True
 
     def pass_until(self, separator: bytes, write: Callable[[memoryview], Any]) -> bool:
-        """Every byte before `separator` handed to `write` as views of the buffer (valid
-        for the call only), the separator taken; False if the body ends first. Only the
-        last `len(separator) - 1` bytes read are held back: they may begin a separator."""
+        """Every byte before the next delimiter (`separator` followed by `--` or a line
+        break, as Werkzeug's parser has it; anything else is data) handed to `write` as
+        views of the buffer (valid for the call only), the separator taken; False if the
+        body ends first. Only the last `len(separator) - 1` bytes read are held back: they
+        may begin a separator."""
         keep = len(separator) - 1
-        while (found := self.data.find(separator, self.start, self.end)) < 0:
-            safe = self.end - keep
-            if safe > self.start:
-                write(self._view[self.start : safe])
-                self.start = safe
-            if not self.fill():
-                return False
-        if found > self.start:
-            write(self._view[self.start : found])
-        self.start = found + len(separator)
-        return True
+        while True:
+            found = self.data.find(separator, self.start, self.end)
+            if found < 0:
+                safe = self.end - keep
+                if safe > self.start:
+                    write(self._view[self.start : safe])
+                    self.start = safe
+                if not self.fill():
+                    return False
+                continue
+            if found > self.start:
+                write(self._view[self.start : found])
+                self.start = found
+            after = found + len(separator)
+            if self.end - after < 2 and self.at_least(len(separator) + 2):
+                continue  # found again at `start`, with the bytes that tell what it is
+            following = bytes(self.data[after : min(after + 2, self.end)])
+            if following == b"--" or following[:1] in _AFTER_A_DELIMITER:
+                self.start = after
+                return True
+            write(self._view[found : found + 1])  # not a delimiter: its first byte is data
+            self.start = found + 1
 
 
 def _headers(block: bytes) -> Headers:
