@@ -19,8 +19,9 @@ they are the same). Their state stays in this worker between the PATCH requests 
 upload; a request served by another worker, or after a restart, decrypts the part and
 hashes it again first. The part's size is the upload's offset (sealed chunks plus the
 tail): a worker killed mid-chunk keeps what it sealed, and a torn last write is cut off.
-Nothing is fsynced while the parts arrive: the blob is fsynced once when it is kept, and
-the declared SHA-256 catches a part a crash damaged (the client then starts again).
+The part is written back as it arrives (`upload.EarlyFlush`; a write-back failure gives
+the upload up) and fsynced once when it is kept; the declared SHA-256 catches a part a
+crash damaged (the client then starts again).
 """
 
 from __future__ import annotations
@@ -254,12 +255,14 @@ class SealedPart:
                     view = memoryview(buffers[current])
                     done, fill, hashed = done + fill, 0, 0
         finally:
-            in_flight.wait()
             try:
-                in_flight.flush.finish()
-            except OSError:  # write-back failed: the fsync that keeps the part would not
-                self.remove()  # see it again, so the upload starts over (UploadClosed)
-                raise
+                in_flight.wait()
+            finally:  # (also when a write failed: it may have been the write-back's error)
+                try:
+                    in_flight.flush.finish()
+                except OSError:  # write-back failed: the fsync that keeps the part would
+                    self.remove()  # not see it again, so the upload starts over
+                    raise
             if fill and not in_flight.failed:  # (after a failed write, the part is cut back
                 # to its last whole chunk by the next request: this chunk is not its tail)
                 digests.sent.update(view[hashed:fill])

@@ -1,7 +1,7 @@
 """Streaming multipart uploads: file parts go straight to a sealed temp file in the store.
 
-Werkzeug's form parser reads the body in 64 KB chunks and hands each file part's bytes
-to the stream our request class supplies: a `SealingTempFile`, which counts them
+The multipart parser (`crm.documents.multipart`) hands each file part's bytes to the
+stream our request class supplies: a `SealingTempFile`, which counts them
 (refusing past the largest size any kind may have), zeroes a DICOM preamble on the way
 through (CVE-2019-11687), hashes them (SHA-256, the storage key) and writes them to a
 temp file beside the store already encrypted in the stored blob's format, so neither a

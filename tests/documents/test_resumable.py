@@ -301,8 +301,9 @@ def test_a_part_is_written_back_while_it_arrives(
     assert synced  # started while the PATCH was still sending, not only at the end
 
 
+@pytest.mark.parametrize("sent", [100_000, 8 * 4096])  # the failure seen mid-PATCH, or last
 def test_a_write_back_failure_gives_the_upload_up(
-    client, agency, referral, tmp_path, small_chunks, monkeypatch
+    client, agency, referral, tmp_path, small_chunks, monkeypatch, sent
 ):
     """An error the early flush saw would not be reported again to the fsync that keeps
     the part: the part goes, and the client has to start again."""
@@ -314,7 +315,7 @@ def test_a_write_back_failure_gives_the_upload_up(
     monkeypatch.setattr(os, "fdatasync", failing)
     data = mri(tmp_path)
     location = start(client, agency, referral, data).headers["Location"]
-    assert send(client, agency, location, 0, data[:100_000]).status_code == 500
+    assert send(client, agency, location, 0, data[:sent]).status_code == 500
     monkeypatch.undo()
     again = send(client, agency, location, 0, data)
     assert again.status_code == 409
