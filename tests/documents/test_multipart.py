@@ -118,3 +118,83 @@ def test_the_form_limits_are_werkzeugs(monkeypatch):
     body, mimetype, options = _body({"a": (io.BytesIO(b"1"), "n" * 300 + ".bin")})
     with pytest.raises(RequestEntityTooLarge):
         _parsed(StreamingFormDataParser, body, mimetype, options)
+
+
+def _raw_body(boundary: bytes, *parts: bytes, preamble: bytes = b"") -> bytes:
+    return (
+        preamble
+        + b"".join(b"--" + boundary + b"\r\n" + p for p in parts)
+        + (b"--" + boundary + b"--\r\n")
+    )
+
+
+@pytest.mark.parametrize("step", [None, 5, 4096])
+def test_parts_with_no_body_read_as_werkzeug_reads_them(monkeypatch, step):
+    """RFC 2046 lets a part end after its headers (the CRLF after them is the delimiter's,
+    as Werkzeug's test client writes an empty field or file): python-multipart alone would
+    read the next part as this one's data. Many of them, then parts whose first bytes
+    begin like a delimiter, and a file longer than the buffer."""
+    monkeypatch.setattr(multipart, "BUFFER", 4096)
+    boundary = b"nobody-b0undary"
+    empty_field = b'Content-Disposition: form-data; name="empty"\r\n\r\n'
+    empty_file = b'Content-Disposition: form-data; name="f"; filename="e.bin"\r\n\r\n'
+    parts = [empty_field, empty_file] * 150 + [
+        b'Content-Disposition: form-data; name="almost"\r\n\r\n--' + boundary[:6] + b"\r\n",
+        b'Content-Disposition: form-data; name="dash"\r\n\r\n-\r\n',
+        b'Content-Disposition: form-data; name="big"; filename="b.bin"\r\n\r\n'
+        + b"--"
+        + boundary[:-1]
+        + os.urandom(20_000)
+        + b"\r\n",
+        empty_file,
+    ]
+    body = _raw_body(boundary, *parts)
+    options = {"boundary": boundary.decode()}
+    expected = _parsed(FormDataParser, body, "multipart/form-data", options)
+    assert len(expected[0]["empty"]) == 150 and len(expected[1]["f"]) == 151
+    assert expected[0]["almost"] == ["--" + boundary[:6].decode()]
+    assert _parsed(StreamingFormDataParser, body, "multipart/form-data", options, step) == expected
+
+
+@pytest.mark.parametrize("step", [None, 9])
+def test_a_preamble_longer_than_the_buffer_is_ignored(monkeypatch, step):
+    """The first delimiter is looked for across reads of the buffer; what only looks like
+    one (followed by neither `--` nor a line break) is preamble, as Werkzeug reads it."""
+    monkeypatch.setattr(multipart, "BUFFER", 4096)
+    boundary = b"preamble-boundary"
+    filler = b"x" * 4070 + b"\r\n--" + boundary + b"X" + b"y" * 5000
+    body = _raw_body(
+        boundary,
+        b'Content-Disposition: form-data; name="kind"\r\n\r\npassport\r\n',
+        preamble=filler + b"\r\n",
+    )
+    options = {"boundary": boundary.decode()}
+    expected = _parsed(FormDataParser, body, "multipart/form-data", options)
+    assert expected == ({"kind": ["passport"]}, {})
+    assert _parsed(StreamingFormDataParser, body, "multipart/form-data", options, step) == expected
+
+
+@pytest.mark.parametrize("cut", [10, 60, 90])
+def test_a_body_cut_in_its_headers_is_refused(cut):
+    body, mimetype, options = _body({"kind": "passport"})
+    for parser_class in (FormDataParser, StreamingFormDataParser):
+        with pytest.raises(ValueError):
+            _parsed(parser_class, body[:cut], mimetype, options)
+
+
+@pytest.mark.parametrize("step", [None, 2])
+def test_padding_after_a_delimiter_is_taken(step):
+    """RFC 2046: spaces or tabs may follow a delimiter before its line break (the first
+    one included, which python-multipart alone refuses)."""
+    boundary = b"padded"
+    body = (
+        b"--padded \t\r\n"
+        b'Content-Disposition: form-data; name="a"\r\n\r\n1\r\n'
+        b"--padded  \r\n"
+        b'Content-Disposition: form-data; name="f"; filename="f.bin"\r\n\r\n2\r\n'
+        b"--padded--\r\n"
+    )
+    options = {"boundary": boundary.decode()}
+    expected = _parsed(FormDataParser, body, "multipart/form-data", options)
+    assert expected == ({"a": ["1"]}, {"f": [("f.bin", "", b"2")]})
+    assert _parsed(StreamingFormDataParser, body, "multipart/form-data", options, step) == expected
