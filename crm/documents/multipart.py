@@ -43,10 +43,10 @@ outside an HTTP token, and a boundary over 256 bytes are refused (python-multipa
 No browser or HTTP client writes them.
 
 Measured against that hand-written parser (a `bytearray.find` delimiter search over the
-same buffer): worker CPU per 200 MiB one-shot upload, `bench/upload.py --rounds 5`, three
-runs each alternated on the shared 2-core machine (load 1.7-4.9): 0.41 s median before,
-0.42 s with python-multipart (rounds 0.39-0.47 and 0.38-0.46); the parsing alone over a
-200 MiB body in memory, 0.068 s against 0.069 s (Werkzeug's parser: 0.091 s).
+same buffer): worker CPU per 200 MiB one-shot upload, `bench/upload.py --rounds 5`, five
+runs each alternated, 25 uploads each, on the shared 2-core machine (load 1.7-6.0): median
+0.41 s before, 0.42 s with python-multipart (means 0.421 and 0.426); the parsing alone over a
+200 MiB body in memory, 0.067-0.068 s against 0.068-0.071 s (Werkzeug's: 0.091-0.096 s).
 """
 
 from __future__ import annotations
