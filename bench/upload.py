@@ -22,7 +22,8 @@ postgresql+psycopg://postgres@127.0.0.1:5432/crm_bench, plus a random suffix):
    directory with shutil.copyfileobj plus fsync (the store fsyncs before its rename
    too). A few bytes of the file change before each upload so every upload is new
    content (the store keeps identical content once).
-4. Reads VmRSS and VmHWM of the gunicorn worker from /proc before the first measured
+4. Reads the worker's CPU time (user + system, every thread) around each upload, and
+   VmRSS and VmHWM of the gunicorn worker from /proc before the first measured
    upload (after a small warm-up upload) and after the last.
 
 Prints, for each path, `... throughput ratio: X.XXx (goal >= 0.4x)` (median app MB/s
@@ -337,6 +338,12 @@ def worker_pid(master: int) -> int:
     return int(children[0])
 
 
+def cpu_seconds(pid: int) -> float:
+    """The worker's CPU time so far, user + system, all its threads (/proc/<pid>/stat)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def memory_mb(pid: int) -> dict[str, float]:
     values = {}
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
@@ -403,13 +410,18 @@ def main(argv: list[str] | None = None) -> int:
         worker = worker_pid(process.pid)
         before = memory_mb(worker)
         uploads, chunked, copies = [], [], []
+        cpu: dict[str, list[float]] = {"multipart": [], "resumable": []}
         for round_no in range(args.rounds):
             make_unique(study, 2 * round_no)
+            spent = cpu_seconds(worker)
             uploads.append(timed_upload(port, creds.agency_key, referral["id"], study))
+            cpu["multipart"].append(cpu_seconds(worker) - spent)
             make_unique(study, 2 * round_no + 1)
+            spent = cpu_seconds(worker)
             chunked.append(
                 timed_upload(port, creds.agency_key, referral["id"], study, args.chunk_mb * MIB)
             )
+            cpu["resumable"].append(cpu_seconds(worker) - spent)
             copies.append(timed_copy(study, documents))
             print(
                 f"round {round_no + 1}: multipart {size / MIB / uploads[-1]:7.1f} MiB/s, "
@@ -418,6 +430,11 @@ def main(argv: list[str] | None = None) -> int:
             )
         after = memory_mb(worker)
         _summary(size, {"multipart": uploads, "resumable": chunked}, copies, before, after)
+        for name, seconds in cpu.items():
+            print(
+                f"{name}: worker CPU {statistics.median(seconds):.2f} s per upload (median; "
+                f"{', '.join(f'{s:.2f}' for s in seconds)})"
+            )
         print(f"resumable chunks of {args.chunk_mb} MiB")
         return 0
     finally:

@@ -9,7 +9,8 @@ pipeline move as an agency's:
   largest document (a declared Content-Length beyond it is 413 before a byte is read;
   the streaming temp file refuses past it as the bytes arrive);
 - `take_upload(...)` once the caller has checked who may add to the referral (and
-  locked it): the streamed file part becomes a document (`operations.store_document`).
+  locked it): the streamed file part, sealed as it arrived, becomes a document
+  (`operations.store_sealed`, as a finished resumable upload does).
 """
 
 from __future__ import annotations
@@ -21,7 +22,8 @@ from crm.core.actors import Actor
 from crm.core.errors import ValidationFailed
 from crm.documents import operations
 from crm.documents.models import Document
-from crm.documents.upload import HashingTempFile, largest_upload
+from crm.documents.parts import SealedPart
+from crm.documents.upload import SealingTempFile, largest_upload
 from crm.referrals.models import Referral
 
 MULTIPART_FRAMING = 2**20  # room for the boundaries and the other fields
@@ -34,6 +36,8 @@ def expect_upload() -> None:
 
 def take_upload(referral: Referral, kind: str, part: FileStorage | None, actor: Actor) -> Document:
     """The request's streamed file part stored as a document of `referral` by `actor`."""
-    if part is None or not isinstance(part.stream, HashingTempFile):
+    if part is None or not isinstance(part.stream, SealingTempFile):
         raise ValidationFailed({"file": "send the file as a multipart file part"})
-    return operations.store_document(referral, kind, part.filename, part.stream.received(), actor)
+    taken = part.stream.received()
+    sealed = SealedPart(taken.path, taken.size, taken.header, taken.data_key)
+    return operations.store_sealed(referral, kind, part.filename, sealed, taken.sha256, actor)

@@ -194,15 +194,18 @@ def store_document(
 
 
 def store_sealed(
-    referral: Referral, kind: str, filename: str, part: SealedPart, sha256: str, actor: Actor
+    referral: Referral, kind: str, filename: str | None, part: SealedPart, sha256: str, actor: Actor
 ) -> Document:
-    """A resumable upload's complete part (sealed as it arrived, its DICOM preamble already
-    zeroed, `sha256` the stored bytes' hash) made a document: the same checks, record and
+    """A file sealed as it arrived (a resumable upload's complete part, or a multipart file
+    part), its DICOM preamble already zeroed, `sha256` the stored bytes' hash, made a
+    document: the same checks, record and
     pipeline move as `store_document`; then the part itself becomes the stored blob (no
     second pass over the file), unless the content is stored already or is a ZIP (which
     is rewritten, and that rewrite stored)."""
     clean: Received | None = None
     try:
+        if part.length == 0:
+            raise EmptyFile
         if part.length > max_bytes(kind):
             raise FileTooLarge(
                 f"file: {kind} may be at most {max_bytes(kind) // 2**20} MB", field="file"

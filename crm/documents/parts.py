@@ -19,8 +19,9 @@ they are the same). Their state stays in this worker between the PATCH requests 
 upload; a request served by another worker, or after a restart, decrypts the part and
 hashes it again first. The part's size is the upload's offset (sealed chunks plus the
 tail): a worker killed mid-chunk keeps what it sealed, and a torn last write is cut off.
-Nothing is fsynced while the parts arrive: the blob is fsynced once when it is kept, and
-the declared SHA-256 catches a part a crash damaged (the client then starts again).
+The part is written back as it arrives (`upload.EarlyFlush`; a write-back failure gives
+the upload up) and fsynced once when it is kept; the declared SHA-256 catches a part a
+crash damaged (the client then starts again).
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ import io
 import os
 from collections import OrderedDict
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, wait
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -44,7 +45,7 @@ from flask import current_app
 
 from crm.core.errors import Conflict
 from crm.documents.encryption import TAG, DocumentUnreadable, Header, Keyring, Sealed
-from crm.documents.upload import HEAD_BYTES, sanitise_head
+from crm.documents.upload import HEAD_BYTES, EarlyFlush, sanitise_head, upload_threads
 from crm.documents.wire import ClientWentAway
 
 _CACHED_DIGESTS = 64
@@ -71,16 +72,6 @@ class Digests:
         return (self.stored or self.sent).hexdigest()
 
 
-def _helper() -> ThreadPoolExecutor:
-    """This worker's one helper thread (made on first use, never at import or in the
-    master before a fork)."""
-    helper = current_app.extensions.get("crm.upload_hasher")
-    if helper is None:
-        helper = ThreadPoolExecutor(1, thread_name_prefix="upload-hash")
-        current_app.extensions["crm.upload_hasher"] = helper
-    return helper
-
-
 def _cache() -> OrderedDict[str, Digests]:
     return current_app.extensions.setdefault("crm.upload_digests", OrderedDict())
 
@@ -103,6 +94,30 @@ def _open_small(aead: AESGCM, header: Header, path: Path) -> bytes:
         return aead.decrypt(blob[:_NONCE], blob[_NONCE:], b"part-side" + header.raw)
     except InvalidTag as exc:
         raise DocumentUnreadable(f"{path.name} failed its integrity check") from exc
+
+
+class _InFlight:
+    """The jobs of the chunk being sealed on the upload threads, and the buffer its
+    ciphertext is sealed into (one chunk is in flight at a time)."""
+
+    def __init__(self, out_size: int, flush: EarlyFlush) -> None:
+        self._jobs: list[Future[Any]] = []
+        self.failed = False
+        self.out = bytearray(out_size)
+        self.flush = flush
+
+    def add(self, job: Future[Any]) -> None:
+        self._jobs.append(job)
+
+    def wait(self) -> None:
+        """Every job done (none is left running on a buffer about to be reused or on a
+        file about to be closed); then the first failure (a full disk) raises."""
+        jobs, self._jobs = self._jobs, []
+        wait(jobs)
+        for job in jobs:
+            if job.exception() is not None:
+                self.failed = True
+                job.result()
 
 
 class SealedPart:
@@ -205,17 +220,20 @@ class SealedPart:
     # -- writing
     def append(self, fd: int, body: IO[bytes], count: int, digests: Digests) -> None:
         """`count` bytes of `body` (which starts at `digests.offset`) sealed onto the part
-        chunk by chunk, read straight into the chunk's buffer. If the client goes away,
-        what arrived is kept (the open chunk as the tail) and `ClientWentAway` raised."""
+        chunk by chunk, read straight into the chunk's buffer: while one chunk is hashed,
+        sealed and written on this worker's upload threads, the next is read into the
+        other buffer. If the client goes away, what arrived is kept (the open chunk as the
+        tail) and `ClientWentAway` raised."""
         size = self.header.chunk_size
         _, done = self.sealed_chunks()
-        buffer = bytearray(size)
-        view = memoryview(buffer)
+        buffers, current = (bytearray(size), bytearray(size)), 0
+        view = memoryview(buffers[current])
         pending = _open_small(self.aead, self.header, self.tail_path)
         self.tail_path.unlink(missing_ok=True)  # from here on, the tail lives in memory
         fill = hashed = len(pending)  # the tail was hashed when it arrived
         view[:fill] = pending
         left = count
+        in_flight = _InFlight(size + TAG, EarlyFlush(fd))
         try:
             while left > 0:
                 want = min(size - fill, left, self.length - done - fill)
@@ -231,21 +249,40 @@ class SealedPart:
                     fill += got
                     left -= got
                 if fill == size or done + fill == self.length:
-                    self._seal_chunk(fd, view[:fill], done // size, digests, hashed)
+                    in_flight.wait()  # the chunk before is written: its buffer is free
+                    self._seal_chunk(fd, view[:fill], done // size, digests, hashed, in_flight)
+                    current = 1 - current
+                    view = memoryview(buffers[current])
                     done, fill, hashed = done + fill, 0, 0
         finally:
-            if fill:
+            try:
+                in_flight.wait()
+            finally:  # (also when a write failed: it may have been the write-back's error)
+                try:
+                    in_flight.flush.finish()
+                except OSError:  # write-back failed: the fsync that keeps the part would
+                    self.remove()  # not see it again, so the upload starts over
+                    raise
+            if fill and not in_flight.failed:  # (after a failed write, the part is cut back
+                # to its last whole chunk by the next request: this chunk is not its tail)
                 digests.sent.update(view[hashed:fill])
                 tail = _seal_small(self.aead, self.header, bytes(view[:fill]))
                 with self.tail_path.open("wb") as handle:
                     handle.write(tail)
 
     def _seal_chunk(
-        self, fd: int, plain: memoryview, index: int, digests: Digests, hashed: int
+        self,
+        fd: int,
+        plain: memoryview,
+        index: int,
+        digests: Digests,
+        hashed: int,
+        in_flight: _InFlight,
     ) -> None:
-        """One chunk sealed and appended. `plain[hashed:]` is not in the digest of the sent
-        bytes yet: that hash runs on a helper thread (hashlib lets go of the GIL) while
-        this one hashes the stored bytes (if they differ), encrypts and writes."""
+        """One chunk handed to the upload threads to be sealed and appended. `plain[hashed:]`
+        is not in the digest of the sent bytes yet: that hash runs on one thread while the
+        other hashes the stored bytes (if they differ), encrypts and writes (hashlib and
+        AES-GCM let go of the GIL), and this one reads the next chunk."""
         if index == 0 and len(plain) >= HEAD_BYTES:
             raw = bytes(plain[:HEAD_BYTES])
             clean = sanitise_head(raw)
@@ -256,17 +293,23 @@ class SealedPart:
                 plain[:HEAD_BYTES] = clean
                 digests.stored = hashlib.sha256()
                 self.head_path.write_bytes(_seal_small(self.aead, self.header, raw))
-        sent = _helper().submit(digests.sent.update, plain[hashed:])
-        try:
-            if digests.stored is not None:
-                digests.stored.update(plain)
-            final = (index + 1) * self.header.chunk_size >= self.length
-            sealed = self.aead.encrypt(self.header.nonce(index, final), plain, self.header.raw)
-            view = memoryview(sealed)
-            while view:
-                view = view[os.write(fd, view) :]
-        finally:
-            sent.result()
+        final = (index + 1) * self.header.chunk_size >= self.length
+        nonce = self.header.nonce(index, final)
+        threads = upload_threads()
+        in_flight.add(threads.submit(digests.sent.update, plain[hashed:]))
+        in_flight.add(threads.submit(self._write_chunk, fd, plain, nonce, digests, in_flight))
+
+    def _write_chunk(
+        self, fd: int, plain: memoryview, nonce: bytes, digests: Digests, in_flight: _InFlight
+    ) -> None:
+        if digests.stored is not None:
+            digests.stored.update(plain)
+        sealed = memoryview(in_flight.out)[: len(plain) + TAG]  # one buffer for all chunks
+        self.aead.encrypt_into(nonce, plain, self.header.raw, sealed)
+        view = sealed
+        while view:
+            view = view[os.write(fd, view) :]
+        in_flight.flush.wrote(len(sealed))
 
     def remove(self) -> None:
         for path in (self.path, self.tail_path, self.head_path):

@@ -10,7 +10,8 @@ length and never a byte beyond it. Any other server (the Werkzeug test client, a
 WSGI server) gets a plain reader over `wsgi.input`, so the same code runs everywhere.
 
 `install(app)` swaps the fast reader in as `wsgi.input` for every large body (a multipart
-upload included), so Werkzeug's form parser reads the socket in 64 KiB reads too.
+upload included), so the multipart parser (`crm.documents.multipart`) reads the socket
+into its 1 MiB buffer too.
 """
 
 from __future__ import annotations

@@ -2,7 +2,9 @@
 the same intake as a one-shot upload, another agency kept out, abandoned parts swept."""
 
 import base64
+import errno
 import hashlib
+import itertools
 import os
 from datetime import timedelta
 
@@ -11,7 +13,9 @@ from sqlalchemy import select
 
 from crm.core.audit import AuditEvent
 from crm.core.db import utcnow
-from crm.documents import resumable
+from crm.documents import parts, resumable
+from crm.documents import upload as upload_module
+from crm.documents.encryption import Sealed
 from crm.documents.jobs import sweep_abandoned_uploads
 from crm.documents.models import Document, UploadSession
 from crm.documents.samples import write_sample_mri
@@ -232,3 +236,87 @@ def test_a_retried_creation_with_the_same_idempotency_key_is_the_same_upload(
     assert first.status_code == again.status_code == 201
     assert again.headers["Location"] == first.headers["Location"]
     assert len(session.scalars(select(UploadSession)).all()) == 1
+
+
+@pytest.fixture
+def small_chunks(monkeypatch):
+    """Parts sealed in 4 KiB chunks, so a PATCH of a small file spans many of them (the
+    next read into one buffer while the chunk before is sealed from the other)."""
+    monkeypatch.setattr(storage(), "chunk_size", 4096)
+
+
+def _stored(session, document_id: int) -> bytes:
+    document = session.get(Document, document_id)
+    return storage().read_bytes(document.sha256, Sealed(document.key_id, document.wrapped_key))
+
+
+def test_patches_spanning_many_chunks_are_sealed_in_order_and_stored_whole(
+    client, session, agency, referral, tmp_path, small_chunks
+):
+    data = mri(tmp_path, preamble=POLYGLOT)
+    location = start(client, agency, referral, data).headers["Location"]
+    cuts = [0, 10_000, 60_001, 60_002, 131_072, len(data)]
+    for begin, end in itertools.pairwise(cuts):
+        response = send(client, agency, location, begin, data[begin:end])
+        assert response.status_code in (200, 204), response.json
+    assert response.status_code == 200
+    stored = _stored(session, response.json["id"])
+    assert stored == b"\0" * 128 + data[128:]
+    assert response.json["sha256"] == hashlib.sha256(stored).hexdigest()
+
+
+def test_a_chunk_that_fails_to_be_written_leaves_the_upload_at_its_last_whole_chunk(
+    client, session, agency, referral, tmp_path, small_chunks, monkeypatch
+):
+    """The chunk being read when the one before fails to be written is not kept as the
+    tail: the part stays at what is on disk, and the client resumes from there."""
+    data = mri(tmp_path, preamble=POLYGLOT)
+    location = start(client, agency, referral, data).headers["Location"]
+    write_chunk, calls = parts.SealedPart._write_chunk, []
+
+    def full_on_the_third(self, *args):
+        calls.append(1)
+        if len(calls) == 3:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return write_chunk(self, *args)
+
+    monkeypatch.setattr(parts.SealedPart, "_write_chunk", full_on_the_third)
+    assert send(client, agency, location, 0, data).status_code == 507
+    monkeypatch.undo()
+    assert offset(client, agency, location) == 2 * 4096
+    response = send(client, agency, location, 2 * 4096, data[2 * 4096 :])
+    assert response.status_code == 200, response.json
+    assert _stored(session, response.json["id"]) == b"\0" * 128 + data[128:]
+
+
+def test_a_part_is_written_back_while_it_arrives(
+    client, agency, referral, tmp_path, small_chunks, monkeypatch
+):
+    synced = []
+    monkeypatch.setattr(upload_module, "FLUSH_EVERY", 16 * 1024)
+    monkeypatch.setattr(os, "fdatasync", synced.append)
+    data = mri(tmp_path)
+    location = start(client, agency, referral, data).headers["Location"]
+    assert send(client, agency, location, 0, data[:100_000]).status_code == 204
+    assert synced  # started while the PATCH was still sending, not only at the end
+
+
+@pytest.mark.parametrize("sent", [100_000, 8 * 4096])  # the failure seen mid-PATCH, or last
+def test_a_write_back_failure_gives_the_upload_up(
+    client, agency, referral, tmp_path, small_chunks, monkeypatch, sent
+):
+    """An error the early flush saw would not be reported again to the fsync that keeps
+    the part: the part goes, and the client has to start again."""
+
+    def failing(_fd):
+        raise OSError(errno.EIO, "Input/output error")
+
+    monkeypatch.setattr(upload_module, "FLUSH_EVERY", 16 * 1024)
+    monkeypatch.setattr(os, "fdatasync", failing)
+    data = mri(tmp_path)
+    location = start(client, agency, referral, data).headers["Location"]
+    assert send(client, agency, location, 0, data[:sent]).status_code == 500
+    monkeypatch.undo()
+    again = send(client, agency, location, 0, data)
+    assert again.status_code == 409
+    assert again.json["type"].endswith("upload-closed")

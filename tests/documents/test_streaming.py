@@ -1,6 +1,7 @@
 """The streaming path: hashing temp files, in-stream preamble zeroing, size caps while the
 body arrives, damaged or hollow DICOM refused, idempotent uploads, checks before the body."""
 
+import errno
 import hashlib
 import io
 import os
@@ -12,9 +13,11 @@ from sqlalchemy import func, select
 
 from crm.core.audit import AuditEvent
 from crm.documents import upload as upload_module
+from crm.documents.encryption import MAGIC
 from crm.documents.models import Document
+from crm.documents.parts import SealedPart
 from crm.documents.samples import write_sample_mri
-from crm.documents.upload import FileTooLarge, HashingTempFile, Received, storage
+from crm.documents.upload import FileTooLarge, Received, SealingTempFile, storage
 from crm.referrals.models import StageTransition
 from tests.documents.test_documents import PDF, dicom_bytes, upload, zip_of
 
@@ -31,31 +34,73 @@ def _sanitised(data: bytes) -> bytes:
     return b"\0" * 128 + data[128:]
 
 
-def test_a_polyglot_preamble_is_zeroed_as_it_streams_even_split_across_chunks(tmp_path):
+@pytest.fixture
+def in_app(app):
+    with app.app_context():
+        yield
+
+
+def _sealing(path, limit=10**6, chunk_size=1024):
+    return SealingTempFile(path.open("w+b"), limit, storage().keyring, chunk_size)
+
+
+def _plaintext(taken) -> bytes:
+    part = SealedPart(taken.path, taken.size, taken.header, taken.data_key)
+    with part.reader() as reader:
+        return reader.read()
+
+
+def test_a_polyglot_preamble_is_zeroed_as_it_streams_even_split_across_chunks(in_app, tmp_path):
     data = write_sample_mri(tmp_path / "p.dcm", preamble=POLYGLOT).read_bytes()
-    temp = HashingTempFile((tmp_path / "temp").open("w+b"), limit=10**6)
+    temp = _sealing(tmp_path / "temp")
     for start in range(0, len(data), 50):
         temp.write(data[start : start + 50])
     temp.seek(0)
     received = temp.received()
-    on_disk = received.path.read_bytes()
-    assert on_disk == _sanitised(data)
-    assert b"payload" not in on_disk
-    assert received.sha256 == hashlib.sha256(on_disk).hexdigest()
+    assert _plaintext(received) == _sanitised(data)
+    assert received.sha256 == hashlib.sha256(_sanitised(data)).hexdigest()
     assert received.size == len(data)
 
 
-def test_a_file_that_is_not_dicom_streams_through_unchanged(tmp_path):
-    data = b"MZ" + os.urandom(300)
-    temp = HashingTempFile((tmp_path / "temp").open("w+b"), limit=10**6)
-    temp.write(data)
+def test_a_streamed_file_rests_on_the_disk_only_sealed(in_app, tmp_path):
+    data = write_sample_mri(tmp_path / "p.dcm", preamble=POLYGLOT).read_bytes()
+    data += os.urandom(6000)
+    temp = _sealing(tmp_path / "temp")
+    temp.write(data[:3000])
+    temp.write(data[3000:])
+    on_disk = (tmp_path / "temp").read_bytes()  # while the part is still open
     received = temp.received()
-    assert received.path.read_bytes() == data
+    on_disk_after = received.path.read_bytes()
+    assert on_disk.startswith(MAGIC) and on_disk_after.startswith(MAGIC)
+    for blob in (on_disk, on_disk_after):
+        assert b"payload" not in blob
+        assert data[-3000:-2900] not in blob  # no run of the plaintext
+
+
+@pytest.mark.parametrize("size", [1, 1023, 1024, 1025, 2048, 5000])
+def test_a_streamed_file_of_any_length_reads_back_whole(in_app, tmp_path, size):
+    """The last chunk is sealed as the last whether the file ends inside a chunk or on its
+    boundary (it is sealed only once a byte past it arrives, or the part ends)."""
+    data = b"%PDF" + os.urandom(size)[4:] if size >= 4 else os.urandom(size)
+    temp = _sealing(tmp_path / "temp")
+    for start in range(0, len(data), 700):
+        temp.write(data[start : start + 700])
+    received = temp.received()
+    assert _plaintext(received) == data
     assert received.sha256 == hashlib.sha256(data).hexdigest()
 
 
-def test_the_stream_refuses_bytes_past_its_limit(tmp_path):
-    temp = HashingTempFile((tmp_path / "temp").open("w+b"), limit=1000)
+def test_a_file_that_is_not_dicom_streams_through_unchanged(in_app, tmp_path):
+    data = b"MZ" + os.urandom(300)
+    temp = _sealing(tmp_path / "temp")
+    temp.write(data)
+    received = temp.received()
+    assert _plaintext(received) == data
+    assert received.sha256 == hashlib.sha256(data).hexdigest()
+
+
+def test_the_stream_refuses_bytes_past_its_limit(in_app, tmp_path):
+    temp = _sealing(tmp_path / "temp", limit=1000)
     temp.write(b"x" * 1000)
     with pytest.raises(FileTooLarge):
         temp.write(b"x")
@@ -246,3 +291,29 @@ def test_the_list_shows_the_metadata_and_is_audited(client, session, agency, ref
         AuditEvent.action == "document.list", AuditEvent.referral_id == referral.id
     )
     assert session.scalar(audited) is not None
+
+
+def test_a_streamed_file_is_written_back_while_it_arrives(in_app, tmp_path, monkeypatch):
+    synced = []
+    monkeypatch.setattr(upload_module, "FLUSH_EVERY", 4096)
+    monkeypatch.setattr(os, "fdatasync", synced.append)
+    data = b"%PDF" + os.urandom(40_000)
+    temp = _sealing(tmp_path / "temp")
+    for start in range(0, len(data), 1000):
+        temp.write(data[start : start + 1000])
+    assert synced  # before the part ended
+    assert _plaintext(temp.received()) == data
+
+
+def test_a_write_back_failure_fails_the_streamed_file(in_app, tmp_path, monkeypatch):
+    def failing(_fd):
+        raise OSError(errno.EIO, "Input/output error")
+
+    monkeypatch.setattr(upload_module, "FLUSH_EVERY", 4096)
+    monkeypatch.setattr(os, "fdatasync", failing)
+    temp = _sealing(tmp_path / "temp")
+    with pytest.raises(OSError, match="Input/output"):
+        for _ in range(40):
+            temp.write(os.urandom(1000))
+        temp.received()
+    temp.close()
