@@ -16,12 +16,15 @@ because the client's declared SHA-256 is of the bytes it sent.
 Two digests: SHA-256 of the bytes as sent (checked against the declaration at the end)
 and, only when the preamble was zeroed, of the bytes as stored (the storage key; else
 they are the same). Their state stays in this worker between the PATCH requests of one
-upload; a request served by another worker, or after a restart, decrypts the part and
-hashes it again first. The part's size is the upload's offset (sealed chunks plus the
-tail): a worker killed mid-chunk keeps what it sealed, and a torn last write is cut off.
-The part is written back as it arrives (`upload.EarlyFlush`; a write-back failure gives
-the upload up) and fsynced once when it is kept; the declared SHA-256 catches a part a
-crash damaged (the client then starts again).
+upload. A request served by a worker without it (another worker, a restart) does not hash
+at all, and the request that completes the upload then hashes the whole part once: at
+most one more pass over the file, however the requests were spread over the workers (a
+re-read at every change of worker would cost the square of the file's size). The part's
+size is the upload's offset (sealed chunks plus the tail): a worker killed mid-chunk
+keeps what it sealed, and a torn last write is cut off. The part is written back as it
+arrives (`upload.EarlyFlush`; a write-back failure gives the upload up) and fsynced once
+when it is kept; the declared SHA-256 catches a part a crash damaged (the client then
+starts again).
 """
 
 from __future__ import annotations
@@ -59,11 +62,26 @@ class UploadBusy(Conflict):
 @dataclass
 class Digests:
     """What has been hashed: `sent` covers every byte received (`offset`), `stored` (None
-    while the bytes as stored are the bytes as sent) the sealed chunks' plaintext."""
+    while the bytes as stored are the bytes as sent) the sealed chunks' plaintext. Not
+    `hashing`: this worker came in after the first byte without the digests, and only
+    counts; the part is hashed whole when it is complete."""
 
     offset: int = 0
     sent: Any = field(default_factory=hashlib.sha256)
     stored: Any = None
+    hashing: bool = True
+
+    @classmethod
+    def counting_from(cls, offset: int) -> Digests:
+        return cls(offset=offset, sent=None, hashing=False)
+
+    def update_sent(self, data: Any) -> None:
+        if self.hashing:
+            self.sent.update(data)
+
+    def update_stored(self, data: Any) -> None:
+        if self.hashing and self.stored is not None:
+            self.stored.update(data)
 
     def sent_sha256(self) -> str:
         return self.sent.hexdigest()
@@ -191,11 +209,20 @@ class SealedPart:
         zipfile); one chunk decrypted at a time."""
         return io.BufferedReader(_PlainReader(self), buffer_size=self.header.chunk_size)
 
-    def digests(self, upload_id: str) -> Digests:
-        """This worker's running digests if they are up to date, else the part's, read."""
+    def running(self, upload_id: str) -> Digests:
+        """What a PATCH hashes onto: this worker's running digests if they are up to date;
+        fresh ones at the first byte; else only a count (the end hashes the part)."""
         cached = _cache().pop(upload_id, None)
         offset = self.offset()
         if cached is not None and cached.offset == offset:
+            return cached
+        return Digests() if offset == 0 else Digests.counting_from(offset)
+
+    def digests(self, upload_id: str) -> Digests:
+        """The complete part's digests: this worker's, if it hashed every byte, else the
+        part's, read once."""
+        cached = self.running(upload_id)
+        if cached.hashing:
             return cached
         digests = Digests()
         raw_head = _open_small(self.aead, self.header, self.head_path)
@@ -265,7 +292,7 @@ class SealedPart:
                     raise
             if fill and not in_flight.failed:  # (after a failed write, the part is cut back
                 # to its last whole chunk by the next request: this chunk is not its tail)
-                digests.sent.update(view[hashed:fill])
+                digests.update_sent(view[hashed:fill])
                 tail = _seal_small(self.aead, self.header, bytes(view[:fill]))
                 with self.tail_path.open("wb") as handle:
                     handle.write(tail)
@@ -288,7 +315,7 @@ class SealedPart:
             clean = sanitise_head(raw)
             if clean != raw:  # a DICOM preamble to zero: the stored bytes differ from here
                 if hashed < HEAD_BYTES:
-                    digests.sent.update(plain[hashed:HEAD_BYTES])
+                    digests.update_sent(plain[hashed:HEAD_BYTES])
                     hashed = HEAD_BYTES
                 plain[:HEAD_BYTES] = clean
                 digests.stored = hashlib.sha256()
@@ -296,14 +323,14 @@ class SealedPart:
         final = (index + 1) * self.header.chunk_size >= self.length
         nonce = self.header.nonce(index, final)
         threads = upload_threads()
-        in_flight.add(threads.submit(digests.sent.update, plain[hashed:]))
+        if digests.hashing:
+            in_flight.add(threads.submit(digests.sent.update, plain[hashed:]))
         in_flight.add(threads.submit(self._write_chunk, fd, plain, nonce, digests, in_flight))
 
     def _write_chunk(
         self, fd: int, plain: memoryview, nonce: bytes, digests: Digests, in_flight: _InFlight
     ) -> None:
-        if digests.stored is not None:
-            digests.stored.update(plain)
+        digests.update_stored(plain)
         sealed = memoryview(in_flight.out)[: len(plain) + TAG]  # one buffer for all chunks
         self.aead.encrypt_into(nonce, plain, self.header.raw, sealed)
         view = sealed

@@ -157,7 +157,7 @@ def receive(upload: UploadSession, offset: int, body: IO[bytes], count: int) -> 
                     f"the upload has {current} bytes; send from Upload-Offset: {current}",
                     offset=current,
                 )
-            digests = part.digests(upload_id)
+            digests = part.running(upload_id)
             try:
                 part.append(fd, body, count, digests)
             finally:

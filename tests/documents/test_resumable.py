@@ -265,6 +265,50 @@ def test_patches_spanning_many_chunks_are_sealed_in_order_and_stored_whole(
     assert response.json["sha256"] == hashlib.sha256(stored).hexdigest()
 
 
+@pytest.mark.parametrize("preamble", [POLYGLOT, b"\0" * 128], ids=["zeroed", "as sent"])
+def test_patches_each_on_another_worker_read_the_part_once_at_the_end(
+    app, client, session, agency, referral, tmp_path, small_chunks, monkeypatch, preamble
+):
+    """A worker without the running digests only counts; the request that completes the
+    upload hashes the part once, instead of every change of worker re-reading it."""
+    reads = []
+    original = parts.SealedPart.plaintext_chunks
+
+    def counted(part):
+        reads.append(part.offset())
+        yield from original(part)
+
+    monkeypatch.setattr(parts.SealedPart, "plaintext_chunks", counted)
+    data = mri(tmp_path, preamble=preamble)
+    location = start(client, agency, referral, data).headers["Location"]
+    cuts = [0, 5_000, 20_000, 50_000, 90_001, 150_000, len(data)]
+    for begin, end in itertools.pairwise(cuts):
+        app.extensions["crm.upload_digests"].clear()  # every PATCH on another worker
+        response = send(client, agency, location, begin, data[begin:end])
+        assert response.status_code in (200, 204), response.json
+    assert response.status_code == 200, response.json
+    assert reads == [len(data)]  # one pass, at the end, over the complete part
+    stored = _stored(session, response.json["id"])
+    assert stored == (b"\0" * 128 + data[128:] if preamble == POLYGLOT else data)
+    assert response.json["sha256"] == hashlib.sha256(stored).hexdigest()
+
+
+def test_a_worker_that_saw_every_byte_reads_nothing_again(
+    client, agency, referral, tmp_path, small_chunks, monkeypatch
+):
+    reads = []
+    original = parts.SealedPart.plaintext_chunks
+    monkeypatch.setattr(
+        parts.SealedPart, "plaintext_chunks", lambda part: reads.append(1) or original(part)
+    )
+    data = mri(tmp_path, preamble=POLYGLOT)
+    location = start(client, agency, referral, data).headers["Location"]
+    for begin, end in itertools.pairwise([0, 7_000, 70_000, len(data)]):
+        response = send(client, agency, location, begin, data[begin:end])
+    assert response.status_code == 200, response.json
+    assert reads == []
+
+
 def test_a_chunk_that_fails_to_be_written_leaves_the_upload_at_its_last_whole_chunk(
     client, session, agency, referral, tmp_path, small_chunks, monkeypatch
 ):
