@@ -7,18 +7,24 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import redirect, render_template, request, url_for
+from flask import flash, redirect, render_template, request, url_for
 
 from crm.auth.guards import current_actor
-from crm.commission import operations, queries
+from crm.commission import operations, queries, refunds
 from crm.commission.api import answer
+from crm.commission.ledger import accepted_plan
 from crm.commission.models import CommissionContract
 from crm.commission.pdf import KINDS, REASONS
-from crm.console.actions import attempt
+from crm.commission.schemas import RefundArgs
+from crm.console import clinical_forms as forms
+from crm.console.actions import ERROR, attempt, attempt_quietly, in_words
 from crm.console.auth import staff_page
 from crm.console.clinical_forms import money
 from crm.console.views import console
 from crm.core.db import utcnow
+from crm.core.errors import DomainError
+from crm.referrals.models import Referral
+from crm.referrals.queries import referral_for
 
 MANAGERS = ("manager",)  # and admins, always
 
@@ -103,3 +109,69 @@ def commission_csv(agency_id: int, month: str):
 @staff_page(*MANAGERS)
 def commission_pdf(agency_id: int, month: str):
     return answer(agency_id, month, "pdf")
+
+
+# --- refunds on one referral ------------------------------------------------------------
+
+
+@console.route("/referrals/<int:referral_id>/refunds", methods=["GET", "POST"])
+@staff_page(*MANAGERS)
+def referral_refunds(referral_id: int):
+    """A refund given back to the patient on the accepted plan, in its currency: the
+    commission on it is reversed in proportion (crm.commission.refunds), as by the API."""
+    actor = current_actor()
+    if request.method == "GET":
+        return _refunds_page(referral_for(actor, referral_id), {}, {})
+    referral = referral_for(actor, referral_id, for_update=True)
+    plan = accepted_plan(referral.id)
+    if plan is None:
+        flash("Not accepted: the referral has no accepted plan, so nothing was paid.", ERROR)
+        return _refunds_page(referral, request.form, {}, 409)
+    try:
+        amount = forms.to_minor(forms.text(request.form, "amount"), plan.currency)
+    except ValueError as exc:
+        return _refused(referral, {"amount": str(exc)})
+    typed = {
+        "amount_minor": amount,
+        "currency": plan.currency,
+        "reason": forms.text(request.form, "reason"),
+    }
+    args, errors = forms.load(RefundArgs(), typed, RENAMES)
+    if errors:
+        return _refused(referral, errors)
+    result, refused = attempt_quietly(lambda: refunds.record_refund(referral, args, actor))
+    if refused is not None:
+        return _refused(referral, forms.refusal_errors(refused, "UTC", RENAMES), refused)
+    refund, reversals = result
+    reversed_total = -sum(entry.amount_minor for entry in reversals)
+    flash(
+        f"Refund of {forms.money(refund.amount_minor, refund.currency)} recorded; "
+        f"commission reversed: {forms.money(reversed_total, refund.currency)}."
+    )
+    return redirect(url_for("console.referral_refunds", referral_id=referral.id), 303)
+
+
+RENAMES = {"amount_minor": "amount"}
+
+
+def _refused(referral: Referral, errors: dict[str, str], refused: DomainError | None = None):
+    if errors:
+        flash(f"Not accepted: {'; '.join(errors.values())}", ERROR)
+    elif refused is not None:
+        flash(in_words(refused), ERROR)
+    status = refused.status if refused is not None else 422
+    return _refunds_page(referral, request.form, errors, status)
+
+
+def _refunds_page(referral: Referral, values, errors, status: int = 200):
+    plan = accepted_plan(referral.id)
+    left = plan.total_minor - refunds.refunded_so_far(referral.id) if plan else 0
+    return render_template(
+        "console/commission/refunds.html",
+        referral=referral,
+        plan=plan,
+        left=left,
+        refunds=refunds.refunds_with_reversals(referral.id),
+        values=values,
+        errors=errors,
+    ), status
