@@ -11,7 +11,10 @@ plan (`plan.py`) feeds them facts and the operation applies what they decide.
    another number does not let us write to this one.
 3. The result is *granted* only when a counting grant was recorded strictly later than
    every withdrawal on either row (the person came back: START, a new form); otherwise a
-   withdrawal stands as *withdrawn*. A tie goes to the withdrawal.
+   withdrawal stands as *withdrawn*. A tie goes to the withdrawal. When the latest
+   withdrawal is one the patient made themselves (a STOP, the unsubscribe link, a carrier's
+   block: `crm.patients.consent_sources`), only the patient's own later grant (START)
+   lifts it: another row's form, sent by an agency after the STOP, does not.
 4. No withdrawal and no counting grant: *no consent* (nobody is written to).
 The winning fact is kept with its own time and source, so the record still says when and
 how the person decided.
@@ -22,6 +25,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
+
+from crm.patients.consent_sources import by_the_patient
 
 CHANNELS = ("sms", "whatsapp", "email")
 ADDRESS_OF = {"sms": "phone", "whatsapp": "phone", "email": "email"}
@@ -111,6 +116,8 @@ def combine_consent(
     if withdrawals:
         last_no = max(withdrawals, key=lambda f: f.recorded_at)
         later = [g for g in grants if g.recorded_at > last_no.recorded_at]
+        if by_the_patient(last_no.source):  # rule 3: only the patient lifts their own no
+            later = [g for g in later if by_the_patient(g.source)]
         if later:
             return outcome(max(later, key=lambda f: f.recorded_at), "granted_later")
         return outcome(last_no, "withdrawn")

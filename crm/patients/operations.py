@@ -13,6 +13,7 @@ from crm.core.db import utcnow
 from crm.core.errors import ValidationFailed
 from crm.core.events import publish
 from crm.extensions import db
+from crm.patients import consent_sources
 from crm.patients.events import ConsentChanged, ContactChanged
 from crm.patients.models import CHANNELS, Patient, PatientConsent
 from crm.patients.validation import normalise_phone
@@ -66,12 +67,42 @@ def set_consent(patient: Patient, channel: str, granted: bool, source: str) -> b
 
 
 def _apply_consents(patient: Patient, consents: dict[str, Any], actor: Actor) -> dict[str, bool]:
-    source = consents.get("source") or f"{actor.kind}:{actor.label}"
+    given = consents.get("source")
+    if consent_sources.by_the_patient(given):
+        raise ValidationFailed(
+            {"consents.source": "this wording is kept for the patient's own replies and links"}
+        )
+    source = given or f"{actor.kind}:{actor.label}"
+    for channel in CHANNELS:
+        if consents.get(channel) is True:
+            _may_lift(patient.consent_for(channel), channel, actor, given)
     changes = {}
     for channel in CHANNELS:
         if channel in consents and set_consent(patient, channel, consents[channel], source):
             changes[channel] = consents[channel]
     return changes
+
+
+def _may_lift(current: PatientConsent | None, channel: str, actor: Actor, given: str | None):
+    """A withdrawal the patient made themselves (crm.patients.consent_sources) is lifted by
+    the patient, or by hospital staff who say why; an agency never lifts it."""
+    if current is None or current.granted or not consent_sources.by_the_patient(current.source):
+        return
+    when = f"{current.source}, {current.recorded_at:%Y-%m-%d}"
+    if not actor.is_staff:
+        raise ValidationFailed(
+            {
+                f"consents.{channel}": f"the patient withdrew it themselves ({when}); only the"
+                " patient can give it again (a START reply), or the hospital at their request"
+            }
+        )
+    if not given:
+        raise ValidationFailed(
+            {
+                "consents.source": f"the patient withdrew {channel} themselves ({when}): say"
+                " how they asked to be written to again"
+            }
+        )
 
 
 def _rows(ids: set[int], lock: bool) -> list[Patient]:

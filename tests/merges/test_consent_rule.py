@@ -29,10 +29,30 @@ def test_a_stop_on_the_survivor_stays_over_an_earlier_grant_on_the_merged_row():
     assert outcome.reason == "withdrawn" and not outcome.granted
 
 
-def test_a_grant_given_after_every_withdrawal_is_kept():
-    outcome = combine_consent("sms", no(JAN, "survivor"), yes(MAR, "merged"), True)
+def start(when: datetime, origin: str) -> ConsentFact:
+    return ConsentFact(True, when, "sms keyword (SM2)", origin)
+
+
+def test_the_patients_own_start_after_every_withdrawal_is_kept():
+    outcome = combine_consent("sms", no(JAN, "survivor"), start(MAR, "merged"), True)
     assert outcome.reason == "granted_later" and outcome.granted
     assert outcome.result.recorded_at == MAR
+
+
+def test_an_agencys_form_after_the_patients_own_stop_does_not_lift_it():
+    """The patient texted STOP; a second agency sent them later with a signed form. Only
+    the patient lifts their own no (a START reply)."""
+    outcome = combine_consent("sms", no(JAN, "survivor"), yes(MAR, "merged"), True)
+    assert outcome.reason == "withdrawn" and not outcome.granted
+    assert outcome.result == no(JAN, "survivor")
+
+
+def test_a_later_grant_lifts_a_withdrawal_someone_else_recorded():
+    """A withdrawal an agency or the hospital recorded ("patient phoned") is not the
+    patient's own reply: a valid grant after it is kept, as before."""
+    recorded = ConsentFact(False, JAN, "patient phoned the agency", "survivor")
+    outcome = combine_consent("email", recorded, yes(MAR, "merged"), True)
+    assert outcome.reason == "granted_later" and outcome.granted
 
 
 def test_a_grant_at_the_same_moment_as_a_withdrawal_loses():

@@ -6,7 +6,11 @@ import pytest
 from sqlalchemy import select
 
 from crm.core.audit import AuditEvent
+from crm.core.errors import ValidationFailed
+from crm.patients import consent_sources
+from crm.patients.operations import set_consent
 from crm.referrals.models import Referral
+from crm.referrals.operations import update_patient_contact
 from tests.helpers import API, assert_problem, field_errors
 
 
@@ -132,3 +136,59 @@ def test_removing_one_channel_while_the_other_remains_is_fine(client, factory):
     response = _patch(client, agency, referral.id, {"phone": None})
     assert response.status_code == 200, response.json
     assert response.json["patient"]["phone"] is None
+
+
+def _stopped(session, referral_id: int, channel: str = "sms") -> None:
+    """The patient replied STOP (SMS) or followed the unsubscribe link (email), as the
+    inbound webhook and the link record it."""
+    patient = session.get(Referral, referral_id).patient
+    how = (
+        consent_sources.UNSUBSCRIBE_LINK
+        if channel == "email"
+        else consent_sources.keyword(channel, "SMstop1")
+    )
+    set_consent(patient, channel, False, how)
+    session.commit()
+
+
+def _granted(session, referral_id: int, channel: str = "sms") -> bool:
+    session.expire_all()
+    return session.get(Referral, referral_id).patient.consent_for(channel).granted
+
+
+def test_an_agency_cannot_lift_the_patients_own_stop(client, factory, session):
+    agency = factory.agency()
+    referral = factory.referral(agency)
+    _stopped(session, referral.id)
+    response = _patch(
+        client, agency, referral.id, {"consents": {"sms": True, "source": "new signed form"}}
+    )
+    errors = field_errors(assert_problem(response, 422, "validation-failed"))
+    assert "only the patient can give it again" in errors["consents.sms"]
+    assert not _granted(session, referral.id)
+
+
+def test_hospital_staff_lift_it_only_saying_why(factory, session):
+    """No staff door changes consent today (the PATCH is the agencies'); the operation
+    holds the rule for the day one does."""
+    agency, coordinator = factory.agency(), factory.staff("coordinator")
+    referral = factory.referral(agency)
+    _stopped(session, referral.id, "email")
+    with pytest.raises(ValidationFailed) as refused:
+        update_patient_contact(referral, {"consents": {"email": True}}, coordinator.actor)
+    assert "say how they asked" in field_errors(refused.value.extensions)["consents.source"]
+    session.rollback()
+    said = {"consents": {"email": True, "source": "the patient asked by phone, 7 Dec"}}
+    update_patient_contact(session.get(Referral, referral.id), said, coordinator.actor)
+    session.commit()
+    assert _granted(session, referral.id, "email")
+
+
+def test_a_caller_cannot_word_its_source_as_the_patients_own_reply(client, factory, session):
+    agency = factory.agency()
+    referral = factory.referral(agency)
+    body = {"consents": {"sms": False, "source": "SMS keyword (made up)"}}
+    response = _patch(client, agency, referral.id, body)
+    errors = field_errors(assert_problem(response, 422, "validation-failed"))
+    assert "kept for the patient's own replies" in errors["consents.source"]
+    assert _granted(session, referral.id)

@@ -42,6 +42,7 @@ from crm.messaging.delivery.whatsapp import WhatsAppSend, decide
 from crm.messaging.events import StatusChange, announce, change
 from crm.messaging.models import OutboxMessage
 from crm.messaging.session import last_inbound
+from crm.patients import consent_sources
 from crm.patients.links import unsubscribe_url
 from crm.patients.models import Patient
 from crm.patients.operations import set_consent
@@ -316,7 +317,7 @@ class Dispatcher:
         if isinstance(exc, PermanentSmsError) and exc.opted_out and message.patient_id:
             patient = db.session.get(Patient, message.patient_id)
             if patient is not None:  # withdrawn on the channel it was refused on alone
-                set_consent(patient, message.channel, False, "carrier opt-out (Twilio 21610)")
+                set_consent(patient, message.channel, False, consent_sources.CARRIER_OPT_OUT)
         log.warning(
             "message failed",
             extra={"outbox_id": message.id, "to": mask_phone(message.to_address)},

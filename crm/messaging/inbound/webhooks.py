@@ -26,6 +26,7 @@ from crm.messaging.delivery.sms import mask_phone
 from crm.messaging.events import announce, change
 from crm.messaging.inbound.keywords import InboundKind, classify
 from crm.messaging.models import InboundMessage, OutboxMessage
+from crm.patients import consent_sources
 from crm.patients.links import read_unsubscribe_token
 from crm.patients.models import Patient
 from crm.patients.operations import set_consent, survivors
@@ -203,7 +204,7 @@ def _act_on(
     if kind in {InboundKind.OPT_OUT, InboundKind.OPT_IN}:
         granted = kind == InboundKind.OPT_IN
         for patient in patients:
-            if set_consent(patient, channel, granted, f"{channel} keyword ({sid})"):
+            if set_consent(patient, channel, granted, consent_sources.keyword(channel, sid)):
                 audit.record(_patient_actor(patient), f"consent.{channel}", None, granted=granted)
         return None
     if kind == InboundKind.HELP:
@@ -246,6 +247,6 @@ def unsubscribe(token: str) -> Response | str:
         return Response("This link is not valid.", status=404, mimetype="text/plain")
     if request.method == "GET":
         return render_template_string(_UNSUBSCRIBE_PAGE, done=False)
-    if set_consent(patient, found[1], False, "unsubscribe link"):
+    if set_consent(patient, found[1], False, consent_sources.UNSUBSCRIBE_LINK):
         audit.record(_patient_actor(patient), f"consent.{found[1]}", None, granted=False)
     return render_template_string(_UNSUBSCRIBE_PAGE, done=True)
