@@ -15,9 +15,11 @@ from crm.plans.models import TreatmentPlan
 from crm.plans.operations import accept_plan, offer_plan
 from crm.plans.schemas import PlanArgs
 from crm.referrals.models import Referral
+from crm.referrals.operations import move_to_stage
+from crm.reviews.operations import record_review
 from tests.browser.harness import expect
 from tests.browser.test_commission_pages import _manager, _sign_in
-from tests.plans.support import CONSENTS, patient_of, plan_body, reviewed_as_candidate
+from tests.plans.support import CANDIDATE, CONSENTS, patient_of, plan_body, upload_sample_mri
 
 pytestmark = pytest.mark.browser
 
@@ -32,7 +34,21 @@ def _accrued_referral(live_server) -> tuple[int, str]:
             {"kind": "percentage", "basis_points": 1000, "effective_from": utcnow().date()},
             SYSTEM,
         )
-        referral = reviewed_as_candidate(factory, agency, coordinator)
+        # a person of their own: the default patient, sent before by other tests' agencies
+        # on this shared server, would be attributed to the first of them (no contract)
+        referral = factory.referral(
+            agency,
+            patient={
+                "given_name": "Ingrid",
+                "family_name": "Refundsen",
+                "phone": "+4915170990001",
+                "email": "ingrid.refundsen@patient.example",
+                "date_of_birth": "1969-04-05",
+            },
+        )
+        move_to_stage(referral, "awaiting_mri", coordinator.actor)
+        upload_sample_mri(referral, agency.actor)
+        record_review(referral, dict(CANDIDATE), factory.staff("specialist").actor)
         offer_plan(referral, PlanArgs().load(plan_body()), coordinator.actor)
         plan = factory.session.scalar(
             select(TreatmentPlan).where(TreatmentPlan.referral_id == referral.id)
