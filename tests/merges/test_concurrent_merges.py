@@ -13,20 +13,16 @@ from collections.abc import Iterator
 
 import pytest
 from flask import Flask
-from flask_migrate import upgrade
 from sqlalchemy import select
-from sqlalchemy.engine import make_url
 
-from crm import create_app
-from crm.catalogue.operations import load_catalogue
 from crm.duplicates.models import DuplicateMatch
 from crm.extensions import db
 from crm.patients.models import Patient
 from crm.referrals.models import Referral
-from tests.conftest import ON_POSTGRES, ROOT, TEST_DATABASE_URL
-from tests.duplicates.test_parallel_submissions import _admin
+from tests.conftest import ON_POSTGRES
 from tests.factories import Factory
 from tests.helpers import API
+from tests.live import live_app, scratch_database
 from tests.merges.support import patient
 
 pytestmark = pytest.mark.skipif(
@@ -39,33 +35,14 @@ ROUNDS = 3
 
 @pytest.fixture
 def scratch_app(tmp_path) -> Iterator[Flask]:
-    name = f"crm_merges_{uuid.uuid4().hex[:10]}"
-    with _admin() as admin:
-        admin.execute(f'CREATE DATABASE "{name}"')
-    url = make_url(TEST_DATABASE_URL).set(database=name).render_as_string(hide_password=False)
-    app = create_app(
-        {
-            "ENV": "test",
-            "DATABASE_URL": url,
-            "SECRET_KEY": "test-secret-key-that-is-long-enough-123",
-            "CATALOGUE_FILE": str(ROOT / "config" / "procedures.toml"),
-            "OUTBOX_FILE_DIR": str(tmp_path / "outbox"),
-            "DOCUMENTS_DIR": str(tmp_path / "documents"),
-        }
-    )
-    try:
-        with app.app_context():
-            upgrade(directory=str(ROOT / "migrations"))
-            load_catalogue(app.config["CRM"]["CATALOGUE_FILE"])
-            db.session.commit()
-            db.session.remove()
-        yield app
-    finally:
-        with app.app_context():
-            db.session.remove()
-            db.engine.dispose()
-        with _admin() as admin:
-            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    with scratch_database() as url:
+        app = live_app(url, tmp_path)
+        try:
+            yield app
+        finally:
+            with app.app_context():
+                db.session.remove()
+                db.engine.dispose()
 
 
 def _together(app: Flask, calls) -> list[tuple[int, dict]]:
