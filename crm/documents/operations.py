@@ -160,12 +160,7 @@ def store_document(
     received = upload if isinstance(upload, Received) else Received.of_path(upload)
     stored: Received | None = None
     try:
-        if received.size == 0:
-            raise EmptyFile
-        if received.size > max_bytes(kind):
-            raise FileTooLarge(
-                f"file: {kind} may be at most {max_bytes(kind) // 2**20} MB", field="file"
-            )
+        _check_size(received.size, kind)
         content_type, stored, metadata = _inspect(received, kind)
         document = _record(
             referral, kind, filename, content_type, stored.size, stored.sha256, metadata, actor
@@ -193,6 +188,15 @@ def store_document(
     return document
 
 
+def _check_size(size: int, kind: str) -> None:
+    if size == 0:
+        raise EmptyFile
+    if size > max_bytes(kind):
+        raise FileTooLarge(
+            f"file: {kind} may be at most {max_bytes(kind) // 2**20} MB", field="file"
+        )
+
+
 def store_sealed(
     referral: Referral, kind: str, filename: str | None, part: SealedPart, sha256: str, actor: Actor
 ) -> Document:
@@ -204,12 +208,7 @@ def store_sealed(
     is rewritten, and that rewrite stored)."""
     clean: Received | None = None
     try:
-        if part.length == 0:
-            raise EmptyFile
-        if part.length > max_bytes(kind):
-            raise FileTooLarge(
-                f"file: {kind} may be at most {max_bytes(kind) // 2**20} MB", field="file"
-            )
+        _check_size(part.length, kind)
         with part.reader() as plaintext:
             content_type, clean, metadata = _examine(plaintext, kind)
         size, sha = (clean.size, clean.sha256) if clean else (part.length, sha256)
