@@ -8,7 +8,7 @@ operation wrote and is flashed as an error in plain words; the view then redirec
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import TypeVar
 
 from flask import flash
@@ -53,3 +53,12 @@ def in_words(exc: DomainError) -> str:
         )
         return f"Not accepted: {reasons}"
     return exc.detail
+
+
+def flash_problems(errors: Mapping[str, str]) -> None:
+    """The alert above a refused form whose fields show their own reasons: how many to
+    correct; a reason about no one field ("form", "body") is said in the alert itself."""
+    general = [errors[name] for name in ("form", "body") if name in errors]
+    count = len(errors) - len(general)
+    said = [f"{count} field{'s' if count != 1 else ''} to correct, each marked below"] * bool(count)
+    flash(f"Not accepted: {'; '.join(general + said)}.", ERROR)

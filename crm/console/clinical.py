@@ -18,7 +18,7 @@ from flask import abort, flash, redirect, render_template, request, url_for
 from crm.auth.guards import current_actor, role_allows
 from crm.catalogue.queries import active_procedures
 from crm.console import clinical_forms as forms
-from crm.console.actions import ERROR, attempt_quietly, in_words
+from crm.console.actions import ERROR, attempt_quietly, flash_problems, in_words
 from crm.console.auth import current_user, staff_page
 from crm.console.views import console
 from crm.core import audit
@@ -68,20 +68,12 @@ def _run(action: Callable[[], Any], done: str) -> tuple[Any, DomainError | None]
     (the alert above the form counts them), any other refusal is said in words."""
     result, refused = attempt_quietly(action)
     if isinstance(refused, ValidationFailed):
-        _problems(forms.errors_by_field(refused.extensions["errors"]))
+        flash_problems(forms.errors_by_field(refused.extensions["errors"]))
     elif refused is not None:
         flash(in_words(refused), ERROR)
     else:
         flash(done)
     return result, refused
-
-
-def _problems(errors: forms.Errors) -> None:
-    """The alert above a refused form; a reason about no one field is said in it."""
-    general = [errors[name] for name in ("form", "body") if name in errors]
-    count = len(errors) - len(general)
-    said = [f"{count} field{'s' if count != 1 else ''} to correct, each marked below"] * bool(count)
-    flash(f"Not accepted: {'; '.join(general + said)}.", ERROR)
 
 
 def _zone() -> str:
@@ -115,7 +107,7 @@ def review(referral_id: int):
         data[field.code] = forms.optional(form, field.code)
     args, errors = forms.load(ReviewArgs(), data)
     if errors:
-        _problems(errors)
+        flash_problems(errors)
         return _review_page(referral, form, errors, 422)
     words = DECISION_WORDS[args["decision"]]
     _, refused = _run(lambda: record_review(referral, args, actor), f"Review recorded: {words}.")
@@ -176,7 +168,7 @@ def new_plan(referral_id: int):
     args, errors = forms.load(PlanArgs(), data, forms.PLAN_RENAMES)
     errors = {**errors, **typed_errors}
     if errors:
-        _problems(errors)
+        flash_problems(errors)
         return again(errors, status=422)
     plan, refused = _run(lambda: offer_plan(referral, args, actor), "")
     if refused:
@@ -250,7 +242,7 @@ def trip(referral_id: int):
     args, errors = forms.load(TripArgs(), data)
     errors = {**errors, **typed_errors}
     if errors:
-        _problems(errors)
+        flash_problems(errors)
         return _trip_form(referral, form, errors, booked=booked, status=422)
     done = "Travel changed; the patient is told." if booked else "Travel booked."
     _, refused = _run(lambda: travel.book_trip(referral, args, actor), done)
@@ -299,11 +291,11 @@ def stay(referral_id: int, step: str):
     try:
         at = forms.in_zone(typed, zone)
     except ValueError as exc:
-        _problems({"at": str(exc)})
+        flash_problems({"at": str(exc)})
         return _stay_form(referral, step, request.form, {"at": str(exc)}, 422)
     args, errors = forms.load(MomentArgs(), {"at": at})
     if errors:
-        _problems(errors)
+        flash_problems(errors)
         return _stay_form(referral, step, request.form, errors, 422)
     _, operation, _, done = STAY_STEPS[step]
     _, refused = _run(lambda: operation(referral, args["at"], actor), done)

@@ -17,7 +17,7 @@ from crm.commission.models import CommissionContract
 from crm.commission.pdf import KINDS, REASONS
 from crm.commission.schemas import RefundArgs
 from crm.console import clinical_forms as forms
-from crm.console.actions import ERROR, attempt, attempt_quietly, in_words
+from crm.console.actions import ERROR, attempt, attempt_quietly, flash_problems, in_words
 from crm.console.auth import staff_page
 from crm.console.clinical_forms import money
 from crm.console.views import console
@@ -156,7 +156,7 @@ RENAMES = {"amount_minor": "amount"}
 
 def _refused(referral: Referral, errors: dict[str, str], refused: DomainError | None = None):
     if errors:
-        flash(f"Not accepted: {'; '.join(errors.values())}", ERROR)
+        flash_problems(errors)
     elif refused is not None:
         flash(in_words(refused), ERROR)
     status = refused.status if refused is not None else 422
