@@ -17,6 +17,11 @@ postgresql+psycopg://postgres@127.0.0.1:5432/crm_bench, plus a random suffix):
    app / it >= 0.35). All are driven for the same fixed time by the same client, in
    alternating rounds after a warm-up. Then the SQL statements of one submission are
    counted in-process (printed; tests/referrals/test_submit_statements.py guards them).
+   In the same rounds the app also takes the same bodies with one field out of range
+   (no Idempotency-Key): it authenticates, counts the rate limits and validates, then
+   answers 422 having read one row and written none. That is the most any submission
+   through this stack (Flask, flask-smorest/marshmallow, Flask-Limiter, SQLAlchemy) can
+   reach on the machine, whatever it writes; its ratios are printed beside the goals.
 2. Pipeline list latency. GET /api/v1/referrals?limit=50 with a staff token (the first
    page, and the first page of a stage filter) against a database holding 1,000
    referrals and one holding 100,000 (bulk-loaded with INSERT ... SELECT generate_series,
@@ -440,7 +445,7 @@ class LoadSpec:
     """One client process: `threads` connections to port, for `seconds` or `requests`."""
 
     port: int
-    kind: str  # "submit_app", "submit_baseline" or "list"
+    kind: str  # "submit_app", "submit_refused", "submit_same_rows", "submit_baseline", "list"
     threads: int
     token: str
     tag: str
@@ -541,6 +546,13 @@ def _submit_body(reference: str) -> bytes:
     return json.dumps(body).encode()
 
 
+def _refused_body(reference: str) -> bytes:
+    """A submission the schema refuses at its last field (422), after reading every other."""
+    body = json.loads(_submit_body(reference))
+    body["intake"]["pain_score"] = 11
+    return json.dumps(body).encode()
+
+
 def _requests_for(
     spec: LoadSpec, worker: int
 ) -> Iterator[tuple[str, str, str, bytes | None, dict]]:
@@ -559,6 +571,8 @@ def _requests_for(
         if spec.kind == "submit_app":
             headers["Idempotency-Key"] = f"bench-{reference}"
             yield "submit", "POST", "/api/v1/referrals", _submit_body(reference), headers
+        elif spec.kind == "submit_refused":
+            yield "refused", "POST", "/api/v1/referrals", _refused_body(reference), headers
         elif spec.kind == "submit_same_rows":
             yield "submit", "POST", "/referrals", _submit_body(reference), headers
         else:
@@ -674,28 +688,33 @@ def measure_submit(
     client: Client, servers: dict[str, Server], key: str, args: argparse.Namespace
 ) -> dict[str, Throughput]:
     """The app and both baselines, in alternating rounds, same client and connections."""
-    kinds = {"app": "submit_app", "same_rows": "submit_same_rows", "insert": "submit_baseline"}
+    kinds = {
+        "app": ("app", "submit_app", 201),
+        "refused": ("app", "submit_refused", 422),
+        "same_rows": ("same_rows", "submit_same_rows", 201),
+        "insert": ("insert", "submit_baseline", 201),
+    }
     targets = {
         name: LoadSpec(
-            servers[name].port,
-            kinds[name],
+            servers[server].port,
+            kind,
             args.concurrency,
             "" if name == "insert" else key,
             "",
-            expect=201,
+            expect=expect,
         )
-        for name in kinds
+        for name, (server, kind, expect) in kinds.items()
     }
     totals = {name: Throughput() for name in targets}
     for name, spec in targets.items():
         warm = replace(spec, seconds=args.warmup, tag=f"W{name}{secrets.token_hex(2)}")
-        _check(f"{name} warm-up", client.run(warm), 201)
+        _check(f"{name} warm-up", client.run(warm), spec.expect)
     for round_no in range(1, args.rounds + 1):
         for name, spec in targets.items():
             tag = f"R{round_no}{name}{secrets.token_hex(2)}"
             timed = replace(spec, seconds=args.seconds, tag=tag)
             result = client.run(timed)
-            _check(f"{name} round {round_no}", result, 201)
+            _check(f"{name} round {round_no}", result, spec.expect)
             totals[name].ok += result.ok
             totals[name].seconds += result.elapsed
             print(
@@ -886,6 +905,14 @@ def main(argv: list[str] | None = None) -> int:
             dbs.drop_all()
 
 
+def _submit_bound(rates: dict[str, Throughput]) -> float:
+    """The most submissions a second this stack could serve here: the refused request's
+    time (what every submission does before it writes) plus the rows' own time, priced as
+    the same-rows endpoint's time less the single-INSERT endpoint's."""
+    seconds = 1 / rates["refused"].rate + 1 / rates["same_rows"].rate - 1 / rates["insert"].rate
+    return 1 / seconds if seconds > 0 else math.nan
+
+
 def _summary(
     args: argparse.Namespace,
     rates: dict[str, Throughput],
@@ -896,9 +923,9 @@ def _summary(
     def ms(values: list[float], pct: float) -> str:
         return f"{_percentile(values, pct) * 1000:.1f} ms"
 
-    def ratio(name: str) -> float:
+    def ratio(name: str, of: str = "app") -> float:
         base = rates[name].rate
-        return rates["app"].rate / base if base else math.nan
+        return rates[of].rate / base if base else math.nan
 
     every = {name: [v for vs in by.values() for v in vs] for name, by in latencies.items()}
     small_p95 = _percentile(every["1k"], 95)
@@ -923,6 +950,17 @@ def _summary(
             f"  vs {label}: {value:.2f}x ({rates[name].rate:.0f} req/s) - "
             f"{verdict[value >= goal]} >= {goal}x"
         )
+    refused, bound = rates["refused"].rate, _submit_bound(rates)
+    print(
+        f"the stack's floor: the app refusing the same bodies at validation (authenticated, "
+        f"rate-limited, validated; one row read, none written) {refused:.0f} req/s"
+    )
+    print(
+        f"  a submission must do that and write the rows, which cost the bare endpoints "
+        f"1/same_rows - 1/insert of a second each: at most {bound:.0f} req/s, "
+        f"{bound / rates['same_rows'].rate:.2f}x of the same rows and "
+        f"{bound / rates['insert'].rate:.2f}x of the single INSERT, however lean its code"
+    )
     print(
         f"pipeline list p95 ratio 100k/1k: {list_ratio:.2f}x "
         f"(p95 {large_p95 * 1000:.1f} ms with {args.large:,} referrals, "
