@@ -149,7 +149,8 @@ def _register_blueprints(app: Flask, api: ProblemApi) -> None:
 
 def _limit(app: Flask, api_blueprints: tuple[Blueprint, ...]) -> None:
     """Rate limits by blueprint (crm/auth/rate_limits.py): the agency's allowance on every
-    API blueprint, the patient pages per address, health and Twilio's webhooks never."""
+    API blueprint, the patient pages per address; health, Twilio's webhooks and the
+    unsubscribe link never."""
     from crm.auth import rate_limits
     from crm.core.health import health
     from crm.messaging.inbound.webhooks import webhooks

@@ -13,6 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+import phonenumbers
 from flask import redirect, request, url_for
 from flask_babel import lazy_gettext as _
 
@@ -44,6 +45,17 @@ class ContactChannel:
     channel: str
     address: str
     on: bool
+
+    @property
+    def shown_address(self) -> str:
+        """The address as a person reads it: "+49 1517 7000001" rather than E.164."""
+        if self.channel == "email":
+            return self.address
+        try:
+            number = phonenumbers.parse(self.address)
+        except phonenumbers.NumberParseException:
+            return self.address
+        return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.INTERNATIONAL)
 
     @property
     def name(self) -> str:
