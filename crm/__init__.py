@@ -93,9 +93,10 @@ def _register_blueprints(app: Flask, api: ProblemApi) -> None:
     from crm.panel.resumable import panel_uploads
     from crm.panel.views import panel
     from crm.plans.api import blp as plans_blp
-    from crm.portal import conversation  # noqa: F401  (its route joins the portal blueprint)
+    from crm.portal import contact, conversation  # noqa: F401  (their routes join the portal)
     from crm.portal.api import blp as patient_links_blp
     from crm.portal.resumable import portal_uploads
+    from crm.portal.unsubscribe import unsubscribe_pages
     from crm.portal.uploads import assets as portal_assets  # its routes join the portal
     from crm.portal.views import portal
     from crm.privacy.api import blp as privacy_blp
@@ -139,6 +140,7 @@ def _register_blueprints(app: Flask, api: ProblemApi) -> None:
     app.register_blueprint(portal)
     app.register_blueprint(portal_assets)
     app.register_blueprint(portal_uploads)
+    app.register_blueprint(unsubscribe_pages)
     register_console(app)
     app.register_blueprint(panel)
     app.register_blueprint(panel_uploads)
@@ -147,18 +149,20 @@ def _register_blueprints(app: Flask, api: ProblemApi) -> None:
 
 def _limit(app: Flask, api_blueprints: tuple[Blueprint, ...]) -> None:
     """Rate limits by blueprint (crm/auth/rate_limits.py): the agency's allowance on every
-    API blueprint, the patient pages per address, health and Twilio's webhooks never."""
+    API blueprint, the patient pages per address; health, Twilio's webhooks and the
+    unsubscribe link never."""
     from crm.auth import rate_limits
     from crm.core.health import health
     from crm.messaging.inbound.webhooks import webhooks
     from crm.portal.resumable import portal_uploads
+    from crm.portal.unsubscribe import unsubscribe_pages
     from crm.portal.views import portal, rate_limited
 
     limiter = rate_limits.limiter_of(app)
     rate_limits.limit_agencies(limiter, api_blueprints)
     rate_limits.limit_portal(limiter, portal, rate_limited)
     rate_limits.limit_portal_uploads(limiter, portal_uploads)
-    rate_limits.exempt(limiter, [health, webhooks, metrics.metrics])
+    rate_limits.exempt(limiter, [health, webhooks, unsubscribe_pages, metrics.metrics])
 
 
 def _register_cli(app: Flask) -> None:

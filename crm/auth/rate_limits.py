@@ -6,8 +6,9 @@
 - An agency's requests also count against the agency, over all its keys together.
 - The patient pages count per client address (CRM_PORTAL_RATE_PER_MINUTE) and keep their
   own translated 429 page (crm/portal/views.py).
-- Health checks and Twilio's webhooks are never limited; neither is the console (its
-  staff may share one office address).
+- Health checks, Twilio's webhooks and the email's unsubscribe link (a mail provider's
+  one-click must never be refused) are never limited; neither is the console (its staff
+  may share one office address).
 
 A refusal is a 429 problem+json from crm/core/errors.py; Flask-Limiter adds Retry-After
 and X-RateLimit-Limit/-Remaining/-Reset. The limits are read per request, so a changed

@@ -13,8 +13,10 @@ plan (`plan.py`) feeds them facts and the operation applies what they decide.
    every withdrawal on either row (the person came back: START, a new form); otherwise a
    withdrawal stands as *withdrawn*. A tie goes to the withdrawal. When the latest
    withdrawal is one the patient made themselves (a STOP, the unsubscribe link, a carrier's
-   block: `crm.patients.consent_sources`), only the patient's own later grant (START)
-   lifts it: another row's form, sent by an agency after the STOP, does not.
+   block, a channel turned off on their page: `crm.patients.consent_sources`), only the
+   patient's own later grant lifts it (START, "Keep receiving emails" on the unsubscribe
+   page, the channel turned on on their private page): another row's form, sent by an
+   agency after the STOP, does not.
 4. No withdrawal and no counting grant: *no consent* (nobody is written to).
 The winning fact is kept with its own time and source, so the record still says when and
 how the person decided.

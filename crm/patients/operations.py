@@ -66,6 +66,27 @@ def set_consent(patient: Patient, channel: str, granted: bool, source: str) -> b
     return True
 
 
+def set_own_consent(
+    patient: Patient,
+    channel: str,
+    granted: bool,
+    source: str,
+    actor: Actor,
+    referral_id: int | None = None,
+) -> bool:
+    """A choice the patient made themselves (the unsubscribe page, their private page):
+    recorded with its source, which only `consent_sources` words, and audited as the
+    patient. It may lift their own earlier withdrawal: that is theirs to lift. `patient` is
+    the row to act on (`survivors([...], lock=True)`, as every consent change from outside
+    takes it)."""
+    if not consent_sources.by_the_patient(source):
+        raise ValueError(f"{source!r} is not a source of the patient's own")
+    if not set_consent(patient, channel, granted, source):
+        return False
+    audit.record(actor, f"consent.{channel}", referral_id, granted=granted, source=source)
+    return True
+
+
 def _apply_consents(patient: Patient, consents: dict[str, Any], actor: Actor) -> dict[str, bool]:
     given = consents.get("source")
     if consent_sources.by_the_patient(given):
@@ -93,7 +114,8 @@ def _may_lift(current: PatientConsent | None, channel: str, actor: Actor, given:
         raise ValidationFailed(
             {
                 f"consents.{channel}": f"the patient withdrew it themselves ({when}); only the"
-                " patient can give it again (a START reply), or the hospital at their request"
+                " patient can give it again (a START reply, their private page, the"
+                " unsubscribe page), or the hospital at their request"
             }
         )
     if not given:

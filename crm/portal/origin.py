@@ -18,6 +18,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 from urllib.parse import urlsplit
 
+from flask import current_app, request
+
 _DEFAULT_PORTS = {"http": 80, "https": 443}
 
 
@@ -45,3 +47,15 @@ def same_site(origin: str | None, referer: str | None, own: Iterable[str]) -> bo
     if where is None:
         return False  # "null", or not a web address
     return where in {_host_and_port(url) for url in own}
+
+
+def posted_from_here() -> bool:
+    """Whether this request comes from our own pages. Our own address is the configured
+    public URL and the Host this request was sent to, with either scheme (a proxy that ends
+    TLS makes https look like http)."""
+    own = (
+        current_app.config["CRM"]["PUBLIC_BASE_URL"],
+        f"http://{request.host}",
+        f"https://{request.host}",
+    )
+    return same_site(request.headers.get("Origin"), request.headers.get("Referer"), own)

@@ -16,14 +16,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, Response, current_app, json, request, url_for
+from flask import Blueprint, Response, json, request, url_for
 from flask_babel import gettext as _
 
 from crm.core.errors import DomainError, Forbidden, NotFound
 from crm.documents import resumable, tus
 from crm.documents.models import UploadSession
 from crm.extensions import db
-from crm.portal.origin import same_site
+from crm.portal.origin import posted_from_here
 from crm.portal.uploads import OPEN_STAGES, hospital_phone, refusal_words
 from crm.portal.views import _patient_actor, _referral
 from crm.referrals.models import Referral
@@ -66,12 +66,7 @@ def _still_open(referral: Referral) -> None:
 def _refuse_cross_site() -> None:
     if request.method in {"GET", "HEAD", "OPTIONS"}:
         return
-    own = (
-        current_app.config["CRM"]["PUBLIC_BASE_URL"],
-        f"http://{request.host}",
-        f"https://{request.host}",
-    )
-    if not same_site(request.headers.get("Origin"), request.headers.get("Referer"), own):
+    if not posted_from_here():
         raise Forbidden("this request came from another website")
 
 

@@ -38,7 +38,7 @@ from crm.documents.operations import (
 )
 from crm.documents.upload import FileTooLarge
 from crm.extensions import db
-from crm.portal.origin import same_site
+from crm.portal.origin import posted_from_here
 from crm.portal.views import (
     _browser_language,
     _invalid,
@@ -263,17 +263,9 @@ def _wrong_type_words(kind: str) -> str:
 
 @portal.before_request
 def _refuse_cross_site_posts() -> tuple[str, int] | None:
-    """Every post to the patient's pages (documents, the plan, a check-in) must come from
-    them. Our own address is the configured public URL and the Host this request was
-    sent to, with either scheme (a proxy that ends TLS makes https look like http)."""
-    if request.method != "POST":
-        return None
-    own = (
-        current_app.config["CRM"]["PUBLIC_BASE_URL"],
-        f"http://{request.host}",
-        f"https://{request.host}",
-    )
-    if same_site(request.headers.get("Origin"), request.headers.get("Referer"), own):
+    """Every post to the patient's pages (documents, the plan, a check-in, how we contact
+    them) must come from them (crm/portal/origin.py)."""
+    if request.method != "POST" or posted_from_here():
         return None
     return cross_site_refusal()
 

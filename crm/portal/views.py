@@ -108,6 +108,7 @@ def _patient_actor(referral: Referral) -> Actor:
 def _page(referral: Referral, token: str, status: int = 200, **extra: Any) -> tuple[str, int]:
     from crm.plans.queries import current_plan
     from crm.portal.check_in import check_in_context
+    from crm.portal.contact import contact_context
     from crm.portal.conversation import conversation_context
     from crm.portal.uploads import documents_section
     from crm.travel.models import Trip
@@ -127,6 +128,7 @@ def _page(referral: Referral, token: str, status: int = 200, **extra: Any) -> tu
         "form": {},
         **documents_section(referral),
         **conversation_context(referral),
+        **contact_context(referral),
         **extra,
     }
     context.update(consent_context(referral, context["plan"], trip))

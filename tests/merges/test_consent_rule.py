@@ -6,6 +6,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from crm.merges.rules import ConsentFact, combine_consent
+from crm.patients import consent_sources
 
 JAN, FEB, MAR = (datetime(2026, month, 1, tzinfo=UTC) for month in (1, 2, 3))
 
@@ -45,6 +46,28 @@ def test_an_agencys_form_after_the_patients_own_stop_does_not_lift_it():
     outcome = combine_consent("sms", no(JAN, "survivor"), yes(MAR, "merged"), True)
     assert outcome.reason == "withdrawn" and not outcome.granted
     assert outcome.result == no(JAN, "survivor")
+
+
+def test_the_patient_turning_the_channel_on_on_their_page_lifts_their_own_stop():
+    """The patient texted STOP on one row, then turned SMS on again on their private page
+    (the other row's): that is the patient's own later grant, like a START reply."""
+    page = ConsentFact(True, MAR, f"{consent_sources.PATIENT_PAGE} (merged from #7)", "merged")
+    outcome = combine_consent("sms", no(JAN, "survivor"), page, True)
+    assert outcome.reason == "granted_later" and outcome.granted
+    assert outcome.result == page
+
+
+def test_subscribing_again_by_the_link_lifts_the_patients_own_unsubscribe():
+    unsubscribed = ConsentFact(False, JAN, consent_sources.UNSUBSCRIBE_LINK, "merged")
+    again = ConsentFact(True, MAR, consent_sources.SUBSCRIBED_AGAIN, "survivor")
+    outcome = combine_consent("email", again, unsubscribed, True)
+    assert outcome.reason == "granted_later" and outcome.result == again
+
+
+def test_an_agencys_form_after_the_patient_turned_a_channel_off_on_the_page_does_not_lift_it():
+    off = ConsentFact(False, JAN, consent_sources.PATIENT_PAGE, "survivor")
+    outcome = combine_consent("email", off, yes(MAR, "merged"), True)
+    assert outcome.reason == "withdrawn" and outcome.result == off
 
 
 def test_a_later_grant_lifts_a_withdrawal_someone_else_recorded():

@@ -81,6 +81,43 @@ def test_a_grant_recorded_after_the_survivors_stop_is_kept(session, factory, coo
     assert survivor.may_contact("sms")  # the new intake's consent came after the STOP
 
 
+def test_sms_turned_on_again_on_the_patients_page_lifts_their_stop_on_the_other_row(
+    session, factory, coordinator
+):
+    """The patient texted STOP (the known row); a second agency's form came later (the new
+    row), which alone would not lift it; then the patient turned SMS on on the new
+    referral's private page: their own later grant, so the survivor may write again."""
+    from crm.core.actors import Actor
+    from crm.patients import consent_sources
+    from crm.patients.operations import set_own_consent
+
+    pair = likely_pair(factory, factory.agency(), factory.agency())
+    stop = pair.known.patient.consent_for("sms")
+    stop.granted, stop.source = False, consent_sources.keyword("sms", "SMstop")
+    stop.recorded_at = utcnow() - timedelta(days=30)
+    merged = pair.new.patient
+    set_consent(merged, "sms", False, "agency:made up")  # then the page turns it on
+    actor = Actor("patient", merged.id, f"patient {merged.id} (link)")
+    assert set_own_consent(merged, "sms", True, consent_sources.PATIENT_PAGE, actor, pair.new.id)
+    session.commit()
+    _merge(session, pair, coordinator.actor)
+    survivor = session.get(Patient, pair.known.patient_id)
+    assert survivor.may_contact("sms")
+    assert survivor.consent_for("sms").source.startswith(consent_sources.PATIENT_PAGE)
+
+
+def test_without_the_page_an_agencys_later_form_leaves_the_stop_standing(
+    session, factory, coordinator
+):
+    pair = likely_pair(factory, factory.agency(), factory.agency())
+    stop = pair.known.patient.consent_for("sms")
+    stop.granted, stop.source = False, "sms keyword (SMstop)"
+    stop.recorded_at = utcnow() - timedelta(days=30)
+    session.commit()
+    _merge(session, pair, coordinator.actor)
+    assert not session.get(Patient, pair.known.patient_id).may_contact("sms")
+
+
 def test_a_grant_for_another_email_is_not_carried_over(session, factory, coordinator):
     phone_only = {"email": None, "consents": {"sms": True, "source": "call"}}
     pair = likely_pair(factory, factory.agency(), factory.agency(), known=phone_only)

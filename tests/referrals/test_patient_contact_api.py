@@ -11,6 +11,7 @@ from crm.patients import consent_sources
 from crm.patients.operations import set_consent
 from crm.referrals.models import Referral
 from crm.referrals.operations import update_patient_contact
+from tests.factories import referral_payload
 from tests.helpers import API, assert_problem, field_errors
 
 
@@ -192,3 +193,35 @@ def test_a_caller_cannot_word_its_source_as_the_patients_own_reply(client, facto
     errors = field_errors(assert_problem(response, 422, "validation-failed"))
     assert "kept for the patient's own replies" in errors["consents.source"]
     assert _granted(session, referral.id)
+
+
+@pytest.mark.parametrize(
+    "source",
+    [
+        consent_sources.PATIENT_PAGE,
+        "Patient-Page (scanned)",
+        consent_sources.SUBSCRIBED_AGAIN,
+        "subscribed again by phone",
+    ],
+)
+def test_a_caller_cannot_word_its_source_as_the_patients_page_or_resubscribe(
+    client, factory, session, source
+):
+    agency = factory.agency()
+    referral = factory.referral(agency)
+    _stopped(session, referral.id, "email")
+    body = {"consents": {"email": True, "source": source}}
+    response = _patch(client, agency, referral.id, body)
+    errors = field_errors(assert_problem(response, 422, "validation-failed"))
+    assert "kept for the patient's own replies" in errors["consents.source"]
+    assert not _granted(session, referral.id, "email")
+
+
+def test_an_agency_cannot_create_a_patient_with_the_patients_page_as_source(client, factory):
+    agency = factory.agency()
+    payload = referral_payload(
+        patient={"consents": {"sms": True, "source": consent_sources.PATIENT_PAGE}}
+    )
+    response = client.post(f"{API}/referrals", json=payload, headers=agency.headers())
+    errors = field_errors(assert_problem(response, 422, "validation-failed"))
+    assert "kept for the patient's own replies" in errors["consents.source"]

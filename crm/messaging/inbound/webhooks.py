@@ -1,5 +1,6 @@
-"""Twilio's webhooks (delivery status, inbound SMS and WhatsApp) and the email unsubscribe
-link. WhatsApp comes through the same two URLs: Twilio writes its numbers `whatsapp:+...`.
+"""Twilio's webhooks (delivery status, inbound SMS and WhatsApp). WhatsApp comes through the
+same two URLs: Twilio writes its numbers `whatsapp:+...`. The email's unsubscribe link is a
+page of the patient's own: crm/portal/unsubscribe.py.
 
 Twilio requests are verified with the SDK's RequestValidator against the public URL we
 are configured with, so the check holds behind a proxy that rewrites Host or scheme.
@@ -11,7 +12,7 @@ import logging
 import re
 from xml.sax.saxutils import escape
 
-from flask import Blueprint, Response, current_app, render_template_string, request
+from flask import Blueprint, Response, current_app, request
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from twilio.request_validator import RequestValidator
@@ -27,7 +28,6 @@ from crm.messaging.events import announce, change
 from crm.messaging.inbound.keywords import InboundKind, classify
 from crm.messaging.models import InboundMessage, OutboxMessage
 from crm.patients import consent_sources
-from crm.patients.links import read_unsubscribe_token
 from crm.patients.models import Patient
 from crm.patients.operations import set_consent, survivors
 from crm.referrals.events import AttentionNeeded
@@ -224,29 +224,3 @@ def _act_on(
 
 def _patient_actor(patient: Patient) -> Actor:
     return Actor("patient", patient.id, f"patient {patient.id}")
-
-
-_UNSUBSCRIBE_PAGE = """<!doctype html><html><head><meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<title>Unsubscribe</title></head>
-<body style="font-family: sans-serif; max-width: 32rem; margin: 2rem auto; padding: 0 1rem">
-{% if done %}<p>You will not receive these emails any more.</p>
-{% else %}<p>Stop receiving emails about your enquiry?</p>
-<form method="post"><button type="submit">Unsubscribe</button></form>{% endif %}
-</body></html>"""
-
-
-@webhooks.route("/unsubscribe/<token>", methods=["GET", "POST"])
-def unsubscribe(token: str) -> Response | str:
-    """GET asks; POST (the button, or a mail client's one-click) withdraws email consent."""
-    found = read_unsubscribe_token(token)
-    patient = db.session.get(Patient, found[0]) if found else None
-    if patient is not None and request.method == "POST":
-        [patient] = survivors([patient], lock=True)  # a merged patient's link: the survivor
-    if patient is None:
-        return Response("This link is not valid.", status=404, mimetype="text/plain")
-    if request.method == "GET":
-        return render_template_string(_UNSUBSCRIBE_PAGE, done=False)
-    if set_consent(patient, found[1], False, consent_sources.UNSUBSCRIBE_LINK):
-        audit.record(_patient_actor(patient), f"consent.{found[1]}", None, granted=False)
-    return render_template_string(_UNSUBSCRIBE_PAGE, done=True)

@@ -1,4 +1,5 @@
-"""Twilio's signed webhooks (delivery status, inbound SMS) and the email unsubscribe link."""
+"""Twilio's signed webhooks (delivery status, inbound SMS). The email's unsubscribe link:
+tests/portal/test_unsubscribe.py."""
 
 from __future__ import annotations
 
@@ -12,7 +13,6 @@ from crm.core.db import utcnow
 from crm.core.errors import PROBLEM_MEDIA_TYPE
 from crm.messaging.composing.outbox import enqueue
 from crm.messaging.models import InboundMessage, OutboxMessage
-from crm.patients.links import unsubscribe_url
 from crm.patients.operations import set_consent
 from crm.tasks.models import Task
 from tests.messaging.support import NO_QUIET_HOURS, new_referral
@@ -336,41 +336,6 @@ def test_an_unsigned_inbound_message_changes_nothing(
     _problem(response, 403)
     session.refresh(patient_referral.patient)
     assert patient_referral.patient.may_contact("sms") is True
-
-
-# -- unsubscribe link ---------------------------------------------------------------------
-
-
-def test_the_unsubscribe_link_asks_on_get_and_withdraws_email_consent_on_post(
-    client, factory, session
-):
-    referral = new_referral(factory)
-    path = unsubscribe_url(referral.patient_id).split("://", 1)[1].split("/", 1)[1]
-    page = client.get(f"/{path}")
-    assert page.status_code == 200 and page.mimetype == "text/html"
-    assert "<form" in page.get_data(as_text=True)
-    session.refresh(referral.patient)
-    assert referral.patient.may_contact("email") is True, "a GET (link preview) changes nothing"
-    done = client.post(f"/{path}")
-    assert done.status_code == 200
-    assert "not receive" in done.get_data(as_text=True)
-    session.refresh(referral.patient)
-    assert referral.patient.may_contact("email") is False
-    assert referral.patient.may_contact("sms") is True
-    assert client.post(f"/{path}").status_code == 200, "a second click is harmless"
-
-
-@pytest.mark.parametrize("token", ["garbage", "eyJwIjoxfQ.invalid-signature"])
-def test_a_bad_unsubscribe_token_is_a_plain_404(client, token):
-    for response in (client.get(f"/unsubscribe/{token}"), client.post(f"/unsubscribe/{token}")):
-        assert response.status_code == 404
-        assert response.mimetype == "text/plain"
-
-
-def test_an_unsubscribe_token_for_a_deleted_patient_is_a_plain_404(client, app):
-    path = unsubscribe_url(2**30).split("/unsubscribe/", 1)[1]
-    response = client.get(f"/unsubscribe/{path}")
-    assert response.status_code == 404 and response.mimetype == "text/plain"
 
 
 def test_outbox_rows_are_untouched_by_a_refused_callback(client, sent_sms, session):
