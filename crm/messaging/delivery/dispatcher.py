@@ -22,6 +22,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import select, update
 
 from crm.core import metrics
+from crm.core.actors import Actor
 from crm.core.db import utcnow
 from crm.extensions import db
 from crm.messaging.composing.fallback import fall_back_to_sms
@@ -45,7 +46,7 @@ from crm.messaging.session import last_inbound
 from crm.patients import consent_sources
 from crm.patients.links import unsubscribe_url
 from crm.patients.models import Patient
-from crm.patients.operations import set_consent
+from crm.patients.operations import set_own_consent
 
 log = logging.getLogger(__name__)
 _OUTBOX = OutboxMessage.__table__
@@ -317,7 +318,9 @@ class Dispatcher:
         if isinstance(exc, PermanentSmsError) and exc.opted_out and message.patient_id:
             patient = db.session.get(Patient, message.patient_id)
             if patient is not None:  # withdrawn on the channel it was refused on alone
-                set_consent(patient, message.channel, False, consent_sources.CARRIER_OPT_OUT)
+                actor = Actor("patient", patient.id, f"patient {patient.id}")
+                source = consent_sources.CARRIER_OPT_OUT
+                set_own_consent(patient, message.channel, False, source, actor)
         log.warning(
             "message failed",
             extra={"outbox_id": message.id, "to": mask_phone(message.to_address)},

@@ -17,7 +17,6 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from twilio.request_validator import RequestValidator
 
-from crm.core import audit
 from crm.core.actors import Actor
 from crm.core.db import utcnow
 from crm.core.errors import Forbidden, NotFound, ValidationFailed
@@ -29,7 +28,7 @@ from crm.messaging.inbound.keywords import InboundKind, classify
 from crm.messaging.models import InboundMessage, OutboxMessage
 from crm.patients import consent_sources
 from crm.patients.models import Patient
-from crm.patients.operations import set_consent, survivors
+from crm.patients.operations import set_own_consent, survivors
 from crm.referrals.events import AttentionNeeded
 from crm.referrals.models import Referral
 from crm.referrals.queries import MAX_ROW_ID
@@ -204,8 +203,8 @@ def _act_on(
     if kind in {InboundKind.OPT_OUT, InboundKind.OPT_IN}:
         granted = kind == InboundKind.OPT_IN
         for patient in patients:
-            if set_consent(patient, channel, granted, consent_sources.keyword(channel, sid)):
-                audit.record(_patient_actor(patient), f"consent.{channel}", None, granted=granted)
+            source = consent_sources.keyword(channel, sid)
+            set_own_consent(patient, channel, granted, source, _patient_actor(patient))
         return None
     if kind == InboundKind.HELP:
         return f"{settings['HOSPITAL_NAME']}: call us on {settings['HOSPITAL_PHONE']}."

@@ -9,8 +9,10 @@ from datetime import timedelta
 from email import policy
 
 import pytest
+from sqlalchemy import select
 from twilio.request_validator import RequestValidator
 
+from crm.core.audit import AuditEvent
 from crm.core.db import utcnow
 from crm.messaging.composing.outbox import enqueue
 from crm.messaging.delivery import dispatcher as dispatcher_module
@@ -225,6 +227,9 @@ def test_opted_out_at_the_carrier_fails_and_withdraws_sms_consent(
     assert referral.patient.may_contact("sms") is False
     assert "21610" in referral.patient.consent_for("sms").source
     assert referral.patient.may_contact("email") is True
+    [event] = session.scalars(select(AuditEvent).where(AuditEvent.action == "consent.sms"))
+    assert (event.actor_type, event.actor_id) == ("patient", referral.patient_id)
+    assert event.detail == {"granted": False, "source": "carrier opt-out (Twilio 21610)"}
     assert dispatcher.run_once(_later(days=1)) == 0
 
 
@@ -443,7 +448,7 @@ def test_an_error_inside_a_failed_messages_own_writes_undoes_them_alone(
     def breaks(*args, **kwargs):
         raise RuntimeError("an unforeseen bug while withdrawing consent")
 
-    monkeypatch.setattr(dispatcher_module, "set_consent", breaks)
+    monkeypatch.setattr(dispatcher_module, "set_own_consent", breaks)
     assert dispatcher.run_once() == 2
     session.refresh(broken)
     session.refresh(sent)

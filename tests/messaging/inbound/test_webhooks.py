@@ -9,6 +9,7 @@ import pytest
 from sqlalchemy import select
 from twilio.request_validator import RequestValidator
 
+from crm.core.audit import AuditEvent
 from crm.core.db import utcnow
 from crm.core.errors import PROBLEM_MEDIA_TYPE
 from crm.messaging.composing.outbox import enqueue
@@ -259,6 +260,20 @@ def test_opt_in_keywords_restore_sms_consent(signed, patient_referral, session, 
     assert _inbound(signed, body, "+905321234567").status_code == 200
     session.refresh(patient)
     assert patient.may_contact("sms") is True
+
+
+def test_a_keyword_is_audited_as_the_patients_own_with_its_source(
+    signed, patient_referral, session
+):
+    patient = patient_referral.patient
+    assert _inbound(signed, "STOP", "+905321234567").status_code == 200
+    [event] = session.scalars(
+        select(AuditEvent).where(
+            AuditEvent.action == "consent.sms", AuditEvent.actor_id == patient.id
+        )
+    )
+    assert (event.actor_type, event.detail["granted"]) == ("patient", False)
+    assert event.detail["source"].startswith("sms keyword (")
 
 
 @pytest.mark.parametrize("body", ["HELP", "info", " Help? "])
