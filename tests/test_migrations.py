@@ -240,3 +240,69 @@ def test_upgrading_fills_the_search_text_of_referrals_already_stored(scratch_app
     with db.engine.connect() as connection:
         stored = connection.execute(text("SELECT search_text FROM referrals")).scalar_one()
     assert stored == "jose muller jose@example.com 4915198765432 015198765432 bmt-7"
+
+
+def test_upgrading_marks_a_callers_source_worded_like_the_patients_own(scratch_app):
+    upgrade(directory=MIGRATIONS, revision="0032")
+    sources = {
+        "sms": "Patient-Page",  # an agency's wording, before it was reserved
+        "email": "unsubscribe link",  # the application's own
+        "whatsapp": "SMS-keyword (form)",
+    }
+    with db.engine.begin() as connection:
+        patient_id = connection.execute(
+            text(
+                "INSERT INTO patients (given_name, family_name, sex, country, phone, email,"
+                " language, time_zone, created_at, updated_at) VALUES ('Ana', 'Ruiz', 'female',"
+                " 'ES', '+34600000001', 'ana@example.com', 'es', 'Europe/Madrid',"
+                " CURRENT_TIMESTAMP, CURRENT_TIMESTAMP) RETURNING id"
+            )
+        ).scalar_one()
+        other_id = connection.execute(
+            text(
+                "INSERT INTO patients (given_name, family_name, sex, country, phone,"
+                " language, time_zone, created_at, updated_at) VALUES ('Bo', 'Li', 'male',"
+                " 'CN', '+8613800000001', 'zh', 'Asia/Shanghai', CURRENT_TIMESTAMP,"
+                " CURRENT_TIMESTAMP) RETURNING id"
+            )
+        ).scalar_one()
+        rows = [(patient_id, channel, source) for channel, source in sources.items()]
+        rows += [(other_id, "sms", "sms keyword (SM0123)"), (other_id, "email", "signed form")]
+        for owner, channel, source in rows:
+            connection.execute(
+                text(
+                    "INSERT INTO patient_consents (patient_id, channel, granted, recorded_at,"
+                    " source) VALUES (:p, :c, false, CURRENT_TIMESTAMP, :s)"
+                ),
+                {"p": owner, "c": channel, "s": source},
+            )
+    upgrade(directory=MIGRATIONS)
+    with db.engine.connect() as connection:
+        stored = dict(
+            connection.execute(
+                text("SELECT patient_id || ':' || channel, source FROM patient_consents")
+            ).all()
+        )
+    assert stored == {
+        f"{patient_id}:sms": "as given: Patient-Page",
+        f"{patient_id}:email": "unsubscribe link",
+        f"{patient_id}:whatsapp": "as given: SMS-keyword (form)",
+        f"{other_id}:sms": "sms keyword (SM0123)",
+        f"{other_id}:email": "signed form",
+    }
+
+
+@pytest.mark.parametrize(
+    "source",
+    ["Patient-Page", " sms  KEYWORD", "subscribed again (x)", "patient pager", "form", "ok"],
+)
+def test_the_0035_copy_of_the_patients_own_wording_agrees_with_the_application(source):
+    import importlib.util
+
+    from crm.patients.consent_sources import by_the_patient
+
+    path = ROOT / "migrations" / "versions" / "0035_consent_sources_as_given.py"
+    spec = importlib.util.spec_from_file_location("migration_0035", path)
+    migration = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(migration)
+    assert migration.given_by_a_caller(source) == by_the_patient(source)
