@@ -46,7 +46,6 @@ import multiprocessing
 import os
 import secrets
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -60,29 +59,13 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import psycopg
-from psycopg import sql
-from sqlalchemy.engine import make_url
+from _common import DEFAULT_URL, HOST, PIPELINE, ROOT, Databases, bin_path, free_port, run_flask
 
-ROOT = Path(__file__).resolve().parent.parent
 BENCH_DIR = Path(__file__).resolve().parent
-DEFAULT_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/crm_bench"
-HOST = "127.0.0.1"
 SAME_ROWS_GOAL = 0.75
 INSERT_GOAL = 0.35
 LIST_GOAL = 1.3
 
-PIPELINE = (
-    "enquiry",
-    "awaiting_mri",
-    "mri_review",
-    "plan_offered",
-    "plan_accepted",
-    "travel_booked",
-    "in_treatment",
-    "post_op",
-    "follow_up",
-    "completed",
-)
 # How a mature pipeline is spread over the stages (percent).
 STAGE_WEIGHTS = (
     ("enquiry", 14),
@@ -102,73 +85,7 @@ LOST_REASONS = ("price", "unreachable", "chose_another_provider", "not_a_candida
 LIST_STAGE_FILTER = "awaiting_mri"
 
 
-def _bin(name: str) -> str:
-    venv = ROOT / ".venv" / "bin" / name
-    return str(venv if venv.exists() else Path(sys.executable).parent / name)
-
-
 # --------------------------------------------------------------------------- databases
-
-
-@dataclass
-class Databases:
-    """Scratch databases on the server of CRM_BENCH_DATABASE_URL; dropped by `drop_all`."""
-
-    url: str
-    created: list[str] = field(default_factory=list)
-
-    def __post_init__(self) -> None:
-        parsed = make_url(self.url)
-        self._parsed = parsed
-        self.prefix = (parsed.database or "crm_bench")[:40]
-
-    def sqlalchemy_url(self, name: str) -> str:
-        return self._parsed.set(database=name).render_as_string(hide_password=False)
-
-    def libpq_url(self, name: str) -> str:
-        return self._parsed.set(drivername="postgresql", database=name).render_as_string(
-            hide_password=False
-        )
-
-    def _admin(self) -> psycopg.Connection:
-        return psycopg.connect(self.libpq_url("postgres"), autocommit=True)
-
-    def create(self, name: str, template: str | None = None) -> str:
-        if name in {"test", "postgres", "template0", "template1"}:
-            raise ValueError(f"refusing to create or drop {name!r}")
-        statement = sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name))
-        if template:
-            statement = sql.SQL("CREATE DATABASE {} TEMPLATE {}").format(
-                sql.Identifier(name), sql.Identifier(template)
-            )
-        with self._admin() as admin:
-            admin.execute(statement)
-        self.created.append(name)
-        return name
-
-    def drop_all(self) -> None:
-        with self._admin() as admin:
-            for name in reversed(self.created):
-                admin.execute(
-                    sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
-                )
-        self.created.clear()
-
-
-def _flask(env: dict[str, str], *args: str) -> str:
-    """Run `flask --app wsgi ...` in the project; its stdout, or a clear failure."""
-    result = subprocess.run(
-        [_bin("flask"), "--app", "wsgi", *args],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=180,
-        check=False,
-    )
-    if result.returncode != 0:
-        raise RuntimeError(f"flask {' '.join(args)} failed:\n{result.stdout}\n{result.stderr}")
-    return result.stdout
 
 
 def _last_line(output: str) -> str:
@@ -188,12 +105,12 @@ def prepare_template(dbs: Databases, name: str) -> Credentials:
     """Migrate, load the catalogue, create an agency with a key and a coordinator."""
     dbs.create(name)
     env = _app_env(dbs.sqlalchemy_url(name))
-    _flask(env, "db", "upgrade")
-    _flask(env, "crm", "load-catalogue")
-    _flask(env, "crm", "load-nudge-rules")  # production runs with the rules (make run's)
-    key = _last_line(_flask(env, "crm", "create-agency", "Bench Agency", "--country", "DE"))
+    run_flask(env, "db", "upgrade")
+    run_flask(env, "crm", "load-catalogue")
+    run_flask(env, "crm", "load-nudge-rules")  # production runs with the rules (make run's)
+    key = _last_line(run_flask(env, "crm", "create-agency", "Bench Agency", "--country", "DE"))
     token = _last_line(
-        _flask(env, "crm", "create-staff", "x@y", "--name", "X", "--role", "coordinator")
+        run_flask(env, "crm", "create-staff", "x@y", "--name", "X", "--role", "coordinator")
     )
     return Credentials(key, token)
 
@@ -322,12 +239,6 @@ def bulk_load(dbs: Databases, name: str, count: int) -> None:
 # --------------------------------------------------------------------------- servers
 
 
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.bind((HOST, 0))
-        return probe.getsockname()[1]
-
-
 def _app_env(database_url: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("CRM_")}
     env.update(
@@ -373,10 +284,10 @@ class Servers:
         self.running: list[Server] = []
 
     def start(self, label: str, app: str, env: dict[str, str], chdir: Path) -> Server:
-        port = _free_port()
+        port = free_port()
         log_path = self.log_dir / f"{label}.log"
         command = [
-            _bin("gunicorn"),
+            bin_path("gunicorn"),
             "--workers",
             "2",
             "--bind",
@@ -754,7 +665,7 @@ def count_submit_statements(env: dict[str, str], key: str) -> int:
     configuration, caches warm: the figure tests/referrals/test_submit_statements.py guards."""
     body = _submit_body(f"count-{secrets.token_hex(3)}").decode()
     result = subprocess.run(
-        [_bin("python"), "-c", _COUNT_STATEMENTS, body, key],
+        [bin_path("python"), "-c", _COUNT_STATEMENTS, body, key],
         cwd=ROOT,
         env=env,
         capture_output=True,

@@ -58,93 +58,24 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Iterator
-from contextlib import contextmanager, suppress
-from dataclasses import dataclass, field
+from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-import psycopg
-from psycopg import sql
+from _common import DEFAULT_URL, HOST, PIPELINE, ROOT, Databases, Processes, clean_env, run_flask
 from sqlalchemy.engine import make_url
 
 SELF = str(Path(__file__).resolve())
-ROOT = Path(__file__).resolve().parent.parent
-DEFAULT_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/crm_bench"
-HOST = "127.0.0.1"
 DISPATCH_GOAL = 0.8
 SWEEP_GOAL = 1.5
 FROM_NUMBER = "+15005550006"
 PUBLIC_BASE_URL = "http://127.0.0.1:5000"
 QUIET_HOURS = "21:00-08:30"
 PATIENTS_FOR_DISPATCH = 40
-PIPELINE = (
-    "enquiry",
-    "awaiting_mri",
-    "mri_review",
-    "plan_offered",
-    "plan_accepted",
-    "travel_booked",
-    "in_treatment",
-    "post_op",
-    "follow_up",
-    "completed",
-)
 
 
 # --------------------------------------------------------------------------- databases
-
-
-@dataclass
-class Databases:
-    """Scratch databases on the server of CRM_BENCH_DATABASE_URL; dropped by `drop_all`."""
-
-    url: str
-    created: list[str] = field(default_factory=list)
-
-    def __post_init__(self) -> None:
-        self._parsed = make_url(self.url)
-        self.prefix = f"{(self._parsed.database or 'crm_bench')[:30]}_msg_{secrets.token_hex(3)}"
-
-    def sqlalchemy_url(self, name: str) -> str:
-        return self._parsed.set(database=name).render_as_string(hide_password=False)
-
-    def libpq_url(self, name: str) -> str:
-        return self._parsed.set(drivername="postgresql", database=name).render_as_string(
-            hide_password=False
-        )
-
-    def connect(self, name: str, **kwargs) -> psycopg.Connection:
-        return psycopg.connect(self.libpq_url(name), **kwargs)
-
-    def create(self, suffix: str, template: str | None = None) -> str:
-        name = f"{self.prefix}_{suffix}"
-        statement = sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name))
-        if template:
-            statement = sql.SQL("CREATE DATABASE {} TEMPLATE {}").format(
-                sql.Identifier(name), sql.Identifier(template)
-            )
-        with self.connect("postgres", autocommit=True) as admin:
-            admin.execute(statement)
-        self.created.append(name)
-        return name
-
-    def drop_all(self) -> None:
-        with self.connect("postgres", autocommit=True) as admin:
-            for name in reversed(self.created):
-                if not name.startswith(self.prefix):  # never anything we did not create
-                    continue
-                admin.execute(
-                    sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
-                )
-        self.created.clear()
-
-
-def _clean_env(**crm: str) -> dict[str, str]:
-    """The environment without inherited CRM_* settings, plus `crm` as CRM_* variables."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("CRM_")}
-    env.update({f"CRM_{name}": value for name, value in crm.items()})
-    env["PYTHONDONTWRITEBYTECODE"] = "1"
-    return env
 
 
 def compile_sources() -> None:
@@ -158,23 +89,12 @@ def compile_sources() -> None:
 
 
 def _flask(database_url: str, *args: str) -> str:
-    result = subprocess.run(
-        [sys.executable, "-m", "flask", "--app", "wsgi", *args],
-        cwd=ROOT,
-        env=_clean_env(DATABASE_URL=database_url, LOG_LEVEL="WARNING"),
-        capture_output=True,
-        text=True,
-        timeout=180,
-        check=False,
-    )
-    if result.returncode != 0:
-        raise RuntimeError(f"flask {' '.join(args)} failed:\n{result.stdout}\n{result.stderr}")
-    return result.stdout
+    return run_flask(clean_env(DATABASE_URL=database_url, LOG_LEVEL="WARNING"), *args)
 
 
 def prepare_template(dbs: Databases) -> str:
     """Migrated schema, the procedure catalogue, the nudge rules and one agency."""
-    name = dbs.create("tpl")
+    name = dbs.create(f"{dbs.prefix}_tpl")
     url = dbs.sqlalchemy_url(name)
     _flask(url, "db", "upgrade")
     _flask(url, "crm", "load-catalogue")
@@ -190,32 +110,6 @@ def prepare_template(dbs: Databases) -> str:
 # --------------------------------------------------------------------------- processes
 
 
-class Processes:
-    """Every child process this benchmark starts; `stop_all` ends them, by pid."""
-
-    def __init__(self) -> None:
-        self.started: list[subprocess.Popen] = []
-
-    def start(self, args: list[str], **kwargs) -> subprocess.Popen:
-        process = subprocess.Popen(args, cwd=ROOT, **kwargs)
-        self.started.append(process)
-        return process
-
-    def stop_all(self) -> None:
-        for process in self.started:
-            if process.poll() is None:
-                with suppress(ProcessLookupError):
-                    process.terminate()
-        for process in self.started:
-            try:
-                process.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                with suppress(ProcessLookupError):
-                    process.kill()
-                process.wait(timeout=5)
-        self.started.clear()
-
-
 class FakeTwilioProcess:
     """The fake Twilio server in a process of its own, driven over its stdin/stdout."""
 
@@ -225,7 +119,7 @@ class FakeTwilioProcess:
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             text=True,
-            env=_clean_env(),
+            env=clean_env(),
         )
         self._lines: queue.Queue[str] = queue.Queue()
         threading.Thread(target=self._read, daemon=True).start()
@@ -531,7 +425,7 @@ def run_engine(
     zone: str,
 ) -> SendRun:
     expected = seed_outbox(dbs, name, tag, args.messages, zone)
-    env = _clean_env(
+    env = clean_env(
         DATABASE_URL=dbs.sqlalchemy_url(name),
         TWILIO_ACCOUNT_SID=fake.account_sid,
         TWILIO_AUTH_TOKEN=fake.auth_token,
@@ -596,7 +490,7 @@ def run_sdk_loop(
                 fake.auth_token,
             ]
         )
-    running = _start_together(procs, commands, _clean_env(), logs)
+    running = _start_together(procs, commands, clean_env(), logs)
     sending_cpu = _wait_all(running, logs, args.timeout)
     wall = time.perf_counter() - started
     result = _received("sdk", fake, {job[1] for job in jobs}, wall)
@@ -608,7 +502,7 @@ def run_sdk_loop(
 def measure_dispatch(
     dbs: Databases, template: str, procs: Processes, args: argparse.Namespace
 ) -> tuple[list[SendRun], list[SendRun]]:
-    name = dbs.create("dispatch", template=template)
+    name = dbs.create(f"{dbs.prefix}_dispatch", template=template)
     zone = _patient_zone(datetime.now(UTC))
     seed_dispatch_patients(dbs, name, zone)
     engine, sdk = [], []
@@ -774,7 +668,7 @@ def measure_sweep(
     apps = {}
     for label, count in sizes.items():
         started = time.perf_counter()
-        name = dbs.create(f"sweep_{label}", template=template)
+        name = dbs.create(f"{dbs.prefix}_sweep_{label}", template=template)
         bulk_load_referrals(dbs, name, count, due_every=10, due=args.due)
         due = _due_now(dbs, name)
         if due != args.due:
@@ -853,7 +747,7 @@ def main(argv: list[str] | None = None) -> int:
         return engine_worker(args)
     signal.signal(signal.SIGTERM, _sigterm)
     sys.path.insert(0, str(ROOT))
-    dbs = Databases(os.environ.get("CRM_BENCH_DATABASE_URL", DEFAULT_URL))
+    dbs = Databases(os.environ.get("CRM_BENCH_DATABASE_URL", DEFAULT_URL), tag="msg")
     if make_url(dbs.url).host not in {HOST, "localhost"}:
         raise SystemExit("CRM_BENCH_DATABASE_URL must point at 127.0.0.1")
     procs = Processes()

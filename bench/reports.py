@@ -29,7 +29,8 @@ import psycopg
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from api import DEFAULT_URL, Databases, _app_env, _flask, _last_line, bulk_load
+from _common import DEFAULT_URL, Databases, run_flask
+from api import _app_env, _last_line, bulk_load
 
 GOAL = 3.0
 REPORTS = ("funnel", "time-in-stage", "agencies", "messaging", "sla")
@@ -77,16 +78,16 @@ def prepare(dbs: Databases, count: int) -> tuple[str, str]:
     name = dbs.create(f"{dbs.prefix}_rep_{count}_{secrets.token_hex(3)}")
     url = dbs.sqlalchemy_url(name)
     env = _app_env(url)
-    _flask(env, "db", "upgrade")
-    _flask(env, "crm", "load-catalogue")
-    _flask(env, "crm", "create-agency", "Bench Agency", "--country", "DE")
-    _flask(env, "crm", "create-staff", "x@y", "--name", "X", "--role", "coordinator")
-    _flask(env, "crm", "create-staff", "m@y", "--name", "M", "--role", "manager")
-    token = _last_line(_flask(env, "crm", "create-token", "m@y"))
+    run_flask(env, "db", "upgrade")
+    run_flask(env, "crm", "load-catalogue")
+    run_flask(env, "crm", "create-agency", "Bench Agency", "--country", "DE")
+    run_flask(env, "crm", "create-staff", "x@y", "--name", "X", "--role", "coordinator")
+    run_flask(env, "crm", "create-staff", "m@y", "--name", "M", "--role", "manager")
+    token = _last_line(run_flask(env, "crm", "create-token", "m@y"))
     bulk_load(dbs, name, count)
     load_extras(dbs, name)
     started = time.perf_counter()
-    print(_flask(env, "crm", "reports", "rebuild").strip().replace("\n", "; "))
+    print(run_flask(env, "crm", "reports", "rebuild").strip().replace("\n", "; "))
     print(f"  rebuild at {count:,} referrals: {time.perf_counter() - started:.1f} s")
     return url, token
 

@@ -37,11 +37,8 @@ BENCH_DIR = Path(__file__).resolve().parent
 sys.path.insert(0, str(BENCH_DIR))
 sys.path.insert(0, str(BENCH_DIR.parent))
 
+from _common import DEFAULT_URL, HOST, ROOT, Databases  # noqa: E402 - beside this file
 from api import (  # noqa: E402 - bench/api.py, beside this file
-    DEFAULT_URL,
-    HOST,
-    ROOT,
-    Databases,
     Servers,
     _app_env,
     _percentile,

@@ -44,13 +44,12 @@ from contextlib import ExitStack, suppress
 from pathlib import Path
 
 import psycopg
+from _common import DEFAULT_URL, ROOT, free_port
 
-ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-from tests.fakes.twilio_server import running_fake_twilio  # noqa: E402
+from tests.fakes.twilio_server import running_fake_twilio
 
 BIN = Path(sys.executable).parent
-DEFAULT_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/crm_bench"
 WARMUP = 20.0
 SCHEDULER_ARGS = ("--dispatch-seconds", "1", "--sweep-seconds", "5")
 RSS_GOAL_MB = 25.0
@@ -62,12 +61,6 @@ MIX = (  # kind, weight
     ("staff detail", 15),
     ("staff move", 10),
 )
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def _redis_answers() -> bool:
@@ -322,7 +315,7 @@ def main(argv: list[str] | None = None) -> int:
             "--role",
             "coordinator",
         )
-        port = _free_port()
+        port = free_port()
         log = (tmp / "server.log").open("wb")
         web = subprocess.Popen(
             [

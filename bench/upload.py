@@ -53,12 +53,11 @@ import zipfile
 from contextlib import suppress
 from pathlib import Path
 
-from api import HOST, Databases, _app_env, _bin, _free_port, _submit_body, prepare_template
+from _common import DEFAULT_URL, HOST, ROOT, Databases, bin_path, free_port
+from api import _app_env, _submit_body, prepare_template
 from pydicom.dataset import FileDataset, FileMetaDataset
 from pydicom.uid import ExplicitVRLittleEndian, MRImageStorage, generate_uid
 
-ROOT = Path(__file__).resolve().parent.parent
-DEFAULT_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/crm_bench"
 RATIO_GOAL = 0.4
 RSS_GOAL_MB = 50
 MIB = 2**20
@@ -294,9 +293,9 @@ def timed_copy(source: Path, directory: Path) -> float:
 
 
 def start_app(env: dict[str, str], log_path: Path) -> tuple[subprocess.Popen[bytes], int]:
-    port = _free_port()
+    port = free_port()
     command = [
-        _bin("gunicorn"),
+        bin_path("gunicorn"),
         *("--workers", "1", "--bind", f"{HOST}:{port}", "--chdir", str(ROOT)),
         *("--log-level", "warning", "--timeout", "300", "wsgi:app"),
     ]

@@ -34,7 +34,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import secrets
 import signal
 import subprocess
 import sys
@@ -46,86 +45,48 @@ from contextlib import suppress
 from pathlib import Path
 
 import psycopg
-from psycopg import sql
-from sqlalchemy.engine import make_url
+from _common import DEFAULT_URL, ROOT, Databases, Processes, clean_env
 
 SELF = str(Path(__file__).resolve())
-ROOT = Path(__file__).resolve().parent.parent
-DEFAULT_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/crm_bench"
 GOAL = 0.7
 KINDS = ("ok", "ok", "slow", "flaky")
 
 
-def _clean_env(**crm: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("CRM_")}
-    env.update({f"CRM_{name}": value for name, value in crm.items()})
-    env["PYTHONDONTWRITEBYTECODE"] = "1"
-    return env
-
-
 class Bench:
     def __init__(self, url: str) -> None:
-        self.parsed = make_url(url)
-        self.name = f"{(self.parsed.database or 'crm_bench')[:30]}_wh_{secrets.token_hex(3)}"
-        self.processes: list[subprocess.Popen] = []
-        self.created = False
+        self.databases = Databases(url, tag="wh")
+        self.name = self.databases.prefix  # the one scratch database
+        self.processes = Processes()
 
     # the scratch database
 
     def libpq(self, name: str | None = None) -> str:
-        return self.parsed.set(
-            drivername="postgresql", database=name or self.name
-        ).render_as_string(hide_password=False)
+        return self.databases.libpq_url(name or self.name)
 
     def sqlalchemy_url(self) -> str:
-        return self.parsed.set(database=self.name).render_as_string(hide_password=False)
+        return self.databases.sqlalchemy_url(self.name)
 
     def create(self) -> None:
-        with psycopg.connect(self.libpq("postgres"), autocommit=True) as admin:
-            admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(self.name)))
-        self.created = True
+        self.databases.create(self.name)
         subprocess.run(
             [sys.executable, "-m", "flask", "--app", "wsgi", "db", "upgrade"],
             cwd=ROOT,
-            env=_clean_env(DATABASE_URL=self.sqlalchemy_url(), LOG_LEVEL="WARNING"),
+            env=clean_env(DATABASE_URL=self.sqlalchemy_url(), LOG_LEVEL="WARNING"),
             check=True,
             capture_output=True,
             timeout=300,
         )
 
     def drop(self) -> None:
-        if not self.created:
-            return
-        with psycopg.connect(self.libpq("postgres"), autocommit=True) as admin:
-            admin.execute(
-                sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(self.name))
-            )
+        self.databases.drop_all()
 
     # processes
-
-    def start(self, args: list[str], **kwargs) -> subprocess.Popen:
-        process = subprocess.Popen(args, cwd=ROOT, **kwargs)
-        self.processes.append(process)
-        return process
-
-    def stop_all(self) -> None:
-        for process in self.processes:
-            if process.poll() is None:
-                with suppress(ProcessLookupError):
-                    process.terminate()
-        for process in self.processes:
-            try:
-                process.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                with suppress(ProcessLookupError):
-                    process.kill()
-                process.wait(timeout=5)
 
     def receivers(self, secret: str, slow_delay: float) -> list[tuple[subprocess.Popen, str]]:
         started = []
         for kind in KINDS:
             mode = kind
-            process = self.start(
+            process = self.processes.start(
                 [
                     sys.executable,
                     "-m",
@@ -141,7 +102,7 @@ class Bench:
                 ],
                 stdout=subprocess.PIPE,
                 text=True,
-                env=_clean_env(),
+                env=clean_env(),
             )
             assert process.stdout is not None
             started.append((process, process.stdout.readline().strip()))
@@ -389,7 +350,7 @@ def main() -> int:
         bench.create()
 
         def dispatch(urls, expected):
-            env = _clean_env(
+            env = clean_env(
                 DATABASE_URL=bench.sqlalchemy_url(),
                 LOG_LEVEL="WARNING",
                 WEBHOOKS_ALLOW_LOCALHOST="1",
@@ -397,7 +358,7 @@ def main() -> int:
                 WEBHOOK_BATCH_SIZE="50",
             )
             processes = [
-                bench.start([sys.executable, SELF, "--role", "dispatch"], env=env)
+                bench.processes.start([sys.executable, SELF, "--role", "dispatch"], env=env)
                 for _ in range(args.dispatchers)
             ]
             for process in processes:
@@ -412,7 +373,7 @@ def main() -> int:
             jobs = json.loads((workdir / "jobs.json").read_text())
             (workdir / "urls.json").write_text(json.dumps(urls))
             processes = [
-                bench.start(
+                bench.processes.start(
                     [
                         sys.executable,
                         SELF,
@@ -431,7 +392,7 @@ def main() -> int:
                         "--concurrency",
                         str(args.concurrency),
                     ],
-                    env=_clean_env(),
+                    env=clean_env(),
                 )
                 for n in range(args.dispatchers)
             ]
@@ -444,7 +405,7 @@ def main() -> int:
         statuses = bench.open_deliveries()
         baseline = phase(bench, "loop", args, secret, loop)
     finally:
-        bench.stop_all()
+        bench.processes.stop_all()
         bench.drop()
         for leftover in workdir.glob("*.json"):
             leftover.unlink()

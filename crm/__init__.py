@@ -81,6 +81,7 @@ def _register_blueprints(app: Flask, api: ProblemApi) -> None:
     from crm.console.views import register as register_console
     from crm.core.health import health
     from crm.documents.api import blp as documents_blp
+    from crm.documents.assets import assets as document_assets
     from crm.duplicates.api import blp as duplicates_blp
     from crm.fhir.api import blp as fhir_blp
     from crm.followup.api import blp as followup_blp
@@ -139,6 +140,7 @@ def _register_blueprints(app: Flask, api: ProblemApi) -> None:
         api.register_blueprint(blueprint, url_prefix="/api/v1")
     app.register_blueprint(portal)
     app.register_blueprint(portal_assets)
+    app.register_blueprint(document_assets)
     app.register_blueprint(portal_uploads)
     app.register_blueprint(unsubscribe_pages)
     register_console(app)

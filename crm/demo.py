@@ -31,6 +31,7 @@ from crm.referrals.operations import assign_owner, move_to_stage, submit_referra
 from crm.referrals.stages import PIPELINE, Stage
 from crm.reviews.operations import record_review
 from crm.travel import operations as travel
+from crm.travel.samples import sample_trip
 from crm.travel.schemas import TripArgs
 
 AGENCIES = (
@@ -149,40 +150,13 @@ def _stay_step(referral, stage: Stage, final: Stage, actor: Actor) -> None:
     past = final is not Stage.TRAVEL_BOOKED
     admission = utcnow().replace(microsecond=0) + timedelta(days=-6 if past else 14)
     if stage is Stage.TRAVEL_BOOKED:
-        travel.book_trip(referral, TripArgs().load(_demo_trip(admission)), actor)
+        travel.book_trip(referral, TripArgs().load(sample_trip(admission)), actor)
     elif stage is Stage.IN_TREATMENT:
         travel.record_admission(referral, admission, actor)
     elif stage is Stage.POST_OP:
         travel.record_discharge(referral, admission + timedelta(days=2), actor)
     else:
         travel.record_departure(referral, admission + timedelta(days=5), actor)
-
-
-def _demo_trip(admission) -> dict:
-    def flight(number: str, origin: str, destination: str, departs, hours: int) -> dict:
-        return {
-            "flight_number": number,
-            "departure_airport": origin,
-            "departure_time_zone": "UTC",
-            "departs_at": departs.isoformat(),
-            "arrival_airport": destination,
-            "arrival_time_zone": "UTC",
-            "arrives_at": (departs + timedelta(hours=hours)).isoformat(),
-        }
-
-    return {
-        "admission_at": admission.isoformat(),
-        "time_zone": "Europe/Istanbul",
-        "hospital_nights": 2,
-        "flights": {
-            # two days ahead: a day ahead is the day before only in Istanbul's morning
-            "inbound": flight("TK1588", "FRA", "IST", admission - timedelta(days=2), 3),
-            "outbound": None,
-        },
-        "hotel": {"name": "Hotel Bosphorus", "address": "Sisli, Istanbul"},
-        "transfers": "Airport pick-up by the hospital's driver",
-        "visa_letter_needed": False,
-    }
 
 
 def _upload_sample_mri(referral, actor: Actor) -> None:

@@ -75,6 +75,21 @@ def live_app(url: str, tmp: Path, **settings: Any) -> Flask:
     return app
 
 
+@contextmanager
+def app_on_scratch_database(tmp: Path, **settings: Any) -> Iterator[Flask]:
+    """`live_app` on a fresh `scratch_database`; its connections closed before the drop."""
+    from crm.extensions import db
+
+    with scratch_database() as url:
+        app = live_app(url, tmp, **settings)
+        try:
+            yield app
+        finally:
+            with app.app_context():
+                db.session.remove()
+                db.engine.dispose()
+
+
 @dataclass(frozen=True)
 class Answer:
     status: int

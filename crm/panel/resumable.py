@@ -9,7 +9,8 @@ is 404. Every request but HEAD carries the panel's CSRF token in `X-CSRFToken` (
 is the file, so the token cannot be a form field). Answers are problem+json, not pages:
 a script reads them (with `words`, the sentence the page would show). The last chunk
 answers the stored document's id and the referral page to show (which then says what
-was received). `crm/panel/static/upload.js` is that script.
+was received). `crm/panel/static/upload.js` is that script (over the loop it shares with
+the portal, `crm/documents/static/resumable.js`).
 """
 
 from __future__ import annotations

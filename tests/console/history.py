@@ -23,6 +23,7 @@ from crm.referrals.models import Referral
 from crm.referrals.operations import add_note
 from crm.reviews.operations import record_review
 from crm.travel import operations as travel
+from crm.travel.samples import sample_trip
 from crm.travel.schemas import TripArgs
 
 TWILIO_TOKEN = "console-test-token"
@@ -83,30 +84,6 @@ def plan_args() -> dict[str, Any]:
     }
 
 
-def trip_args(admission) -> dict[str, Any]:
-    departs = admission - timedelta(days=2)  # lands the local day before, at any hour
-    return {
-        "admission_at": admission.isoformat(),
-        "time_zone": "Europe/Istanbul",
-        "hospital_nights": 2,
-        "flights": {
-            "inbound": {
-                "flight_number": "TK1588",
-                "departure_airport": "FRA",
-                "departure_time_zone": "UTC",
-                "departs_at": departs.isoformat(),
-                "arrival_airport": "IST",
-                "arrival_time_zone": "UTC",
-                "arrives_at": (departs + timedelta(hours=3)).isoformat(),
-            },
-            "outbound": None,
-        },
-        "hotel": {"name": "Hotel Bosphorus", "address": "Sisli, Istanbul"},
-        "transfers": "Airport pick-up",
-        "visa_letter_needed": False,
-    }
-
-
 def upload_mri(referral: Referral, actor: Actor, tmp: Path, someone_else: bool = False):
     """The sample MRI, named for the patient (or, `someone_else`, for another person)."""
     patient = referral.patient
@@ -125,7 +102,7 @@ def walk_through_treatment(referral: Referral, staff: Actor, specialist: Actor, 
     patient = Actor("patient", referral.patient_id, f"patient {referral.patient_id}")
     accept_plan(current_plan(referral.id), dict.fromkeys(REQUIRED_CONSENTS, True), patient)
     admission = utcnow().replace(microsecond=0) - timedelta(days=6)
-    travel.book_trip(referral, TripArgs().load(trip_args(admission)), staff)
+    travel.book_trip(referral, TripArgs().load(sample_trip(admission)), staff)
     travel.record_admission(referral, admission, staff)
     travel.record_discharge(referral, admission + timedelta(days=2), staff)
     travel.record_departure(referral, admission + timedelta(days=5), staff)

@@ -8,24 +8,19 @@ lock is a no-op there) and serialises writers anyway: the test is skipped on it.
 from __future__ import annotations
 
 import threading
-import uuid
 from collections.abc import Iterator
 
-import psycopg
 import pytest
 from flask import Flask
-from flask_migrate import upgrade
 from sqlalchemy import select
-from sqlalchemy.engine import make_url
 
-from crm import create_app
-from crm.catalogue.operations import load_catalogue
 from crm.extensions import db
 from crm.referrals.models import Referral
-from tests.conftest import ON_POSTGRES, ROOT, TEST_DATABASE_URL
+from tests.conftest import ON_POSTGRES
 from tests.duplicates.support import person
 from tests.factories import Factory
 from tests.helpers import API
+from tests.live import app_on_scratch_database
 
 pytestmark = pytest.mark.skipif(
     not ON_POSTGRES,
@@ -35,47 +30,10 @@ pytestmark = pytest.mark.skipif(
 ROUNDS = 4
 
 
-def _admin() -> psycopg.Connection:
-    url = make_url(TEST_DATABASE_URL)
-    return psycopg.connect(
-        host=url.host or "127.0.0.1",
-        port=url.port or 5432,
-        user=url.username,
-        password=url.password,
-        dbname="postgres",
-        autocommit=True,
-    )
-
-
 @pytest.fixture
 def scratch_app(tmp_path) -> Iterator[Flask]:
-    name = f"crm_duplicates_{uuid.uuid4().hex[:10]}"
-    with _admin() as admin:
-        admin.execute(f'CREATE DATABASE "{name}"')
-    url = make_url(TEST_DATABASE_URL).set(database=name).render_as_string(hide_password=False)
-    app = create_app(
-        {
-            "ENV": "test",
-            "DATABASE_URL": url,
-            "SECRET_KEY": "test-secret-key-that-is-long-enough-123",
-            "CATALOGUE_FILE": str(ROOT / "config" / "procedures.toml"),
-            "OUTBOX_FILE_DIR": str(tmp_path / "outbox"),
-            "DOCUMENTS_DIR": str(tmp_path / "documents"),
-        }
-    )
-    try:
-        with app.app_context():
-            upgrade(directory=str(ROOT / "migrations"))
-            load_catalogue(app.config["CRM"]["CATALOGUE_FILE"])
-            db.session.commit()
-            db.session.remove()
+    with app_on_scratch_database(tmp_path) as app:
         yield app
-    finally:
-        with app.app_context():
-            db.session.remove()
-            db.engine.dispose()
-        with _admin() as admin:
-            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 def _submit_together(app: Flask, callers, payloads) -> list[int]:

@@ -22,7 +22,7 @@ from crm.referrals.models import Referral
 from tests.conftest import ON_POSTGRES
 from tests.factories import Factory
 from tests.helpers import API
-from tests.live import live_app, scratch_database
+from tests.live import app_on_scratch_database
 from tests.merges.support import patient
 
 pytestmark = pytest.mark.skipif(
@@ -35,14 +35,8 @@ ROUNDS = 3
 
 @pytest.fixture
 def scratch_app(tmp_path) -> Iterator[Flask]:
-    with scratch_database() as url:
-        app = live_app(url, tmp_path)
-        try:
-            yield app
-        finally:
-            with app.app_context():
-                db.session.remove()
-                db.engine.dispose()
+    with app_on_scratch_database(tmp_path) as app:
+        yield app
 
 
 def _together(app: Flask, calls) -> list[tuple[int, dict]]:

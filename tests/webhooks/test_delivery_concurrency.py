@@ -9,24 +9,20 @@ connection). SQLite serialises writers and has no FOR UPDATE SKIP LOCKED: skippe
 from __future__ import annotations
 
 import threading
-import uuid
 from collections import Counter, defaultdict
 from collections.abc import Iterator
 
-import psycopg
 import pytest
 from flask import Flask
-from flask_migrate import upgrade
 from sqlalchemy import select
-from sqlalchemy.engine import make_url
 
-from crm import create_app
 from crm.extensions import db
 from crm.webhooks.dispatcher import WebhookDispatcher
 from crm.webhooks.models import WebhookDelivery
 from crm.webhooks.signing import new_secret
-from tests.conftest import ON_POSTGRES, ROOT, TEST_DATABASE_URL
+from tests.conftest import ON_POSTGRES
 from tests.fakes.webhook_receiver import running_receiver
+from tests.live import app_on_scratch_database
 from tests.webhooks import delivery_support as support
 
 pytestmark = pytest.mark.skipif(
@@ -37,44 +33,10 @@ pytestmark = pytest.mark.skipif(
 KEYS, PER_KEY = 40, 6
 
 
-def _admin() -> psycopg.Connection:
-    url = make_url(TEST_DATABASE_URL)
-    return psycopg.connect(
-        host=url.host or "127.0.0.1",
-        port=url.port or 5432,
-        user=url.username,
-        password=url.password,
-        dbname="postgres",
-        autocommit=True,
-    )
-
-
 @pytest.fixture
 def scratch_app(tmp_path) -> Iterator[Flask]:
-    name = f"crm_webhooks_{uuid.uuid4().hex[:10]}"
-    with _admin() as admin:
-        admin.execute(f'CREATE DATABASE "{name}"')
-    url = make_url(TEST_DATABASE_URL).set(database=name).render_as_string(hide_password=False)
-    app = create_app(
-        {
-            "ENV": "test",
-            "DATABASE_URL": url,
-            "SECRET_KEY": "test-secret-key-that-is-long-enough-123",
-            "OUTBOX_FILE_DIR": str(tmp_path / "outbox"),
-            "DOCUMENTS_DIR": str(tmp_path / "documents"),
-        }
-    )
-    try:
-        with app.app_context():
-            upgrade(directory=str(ROOT / "migrations"))
-            db.session.remove()
+    with app_on_scratch_database(tmp_path) as app:
         yield app
-    finally:
-        with app.app_context():
-            db.session.remove()
-            db.engine.dispose()
-        with _admin() as admin:
-            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 def _run(app: Flask, start: threading.Barrier, handled: list[int], name: str) -> None:

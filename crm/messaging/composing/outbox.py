@@ -330,40 +330,17 @@ def enqueue_staff_email(
     """An email to a staff user about their own account (no referral): a password link.
 
     English, the staff language today; the template catalogue falls back to it anyway."""
-    now = now or utcnow()
-    message_key = f"{key}:email"
     if existing := _existing(key):
         return existing[0]
-    settings = _settings()
-    context = {
-        "recipient_name": staff.name,
-        "patient_first_name": "",
-        "hospital_name": settings["HOSPITAL_NAME"],
-        "hospital_phone": settings["HOSPITAL_PHONE"],
-        "link": link,
-        "unsubscribe_url": None,
-    }
-    rendered = catalogue_for(kind).render(kind, "email", "en", context)
-    message = OutboxMessage(
-        idempotency_key=message_key,
+    return _account_email(
+        kind,
+        key,
+        now or utcnow(),
+        {"recipient_name": staff.name, "link": link},
         audience="coordinator",
-        channel="email",
-        kind=kind,
-        language=rendered.language,
         to_address=staff.email,
         time_zone=staff.time_zone,
-        subject=rendered.subject,
-        body_text=rendered.text,
-        body_html=rendered.html,
-        status="queued",
-        next_attempt_at=now,
-        created_at=now,
-        stands=True,
     )
-    db.session.add(message)
-    db.session.flush()
-    announce([change(message, None, None, message.status)])
-    return message
 
 
 def enqueue_agency_email(
@@ -377,31 +354,42 @@ def enqueue_agency_email(
 ) -> OutboxMessage | None:
     """An email to an agency's contact address about its own setup (no referral): its
     webhook endpoint was switched off. None when the agency has no contact address."""
-    now = now or utcnow()
     if existing := _existing(key):
         return existing[0]
     if not agency.contact_email:
         return None
-    settings = _settings()
-    context = {
-        "recipient_name": agency.name,
-        "patient_first_name": "",
-        "hospital_name": settings["HOSPITAL_NAME"],
-        "hospital_phone": settings["HOSPITAL_PHONE"],
-        "link": link,
-        "message": message,
-        "unsubscribe_url": None,
-    }
-    rendered = catalogue_for(kind).render(kind, "email", "en", context)
-    row = OutboxMessage(
-        idempotency_key=f"{key}:email",
+    return _account_email(
+        kind,
+        key,
+        now or utcnow(),
+        {"recipient_name": agency.name, "link": link, "message": message},
         audience="agency",
-        channel="email",
-        kind=kind,
-        language=rendered.language,
         agency_id=agency.id,
         to_address=agency.contact_email,
         time_zone="UTC",
+    )
+
+
+def _account_email(
+    kind: str, key: str, now: datetime, context: dict[str, Any], **row: Any
+) -> OutboxMessage:
+    """Write, flush and announce an English email about no referral (an account, a setup):
+    `context` over the hospital's details, `row` the recipient's columns. It goes now and
+    stands."""
+    settings = _settings()
+    context = {
+        "patient_first_name": "",
+        "hospital_name": settings["HOSPITAL_NAME"],
+        "hospital_phone": settings["HOSPITAL_PHONE"],
+        "unsubscribe_url": None,
+        **context,
+    }
+    rendered = catalogue_for(kind).render(kind, "email", "en", context)
+    message = OutboxMessage(
+        idempotency_key=f"{key}:email",
+        channel="email",
+        kind=kind,
+        language=rendered.language,
         subject=rendered.subject,
         body_text=rendered.text,
         body_html=rendered.html,
@@ -409,11 +397,12 @@ def enqueue_agency_email(
         next_attempt_at=now,
         created_at=now,
         stands=True,
+        **row,
     )
-    db.session.add(row)
+    db.session.add(message)
     db.session.flush()
-    announce([change(row, None, None, row.status)])
-    return row
+    announce([change(message, None, None, message.status)])
+    return message
 
 
 MOVED_ON = "moved on"
