@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -252,8 +252,12 @@ class _PersonEndings:
         return None
 
 
-def _latest(*times: datetime | None) -> datetime | None:
-    return max((time for time in times if time is not None), default=None)
+def _latest(one: datetime | None, other: datetime | None) -> datetime | None:
+    if one is None:
+        return other
+    if other is None:
+        return one
+    return max(one, other)
 
 
 def _endings_per_row() -> Result[Any]:
@@ -298,8 +302,7 @@ def retention_schedule(
     their lowest patient id; a row erased already still counts its referrals.
 
     Three reads whatever the number of patients: the links (joined into persons here),
-    the referrals' endings per patient row (one GROUP BY), and, when anyone is due, the
-    holds in force."""
+    the referrals' endings per patient row (one GROUP BY) and the holds in force."""
     periods = {
         "completed": settings["RETENTION_DAYS_AFTER_COMPLETED"],
         "lost": settings["RETENTION_DAYS_AFTER_LOST"],
@@ -308,17 +311,15 @@ def retention_schedule(
         return []
     until = now + timedelta(days=horizon_days)
     persons = _Persons(_link_edges())
+    endings = _endings_per_person(persons)
+    held = _held_persons(persons)
     due: list[RetentionDue] = []
-    for person, endings in _endings_per_person(persons).items():
-        ending = endings.ending()
+    for person, person_endings in endings.items():
+        ending = person_endings.ending()
         if ending is None or not periods[ending[0]]:
             continue
         basis, ended_at = ending
         at = ended_at + timedelta(days=periods[basis])
         if at <= until:
-            due.append(RetentionDue(person, basis, ended_at, at, held=False))
-    held = _held_persons(persons) if due else set()
-    return sorted(
-        (replace(item, held=item.patient_id in held) for item in due),
-        key=lambda d: (d.due_at, d.patient_id),
-    )
+            due.append(RetentionDue(person, basis, ended_at, at, person in held))
+    return sorted(due, key=lambda d: (d.due_at, d.patient_id))
