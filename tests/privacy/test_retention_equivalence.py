@@ -17,8 +17,8 @@ from crm.core.db import utcnow
 from crm.privacy.queries import retention_schedule
 from tests.privacy.retention_rows import Rows, periods, schedule_one_person_at_a_time
 
-# Mostly ended, so persons fall due; the others keep a whole person from it.
 STATUSES = ("linked", "linked", "merged", "open", "dismissed")
+# Mostly ended, so persons fall due; the others keep a whole person from it.
 STAGES = ("completed", "completed", "lost", "lost", "lost", "enquiry", "follow_up", "on_hold")
 # Few distinct days, so endings tie and due dates fall on the horizon's edge. (Each list
 # starts with what makes a person due: hypothesis draws and shrinks towards the first.)
