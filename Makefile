@@ -60,6 +60,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/search.py
 	$(BIN)/python bench/reports.py
 	$(BIN)/python bench/webhooks.py
+	$(BIN)/python bench/retention.py
 
 format: $(STAMP)
 	$(BIN)/ruff check --fix .

@@ -5,16 +5,23 @@ erase and when.
 A person may have several patient rows: one per agency that sent them, joined by a
 coordinator's (or an exact) duplicate link (`crm/duplicates`, status `linked`). Export and
 erasure act on the whole person: every row linked to the one asked for, transitively.
+`person_ids` walks the links from one row, a read per hop, which is right for one person.
+
+The retention schedule judges every person at once, so it reads set-wise: all the links
+in one read, joined into persons in Python (a union-find, `_Persons`), the referrals'
+endings per patient row in one GROUP BY, then the holds in force. Three reads, however
+many patients there are (bench/retention.py measures it against the per-person walk).
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections import defaultdict
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import or_, select
+from sqlalchemy import Result, Row, case, func, or_, select
 
 from crm.core.actors import Actor
 from crm.core.errors import NotFound
@@ -36,6 +43,8 @@ OPEN_TREATMENT = frozenset(
 BEFORE_TREATMENT = frozenset(
     {Stage.ENQUIRY, Stage.AWAITING_MRI, Stage.MRI_REVIEW, Stage.PLAN_OFFERED}
 )
+# Ended for good: what retention waits for on every referral of a person.
+ENDED = (Stage.COMPLETED, Stage.LOST)
 
 
 def patient_for(actor: Actor, patient_id: int) -> Patient:
@@ -179,22 +188,121 @@ class RetentionDue:
     held: bool
 
 
-def _ending(referrals: list[Referral]) -> tuple[str, datetime] | None:
-    """Every referral ended: the basis (completed wins over lost) and the last ending."""
-    if not referrals or any(r.stage not in (Stage.COMPLETED, Stage.LOST) for r in referrals):
+class _Persons:
+    """The duplicate links as a union-find: `key(id)` is the lowest patient id of the
+    person the row belongs to (every row linked to it, transitively, tombstones
+    included), as `person_ids` would find one link hop at a time."""
+
+    def __init__(self, links: Iterable[tuple[int, int]]) -> None:
+        self._parent: dict[int, int] = {}
+        for one, other in links:
+            self._join(one, other)
+
+    def key(self, patient_id: int) -> int:
+        parent = self._parent
+        if patient_id not in parent:
+            return patient_id  # linked to nobody: a person of one row
+        while parent[patient_id] != patient_id:
+            parent[patient_id] = parent[parent[patient_id]]  # path halving
+            patient_id = parent[patient_id]
+        return patient_id
+
+    def _join(self, one: int, other: int) -> None:
+        for patient_id in (one, other):
+            self._parent.setdefault(patient_id, patient_id)
+        one, other = self.key(one), self.key(other)
+        if one != other:  # the lower root stays the root: it is the person's lowest id
+            self._parent[max(one, other)] = min(one, other)
+
+
+def _link_edges() -> list[tuple[int, int]]:
+    """Every `linked` or `merged` duplicate match, as the pair of rows it joins."""
+    rows = db.session.execute(
+        select(DuplicateMatch.patient_id, DuplicateMatch.matched_patient_id).where(
+            DuplicateMatch.status.in_(("linked", "merged"))
+        )
+    )
+    return [(one, other) for one, other in rows]
+
+
+@dataclass
+class _PersonEndings:
+    """What one person's referrals add up to, over every row of theirs."""
+
+    open_referrals: int = 0  # neither completed nor lost
+    last_completed: datetime | None = None
+    last_lost: datetime | None = None
+    has_kept_row: bool = False  # a row with referrals that is not erased yet
+
+    def add(self, row: Row[Any]) -> None:
+        self.open_referrals += row.open_referrals
+        self.last_completed = _latest(self.last_completed, row.last_completed)
+        self.last_lost = _latest(self.last_lost, row.last_lost)
+        self.has_kept_row = self.has_kept_row or row.erased_id is None
+
+    def ending(self) -> tuple[str, datetime] | None:
+        """Every referral ended and someone is left to erase: the basis (completed wins
+        over lost) and the last ending of that basis."""
+        if self.open_referrals or not self.has_kept_row:
+            return None
+        if self.last_completed is not None:
+            return "completed", self.last_completed
+        if self.last_lost is not None:  # always, here: every referral ended, none completed
+            return "lost", self.last_lost
         return None
-    completed = [r.stage_entered_at for r in referrals if r.stage == Stage.COMPLETED]
-    if completed:
-        return "completed", max(completed)
-    return "lost", max(r.stage_entered_at for r in referrals)
+
+
+def _latest(one: datetime | None, other: datetime | None) -> datetime | None:
+    if one is None:
+        return other
+    if other is None:
+        return one
+    return max(one, other)
+
+
+def _endings_per_row() -> Result[Any]:
+    """One row per patient with referrals: how many are still open, the last completion,
+    the last loss, and the erasure if there is one. Plain CASE, so SQLite runs it too."""
+    ended_at = Referral.stage_entered_at
+    return db.session.execute(
+        select(
+            Referral.patient_id,
+            func.sum(case((Referral.stage.in_(ENDED), 0), else_=1)).label("open_referrals"),
+            func.max(case((Referral.stage == Stage.COMPLETED, ended_at))).label("last_completed"),
+            func.max(case((Referral.stage == Stage.LOST, ended_at))).label("last_lost"),
+            PatientErasure.patient_id.label("erased_id"),
+        )
+        .outerjoin(PatientErasure, PatientErasure.patient_id == Referral.patient_id)
+        .group_by(Referral.patient_id, PatientErasure.patient_id)
+    )
+
+
+def _endings_per_person(persons: _Persons) -> dict[int, _PersonEndings]:
+    endings: dict[int, _PersonEndings] = defaultdict(_PersonEndings)
+    for row in _endings_per_row():
+        endings[persons.key(row.patient_id)].add(row)
+    return endings
+
+
+def _held_persons(persons: _Persons) -> set[int]:
+    """The persons with a hold in force on any of their rows. Holds in force are few (a
+    dispute, a claim): all of them in one read, no list of ids to send."""
+    held = db.session.scalars(
+        select(LegalHold.patient_id).where(LegalHold.lifted_at.is_(None)).distinct()
+    )
+    return {persons.key(patient_id) for patient_id in held}
 
 
 def retention_schedule(
     settings: Mapping[str, Any], now: datetime, horizon_days: int = 0
 ) -> list[RetentionDue]:
-    """Patients not yet erased whose referrals all ended, due for erasure by `now` plus
+    """Persons not yet erased whose referrals all ended, due for erasure by `now` plus
     `horizon_days` under the configured periods (0 days: that basis is never erased).
-    Ordered by when they fall due. Linked rows are judged together."""
+    Ordered by when they fall due. Linked rows are judged together, as one person named by
+    their lowest patient id; a row erased already still counts its referrals.
+
+    Three reads whatever the number of patients: the links (joined into persons here),
+    the referrals' endings per patient row (one GROUP BY) and the holds in force."""
     periods = {
         "completed": settings["RETENTION_DAYS_AFTER_COMPLETED"],
         "lost": settings["RETENTION_DAYS_AFTER_LOST"],
@@ -202,32 +310,16 @@ def retention_schedule(
     if not any(periods.values()):
         return []
     until = now + timedelta(days=horizon_days)
-    erased = select(PatientErasure.patient_id)
-    candidates = db.session.scalars(
-        select(Patient.id)
-        .where(Patient.id.not_in(erased))
-        .where(Patient.id.in_(select(Referral.patient_id)))
-        .where(
-            Patient.id.not_in(
-                select(Referral.patient_id).where(
-                    Referral.stage.not_in([Stage.COMPLETED, Stage.LOST])
-                )
-            )
-        )
-        .order_by(Patient.id)
-    ).all()
+    persons = _Persons(_link_edges())
+    endings = _endings_per_person(persons)
+    held = _held_persons(persons)
     due: list[RetentionDue] = []
-    seen: set[int] = set()
-    for patient_id in candidates:
-        if patient_id in seen:
-            continue
-        ids = person_ids(patient_id)
-        seen |= set(ids)
-        ending = _ending(referrals_of(ids))
+    for person, person_endings in endings.items():
+        ending = person_endings.ending()
         if ending is None or not periods[ending[0]]:
             continue
-        at = ending[1] + timedelta(days=periods[ending[0]])
+        basis, ended_at = ending
+        at = ended_at + timedelta(days=periods[basis])
         if at <= until:
-            held = bool(holds_in_force(ids))
-            due.append(RetentionDue(min(ids), ending[0], ending[1], at, held))
+            due.append(RetentionDue(person, basis, ended_at, at, person in held))
     return sorted(due, key=lambda d: (d.due_at, d.patient_id))
