@@ -15,13 +15,14 @@ patients are candidates (every referral of their own ended), which is what reten
 meets after some years.
 
 In the app (in-process, production configuration, the default periods: 3,650 days after
-a completion, 730 after a loss), the per-person algorithm as it was before (a copy below,
-`schedule_one_person_at_a_time`: a read per link hop and one for the referrals per
-candidate, one for the holds per person due) and `crm.privacy.queries.retention_schedule`
-(three reads) are timed on the same database, in the same run, with the SQL statements
-each sends; the two lists must be equal. The per-person one runs once (over two minutes
-at 100,000), the set-wise one `--runs` times (the median counts). Goal: the set-wise one
-at least 10x faster at 100,000 referrals. The scratch database is dropped on the way out.
+a completion, 730 after a loss), the per-person algorithm as it was before (the tests'
+reference, `schedule_one_person_at_a_time` in tests/privacy/retention_rows.py: a read
+per link hop and one for the referrals per candidate, one for the holds per person due)
+and `crm.privacy.queries.retention_schedule` (three reads) are timed on the same
+database, in the same run, with the SQL statements each sends; the two lists must be
+equal. The per-person one runs once (over two minutes at 100,000), the set-wise one
+`--runs` times (the median counts). Goal: the set-wise one at least 10x faster at
+100,000 referrals. The scratch database is dropped on the way out.
 """
 
 from __future__ import annotations
@@ -32,10 +33,8 @@ import secrets
 import statistics
 import sys
 import time
-from collections.abc import Callable, Mapping
-from datetime import datetime, timedelta
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import psycopg
 
@@ -45,6 +44,9 @@ sys.path.insert(0, str(BENCH_DIR.parent))
 
 from _common import DEFAULT_URL, Databases, run_flask  # noqa: E402 - beside this file
 from api import _app_env  # noqa: E402 - bench/api.py, beside this file
+
+# the schedule as it was before it read set-wise: the tests' reference, word for word
+from tests.privacy.retention_rows import schedule_one_person_at_a_time  # noqa: E402
 
 GOAL = 10.0
 OPEN_STAGES = "ARRAY['enquiry','awaiting_mri','plan_offered','follow_up','in_treatment']"
@@ -146,64 +148,6 @@ def prepare(dbs: Databases, referrals: int) -> str:
         + ", ".join(f"{count:,} {table}" for table, count in counts.items())
     )
     return url
-
-
-# --------------------------------------------------------------------------- the baseline
-
-
-def schedule_one_person_at_a_time(settings: Mapping[str, Any], now: datetime) -> list:
-    """`retention_schedule` as it was before it read set-wise (commit c68469e), with
-    `person_ids`, `referrals_of` and `holds_in_force` (still in crm/privacy/queries.py,
-    unchanged) called per candidate."""
-    from sqlalchemy import select
-
-    from crm.extensions import db
-    from crm.patients.models import Patient
-    from crm.privacy.models import PatientErasure
-    from crm.privacy.queries import RetentionDue, holds_in_force, person_ids, referrals_of
-    from crm.referrals.models import Referral
-
-    def ending(referrals: list[Referral]) -> tuple[str, datetime] | None:
-        if not referrals or any(r.stage not in ("completed", "lost") for r in referrals):
-            return None
-        completed = [r.stage_entered_at for r in referrals if r.stage == "completed"]
-        if completed:
-            return "completed", max(completed)
-        return "lost", max(r.stage_entered_at for r in referrals)
-
-    periods = {
-        "completed": settings["RETENTION_DAYS_AFTER_COMPLETED"],
-        "lost": settings["RETENTION_DAYS_AFTER_LOST"],
-    }
-    if not any(periods.values()):
-        return []
-    erased = select(PatientErasure.patient_id)
-    candidates = db.session.scalars(
-        select(Patient.id)
-        .where(Patient.id.not_in(erased))
-        .where(Patient.id.in_(select(Referral.patient_id)))
-        .where(
-            Patient.id.not_in(
-                select(Referral.patient_id).where(Referral.stage.not_in(["completed", "lost"]))
-            )
-        )
-        .order_by(Patient.id)
-    ).all()
-    due: list[RetentionDue] = []
-    seen: set[int] = set()
-    for patient_id in candidates:
-        if patient_id in seen:
-            continue
-        ids = person_ids(patient_id)
-        seen |= set(ids)
-        ended = ending(referrals_of(ids))
-        if ended is None or not periods[ended[0]]:
-            continue
-        at = ended[1] + timedelta(days=periods[ended[0]])
-        if at <= now:
-            held = bool(holds_in_force(ids))
-            due.append(RetentionDue(min(ids), ended[0], ended[1], at, held))
-    return sorted(due, key=lambda d: (d.due_at, d.patient_id))
 
 
 # --------------------------------------------------------------------------- timing
