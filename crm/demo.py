@@ -17,7 +17,7 @@ from crm.agencies.models import Agency
 from crm.auth import operations as auth
 from crm.auth.models import AgencyApiKey, StaffToken, StaffUser
 from crm.auth.signin import clear_failures, end_all_sessions
-from crm.core.actors import Actor
+from crm.core.actors import Actor, patient_actor
 from crm.core.db import utcnow
 from crm.documents.operations import store_document
 from crm.documents.samples import write_sample_mri
@@ -128,7 +128,7 @@ def _walk_to(referral, final: Stage, actor: Actor, specialist: Actor) -> None:
             offer_plan(referral, _demo_plan(), actor)
         elif stage is Stage.PLAN_ACCEPTED:
             consents = dict.fromkeys(REQUIRED_CONSENTS, True)
-            patient = Actor("patient", referral.patient_id, f"patient {referral.patient_id}")
+            patient = patient_actor(referral.patient_id)
             accept_plan(current_plan(referral.id), consents, patient)
         elif stage in _STAY_STEPS:
             _stay_step(referral, stage, final, actor)

@@ -30,4 +30,10 @@ class Actor:
         return f"{self.kind}:{self.id}"
 
 
+def patient_actor(patient_id: int, via: str = "") -> Actor:
+    """The patient acting themselves (a reply, their link, a carrier's record of their STOP);
+    `via` names the door in the label ("link")."""
+    return Actor("patient", patient_id, f"patient {patient_id}" + (f" ({via})" if via else ""))
+
+
 SYSTEM = Actor("system", None, "system")

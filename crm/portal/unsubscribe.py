@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from flask import Blueprint, render_template, request
 
-from crm.core.actors import Actor
+from crm.core.actors import patient_actor
 from crm.core.i18n import use_language
 from crm.extensions import db
 from crm.patients import consent_sources
@@ -62,5 +62,4 @@ def unsubscribe(token: str):
 
 
 def _choose(patient: Patient, granted: bool, source: str) -> None:
-    actor = Actor("patient", patient.id, f"patient {patient.id}")
-    set_own_consent(patient, CHANNEL, granted, source, actor)
+    set_own_consent(patient, CHANNEL, granted, source, patient_actor(patient.id))

@@ -25,7 +25,7 @@ from flask_babel import gettext as _
 from sqlalchemy import select
 
 from crm.core import audit
-from crm.core.actors import Actor
+from crm.core.actors import Actor, patient_actor
 from crm.core.db import utcnow
 from crm.core.errors import DomainError
 from crm.core.i18n import shipped_languages, use_language
@@ -102,7 +102,7 @@ def _referral(token: str) -> Referral | None:
 
 
 def _patient_actor(referral: Referral) -> Actor:
-    return Actor("patient", referral.patient_id, f"patient {referral.patient_id} (link)")
+    return patient_actor(referral.patient_id, via="link")
 
 
 def _page(referral: Referral, token: str, status: int = 200, **extra: Any) -> tuple[str, int]:

@@ -22,7 +22,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import select, update
 
 from crm.core import metrics
-from crm.core.actors import Actor
+from crm.core.actors import patient_actor
 from crm.core.db import utcnow
 from crm.extensions import db
 from crm.messaging.composing.fallback import fall_back_to_sms
@@ -318,9 +318,8 @@ class Dispatcher:
         if isinstance(exc, PermanentSmsError) and exc.opted_out and message.patient_id:
             patient = db.session.get(Patient, message.patient_id)
             if patient is not None:  # withdrawn on the channel it was refused on alone
-                actor = Actor("patient", patient.id, f"patient {patient.id}")
                 source = consent_sources.CARRIER_OPT_OUT
-                set_own_consent(patient, message.channel, False, source, actor)
+                set_own_consent(patient, message.channel, False, source, patient_actor(patient.id))
         log.warning(
             "message failed",
             extra={"outbox_id": message.id, "to": mask_phone(message.to_address)},

@@ -17,7 +17,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from twilio.request_validator import RequestValidator
 
-from crm.core.actors import Actor
+from crm.core.actors import patient_actor
 from crm.core.db import utcnow
 from crm.core.errors import Forbidden, NotFound, ValidationFailed
 from crm.core.events import publish
@@ -204,7 +204,7 @@ def _act_on(
         granted = kind == InboundKind.OPT_IN
         for patient in patients:
             source = consent_sources.keyword(channel, sid)
-            set_own_consent(patient, channel, granted, source, _patient_actor(patient))
+            set_own_consent(patient, channel, granted, source, patient_actor(patient.id))
         return None
     if kind == InboundKind.HELP:
         return f"{settings['HOSPITAL_NAME']}: call us on {settings['HOSPITAL_PHONE']}."
@@ -219,7 +219,3 @@ def _act_on(
             )
         )
     return None
-
-
-def _patient_actor(patient: Patient) -> Actor:
-    return Actor("patient", patient.id, f"patient {patient.id}")
